@@ -1,0 +1,1 @@
+"""Mailbox identity, header conventions (routing) and message-waiting state (MWI)."""

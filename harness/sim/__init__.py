@@ -1,0 +1,1 @@
+"""Simulated proxies, phones and PBXs."""

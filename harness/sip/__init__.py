@@ -1,0 +1,1 @@
+"""The SIP core: messages, URIs and addresses, transactions, dialogs, transports, SDP."""

@@ -1,0 +1,1 @@
+"""SMDI: the message-desk serial link to legacy PBXs."""
