@@ -1,0 +1,357 @@
+"""RTP (RFC 3550): packet codec, a jitter-tolerant receiver and a packetising sender, sans-IO.
+
+The receiver is built for many concurrent calls: per packet it does a little integer
+arithmetic and one dict store; ordering, gap filling and concatenation happen once, in
+numpy, when the audio is asked for.
+"""
+
+from __future__ import annotations
+
+import secrets
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.media.g711 import ALAW_SILENCE, ULAW_SILENCE
+
+#: Silence codes of the static G.711 payload types (RFC 3551), for filling gaps.
+SILENCE_BY_PAYLOAD_TYPE: dict[int, int] = {0: ULAW_SILENCE, 8: ALAW_SILENCE}
+
+#: Samples in one 20 ms frame at 8 kHz.
+FRAME_SAMPLES = 160
+
+#: Longest silence (in samples, one minute at 8 kHz) a recording keeps between packets.
+MAX_GAP = 8000 * 60
+
+_HEADER = struct.Struct("!BBHII")
+_EXTENSION_HEADER = struct.Struct("!HH")
+_SEQ_MOD = 1 << 16
+_TS_MOD = 1 << 32
+
+
+class RtpError(ValueError):
+    """Bytes that are not a valid RTP packet; ``reason`` says what is wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RtpHeaderExtension:
+    """The RFC 3550 §5.3.1 header extension: a 16-bit profile word and 32-bit-aligned data."""
+
+    profile: int
+    data: bytes = b""
+
+
+@dataclass(frozen=True, slots=True)
+class RtpPacket:
+    """One RTP packet. ``payload`` excludes padding; ``padding`` says whether there was any."""
+
+    payload_type: int
+    sequence: int
+    timestamp: int
+    ssrc: int
+    payload: bytes
+    marker: bool = False
+    version: int = 2
+    padding: bool = False
+    csrcs: tuple[int, ...] = ()
+    extension: RtpHeaderExtension | None = None
+
+    def encode(self) -> bytes:
+        """Serialise the packet. With ``padding`` set, pad to a multiple of four bytes."""
+        if not 0 <= self.payload_type <= 127:
+            raise RtpError(f"payload type {self.payload_type} out of range 0-127")
+        if len(self.csrcs) > 15:
+            raise RtpError(f"{len(self.csrcs)} CSRCs, at most 15 fit")
+        first = (
+            (self.version & 0x03) << 6
+            | (0x20 if self.padding else 0)
+            | (0x10 if self.extension is not None else 0)
+            | len(self.csrcs)
+        )
+        second = (0x80 if self.marker else 0) | self.payload_type
+        parts = [
+            _HEADER.pack(
+                first,
+                second,
+                self.sequence & 0xFFFF,
+                self.timestamp & 0xFFFFFFFF,
+                self.ssrc & 0xFFFFFFFF,
+            )
+        ]
+        parts.extend(struct.pack("!I", csrc & 0xFFFFFFFF) for csrc in self.csrcs)
+        if self.extension is not None:
+            data = self.extension.data
+            if len(data) % 4:
+                raise RtpError(f"header extension data is {len(data)} bytes, not a multiple of 4")
+            parts.append(_EXTENSION_HEADER.pack(self.extension.profile & 0xFFFF, len(data) // 4))
+            parts.append(data)
+        parts.append(self.payload)
+        if self.padding:
+            count = 4 - len(self.payload) % 4
+            parts.append(bytes(count - 1) + bytes([count]))
+        return b"".join(parts)
+
+    @classmethod
+    def decode(cls, data: bytes) -> RtpPacket:
+        """Parse one datagram. Raises :class:`RtpError` naming what is wrong."""
+        if len(data) < 12:
+            raise RtpError(f"datagram of {len(data)} bytes is shorter than the 12-byte RTP header")
+        first, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+        if first == 0x80:
+            # The common case (version 2, nothing optional) skips all the checks below.
+            return cls(second & 0x7F, sequence, timestamp, ssrc, data[12:], second > 0x7F)
+        version = first >> 6
+        if version != 2:
+            raise RtpError(f"RTP version {version}, expected 2")
+        offset = 12
+        csrc_count = first & 0x0F
+        csrcs: tuple[int, ...] = ()
+        if csrc_count:
+            end = offset + 4 * csrc_count
+            if len(data) < end:
+                raise RtpError(f"{csrc_count} CSRCs announced but the datagram ends at {len(data)}")
+            csrcs = struct.unpack_from(f"!{csrc_count}I", data, offset)
+            offset = end
+        extension = None
+        if first & 0x10:
+            if len(data) < offset + 4:
+                raise RtpError(f"header extension announced but the datagram ends at {len(data)}")
+            profile, words = _EXTENSION_HEADER.unpack_from(data, offset)
+            end = offset + 4 + 4 * words
+            if len(data) < end:
+                raise RtpError(
+                    f"header extension of {words} words runs past the datagram end ({len(data)})"
+                )
+            extension = RtpHeaderExtension(profile, data[offset + 4 : end])
+            offset = end
+        end = len(data)
+        padding = bool(first & 0x20)
+        if padding:
+            count = data[-1]
+            if count == 0 or end - count < offset:
+                raise RtpError(f"padding count {count} does not fit a {end}-byte datagram")
+            end -= count
+        return cls(
+            second & 0x7F,
+            sequence,
+            timestamp,
+            ssrc,
+            data[offset:end],
+            second > 0x7F,
+            version,
+            padding,
+            csrcs,
+            extension,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RtpStats:
+    """Reception statistics of one stream (RFC 3550 §6.4.1 and appendix A.3, A.8).
+
+    ``received`` counts distinct packets; ``lost`` is expected minus received, where expected
+    spans the lowest to the highest extended sequence number seen; ``jitter`` is the RFC 3550
+    interarrival jitter in seconds.
+    """
+
+    received: int
+    duplicates: int
+    lost: int
+    out_of_order: int
+    jitter: float
+    other_ssrc: int
+    ssrc: int | None
+
+
+class RtpReceiver:
+    """Collects one RTP stream (the first SSRC seen) for later playback or analysis.
+
+    Packets may arrive reordered, duplicated or not at all; sequence numbers and timestamps
+    are unwrapped relative to the first packet, so calls can run past both wrap-arounds.
+    Packets of other SSRCs are counted in ``other_ssrc`` and otherwise ignored.
+    """
+
+    def __init__(self, clock_rate: int = 8000) -> None:
+        self.clock_rate = clock_rate
+        self.ssrc: int | None = None
+        # extended sequence -> (payload type, timestamp offset from the first packet, payload)
+        self._packets: dict[int, tuple[int, int, bytes]] = {}
+        self._base_timestamp = 0
+        self._lowest_ext = 0
+        self._highest_ext = 0
+        self._duplicates = 0
+        self._out_of_order = 0
+        self._other_ssrc = 0
+        self._jitter = 0.0
+        self._last_transit: float | None = None
+        self._last_timestamp: int | None = None
+
+    def receive(self, packet: RtpPacket, now: float) -> bool:
+        """Take one packet that arrived at time ``now`` (seconds). True if it was new."""
+        if self.ssrc is None:
+            self.ssrc = packet.ssrc
+            self._base_timestamp = packet.timestamp
+            self._lowest_ext = self._highest_ext = packet.sequence
+            ext = packet.sequence
+        elif packet.ssrc != self.ssrc:
+            self._other_ssrc += 1
+            return False
+        else:
+            highest = self._highest_ext
+            delta = (packet.sequence - highest) & 0xFFFF
+            if delta >= 0x8000:
+                delta -= _SEQ_MOD
+            ext = highest + delta
+            if ext in self._packets:
+                self._duplicates += 1
+                return False
+            if delta > 0:
+                self._highest_ext = ext
+            else:
+                self._out_of_order += 1
+                self._lowest_ext = min(self._lowest_ext, ext)
+        offset = (packet.timestamp - self._base_timestamp) & 0xFFFFFFFF
+        if offset >= 0x80000000:
+            offset -= _TS_MOD
+        self._packets[ext] = (packet.payload_type, offset, packet.payload)
+        # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
+        if offset != self._last_timestamp:
+            transit = now * self.clock_rate - offset
+            if self._last_transit is not None:
+                self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
+            self._last_transit = transit
+            self._last_timestamp = offset
+        return True
+
+    @property
+    def stats(self) -> RtpStats:
+        """A snapshot of the reception statistics."""
+        received = len(self._packets)
+        expected = self._highest_ext - self._lowest_ext + 1 if received else 0
+        return RtpStats(
+            received=received,
+            duplicates=self._duplicates,
+            lost=expected - received,
+            out_of_order=self._out_of_order,
+            jitter=self._jitter / self.clock_rate,
+            other_ssrc=self._other_ssrc,
+            ssrc=self.ssrc,
+        )
+
+    def payload_types(self) -> set[int]:
+        """The payload types seen so far."""
+        return {payload_type for payload_type, _, _ in self._packets.values()}
+
+    def audio(self, payload_type: int, silence: int | None = None, max_gap: int = MAX_GAP) -> bytes:
+        """The stream's payload of ``payload_type``, laid out on the sender's timeline.
+
+        Payloads are placed at their timestamps (one byte per sample, as in G.711) from the
+        first to the end of the last packet; gaps from loss, other payload types or pauses
+        are filled with ``silence`` (default: the G.711 silence code for PT 0 or 8). A gap
+        longer than ``max_gap`` samples is a timestamp jump, not a pause, and is closed up.
+        """
+        if silence is None:
+            if payload_type not in SILENCE_BY_PAYLOAD_TYPE:
+                raise ValueError(
+                    f"no default silence code for payload type {payload_type}; pass silence="
+                )
+            silence = SILENCE_BY_PAYLOAD_TYPE[payload_type]
+        # Sequence order, so that where a broken sender's timestamps overlap the later
+        # packet wins (numpy assigns repeated indices in order).
+        chosen = [
+            (offset, payload)
+            for _, (pt, offset, payload) in sorted(self._packets.items())
+            if pt == payload_type and payload
+        ]
+        if not chosen:
+            return b""
+        offsets = np.fromiter((offset for offset, _ in chosen), dtype=np.int64, count=len(chosen))
+        lengths = np.fromiter(
+            (len(payload) for _, payload in chosen), dtype=np.int64, count=len(chosen)
+        )
+        data = np.frombuffer(b"".join(payload for _, payload in chosen), dtype=np.uint8)
+        order = np.argsort(offsets, kind="stable")
+        ordered = offsets[order]
+        reach = np.maximum.accumulate(ordered + lengths[order])
+        gaps = ordered[1:] - reach[:-1]
+        jumps = np.concatenate(([0], np.cumsum(np.where(gaps > max_gap, gaps, 0))))
+        offsets[order] = ordered - jumps
+        offsets -= offsets.min()
+        # Where each payload starts in ``data``, then each byte's place on the timeline.
+        starts = np.cumsum(lengths) - lengths
+        destination = np.repeat(offsets - starts, lengths) + np.arange(data.size)
+        out = np.full(int((offsets + lengths).max()), silence, dtype=np.uint8)
+        out[destination] = data
+        return out.tobytes()
+
+
+class RtpSender:
+    """Packetises audio for one RTP stream: consecutive sequence numbers and timestamps.
+
+    Sequence number, timestamp and SSRC start random unless given (RFC 3550 §5.1). The first
+    packet the sender makes carries the marker bit.
+    """
+
+    def __init__(
+        self,
+        payload_type: int,
+        ssrc: int | None = None,
+        sequence: int | None = None,
+        timestamp: int | None = None,
+        samples_per_frame: int = FRAME_SAMPLES,
+    ) -> None:
+        if samples_per_frame <= 0:
+            raise ValueError(f"samples_per_frame must be positive, got {samples_per_frame}")
+        self.payload_type = payload_type
+        self.ssrc = secrets.randbits(32) if ssrc is None else ssrc & 0xFFFFFFFF
+        self.sequence = secrets.randbits(16) if sequence is None else sequence & 0xFFFF
+        self.timestamp = secrets.randbits(32) if timestamp is None else timestamp & 0xFFFFFFFF
+        self.samples_per_frame = samples_per_frame
+        self._started = False
+
+    def packet(
+        self,
+        payload: bytes,
+        *,
+        timestamp: int | None = None,
+        marker: bool = False,
+        payload_type: int | None = None,
+    ) -> RtpPacket:
+        """One packet with the next sequence number; the timestamp does not advance."""
+        packet = RtpPacket(
+            payload_type=self.payload_type if payload_type is None else payload_type,
+            sequence=self.sequence,
+            timestamp=self.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
+            ssrc=self.ssrc,
+            payload=payload,
+            marker=marker or not self._started,
+        )
+        self._started = True
+        self.sequence = (self.sequence + 1) & 0xFFFF
+        return packet
+
+    def advance(self, samples: int) -> None:
+        """Move the timestamp on by ``samples`` (time that passed without audio)."""
+        self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
+
+    def packets(
+        self, payload: bytes, *, payload_type: int | None = None, marker: bool = False
+    ) -> list[RtpPacket]:
+        """Split ``payload`` (one byte per sample) into frames; the last may be short.
+
+        ``marker`` marks the first packet as the start of a talkspurt.
+        """
+        frame = self.samples_per_frame
+        result = []
+        for start in range(0, len(payload), frame):
+            chunk = payload[start : start + frame]
+            result.append(
+                self.packet(chunk, marker=marker and start == 0, payload_type=payload_type)
+            )
+            self.advance(len(chunk))
+        return result

@@ -1,0 +1,325 @@
+"""An RTP session on a UDP socket: the asyncio adapter around the sans-IO media cores.
+
+Receiving is one cheap callback per datagram (decode the header, hand the packet to the
+:class:`RtpReceiver`, and to the :class:`DtmfReceiver` if it is a telephone-event). Sending
+paces frames against absolute deadlines on the loop clock, so delays do not add up, and keeps
+the RTP timestamp on the wall-clock timeline across pauses between sends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.media import g711
+from harness.media.dtmf import (
+    DEFAULT_VOLUME,
+    DtmfError,
+    DtmfReceiver,
+    event_code,
+    event_packets,
+)
+from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
+
+Address = tuple[str, int]
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, session: RtpSession) -> None:
+        self.session = session
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.session._datagram_received(data, addr)
+
+
+class RtpSession:
+    """One RTP stream each way on a local UDP port.
+
+    Create with :meth:`open`. ``receiver`` collects what arrives; digits sent as RFC 4733
+    events on ``telephone_event_pt`` go to ``digits`` (a queue) and to ``on_dtmf``.
+    """
+
+    def __init__(
+        self,
+        clock_rate: int = 8000,
+        telephone_event_pt: int | None = 101,
+        on_dtmf: Callable[[str], None] | None = None,
+        learn_remote: bool = False,
+        ssrc: int | None = None,
+    ) -> None:
+        self.clock_rate = clock_rate
+        self.telephone_event_pt = telephone_event_pt
+        self.on_dtmf = on_dtmf
+        self.learn_remote = learn_remote
+        self.ptime = 20
+        self.receiver = RtpReceiver(clock_rate)
+        self.dtmf = DtmfReceiver()
+        self.digits: asyncio.Queue[str] = asyncio.Queue()
+        self.malformed = 0
+        self.packets_sent = 0
+        self.remote: Address | None = None
+        self._ssrc = ssrc
+        self._sender: RtpSender | None = None
+        self._transport: asyncio.DatagramTransport | None = None
+        self._loop = asyncio.get_running_loop()
+        self._send_lock = asyncio.Lock()
+        self._generation = 0
+        # Loop time at which the audio sent so far ends: the next send continues from there.
+        self._timeline_end: float | None = None
+
+    @classmethod
+    async def open(
+        cls,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        port_range: tuple[int, int] | None = None,
+        clock_rate: int = 8000,
+        telephone_event_pt: int | None = 101,
+        on_dtmf: Callable[[str], None] | None = None,
+        learn_remote: bool = False,
+        ssrc: int | None = None,
+    ) -> RtpSession:
+        """Bind a session on ``host``:``port`` (0: any free port).
+
+        With ``port_range=(low, high)`` the first free even port in it is taken, starting
+        from a random one so that parallel sessions seldom collide.
+        """
+        session = cls(clock_rate, telephone_event_pt, on_dtmf, learn_remote, ssrc)
+        loop = asyncio.get_running_loop()
+        if port_range is None:
+            candidates = [port]
+        else:
+            low, high = port_range
+            evens = list(range(low + low % 2, high + 1, 2))
+            if not evens:
+                raise ValueError(f"port range {low}-{high} holds no even port")
+            start = random.randrange(len(evens))
+            candidates = evens[start:] + evens[:start]
+        last_error: OSError | None = None
+        for candidate in candidates:
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Protocol(session), local_addr=(host, candidate)
+                )
+            except OSError as exc:
+                last_error = exc
+                continue
+            session._transport = transport
+            return session
+        where = f"{host}:{port}" if port_range is None else f"{host} ports {port_range}"
+        raise OSError(f"cannot bind an RTP socket on {where}: {last_error}")
+
+    @property
+    def local_address(self) -> Address:
+        """The bound (host, port)."""
+        if self._transport is None:
+            raise RuntimeError("RTP session is closed")
+        sockname = self._transport.get_extra_info("sockname")
+        return str(sockname[0]), int(sockname[1])
+
+    @property
+    def local_port(self) -> int:
+        """The bound UDP port."""
+        return self.local_address[1]
+
+    @property
+    def sender(self) -> RtpSender | None:
+        """The sending stream's state, once something has been sent."""
+        return self._sender
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    def _datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            packet = RtpPacket.decode(data)
+        except RtpError:
+            self.malformed += 1
+            return
+        if self.remote is None and self.learn_remote:
+            self.remote = (str(addr[0]), addr[1])
+        if packet.payload_type == self.telephone_event_pt:
+            try:
+                digit = self.dtmf.receive(packet)
+            except DtmfError:
+                self.malformed += 1
+                return
+            if digit is not None:
+                self.digits.put_nowait(digit)
+                if self.on_dtmf is not None:
+                    self.on_dtmf(digit)
+        self.receiver.receive(packet, self._loop.time())
+
+    def received_audio(
+        self, codec: str = "PCMU", payload_type: int | None = None
+    ) -> npt.NDArray[np.int16]:
+        """What arrived in ``codec`` so far, decoded, on the sender's timeline."""
+        pt = g711.PAYLOAD_TYPES[codec.upper()] if payload_type is None else payload_type
+        return g711.decode(self.receiver.audio(pt, g711.silence_byte(codec)), codec)
+
+    # --- sending -----------------------------------------------------------------------------
+
+    def stop_sending(self) -> None:
+        """Stop the audio or DTMF being sent, and any send already waiting for its turn."""
+        self._generation += 1
+
+    def _stream(self, payload_type: int) -> RtpSender:
+        if self._sender is None:
+            self._sender = RtpSender(payload_type, ssrc=self._ssrc)
+        self._sender.samples_per_frame = self.ptime * self.clock_rate // 1000
+        return self._sender
+
+    def _start(self, sender: RtpSender) -> tuple[float, bool]:
+        """When a new burst starts and whether it starts a talkspurt (after a pause)."""
+        now = self._loop.time()
+        if self._timeline_end is None:
+            return now, True
+        if now <= self._timeline_end:
+            return self._timeline_end, False
+        sender.advance(round((now - self._timeline_end) * self.clock_rate))
+        return now, True
+
+    def _destination(self) -> tuple[asyncio.DatagramTransport, Address]:
+        if self._transport is None:
+            raise RuntimeError("RTP session is closed")
+        if self.remote is None:
+            raise RuntimeError("RTP session has no remote address to send to")
+        return self._transport, self.remote
+
+    def _send(self, packet: RtpPacket) -> None:
+        transport, remote = self._destination()
+        transport.sendto(packet.encode(), remote)
+        self.packets_sent += 1
+
+    async def _sleep_until(self, deadline: float) -> None:
+        delay = deadline - self._loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    async def send_audio(
+        self, pcm_int16: npt.ArrayLike, codec: str = "PCMU", pt: int | None = None
+    ) -> bool:
+        """Encode 8 kHz int16 samples with ``codec`` and send them paced in real time.
+
+        Returns False if :meth:`stop_sending` cut it short.
+        """
+        payload_type = g711.PAYLOAD_TYPES[codec.upper()] if pt is None else pt
+        return await self.send_payload(g711.encode(pcm_int16, codec), payload_type)
+
+    async def send_payload(self, payload: bytes, pt: int) -> bool:
+        """Send pre-encoded audio (one byte per sample) as ``pt``, paced in real time.
+
+        Returns False if :meth:`stop_sending` cut it short.
+        """
+        self._destination()
+        generation = self._generation
+        async with self._send_lock:
+            if generation != self._generation:
+                return False
+            sender = self._stream(pt)
+            start, talkspurt = self._start(sender)
+            frame_time = sender.samples_per_frame / self.clock_rate
+            packets = sender.packets(payload, payload_type=pt, marker=talkspurt)
+            sent = 0
+            try:
+                for packet in packets:
+                    await self._sleep_until(start + sent * frame_time)
+                    if generation != self._generation:
+                        return False
+                    self._send(packet)
+                    sent += 1
+            finally:
+                self._timeline_end = start + sum(len(p.payload) for p in packets[:sent]) / (
+                    self.clock_rate
+                )
+                if sent < len(packets):
+                    # Give back the sequence numbers and timestamps of the unsent frames.
+                    sender.sequence = packets[sent].sequence
+                    sender.timestamp = packets[sent].timestamp
+            return True
+
+    async def send_dtmf(
+        self,
+        digits: str,
+        pt: int = 101,
+        *,
+        duration_ms: int = 100,
+        gap_ms: int = 100,
+        interval_ms: int = 20,
+        volume: int = DEFAULT_VOLUME,
+    ) -> bool:
+        """Send ``digits`` as RFC 4733 events, each ``duration_ms`` long, ``gap_ms`` apart.
+
+        Returns False if :meth:`stop_sending` cut it short.
+        """
+        for digit in digits:
+            event_code(digit)  # refuse a bad digit before sending any
+        self._destination()
+        generation = self._generation
+        for position, digit in enumerate(digits):
+            async with self._send_lock:
+                if generation != self._generation:
+                    return False
+                sender = self._stream(pt)
+                start, _ = self._start(sender)
+                timed = event_packets(
+                    digit,
+                    sender,
+                    pt,
+                    duration_ms=duration_ms,
+                    interval_ms=interval_ms,
+                    volume=volume,
+                    clock_rate=self.clock_rate,
+                )
+                sent = 0
+                try:
+                    for item in timed:
+                        await self._sleep_until(start + item.at)
+                        if generation != self._generation:
+                            return False
+                        self._send(item.packet)
+                        sent += 1
+                finally:
+                    if sent < len(timed):
+                        # Give back the unsent sequence numbers; the timeline ends now.
+                        now = self._loop.time()
+                        sender.sequence = timed[sent].packet.sequence
+                        sender.timestamp = timed[sent].packet.timestamp
+                        sender.advance(round((now - start) * self.clock_rate))
+                        self._timeline_end = now
+                    else:
+                        self._timeline_end = start + duration_ms / 1000
+            if position + 1 < len(digits):
+                await self._sleep_until(start + (duration_ms + gap_ms) / 1000)
+        return True
+
+    # --- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop sending and release the socket (closed by the loop on its next iteration)."""
+        self.stop_sending()
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._transport is None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
