@@ -1,4 +1,9 @@
-"""SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), with parameters, headers and %-escapes."""
+"""SIP, SIPS and tel URIs (RFC 3261 §19.1, RFC 3966), with parameters, headers and %-escapes.
+
+Also the parameter lists shared by URIs and header fields: URI parameters are %-escaped
+(``;n%61me=v%61lue``), header parameters (RFC 3261 ``generic-param``) are not, but may have
+linear white space around ``=`` and quoted-string values.
+"""
 
 from __future__ import annotations
 
@@ -17,40 +22,193 @@ _USER_SAFE = _UNRESERVED + "&=+$,;?/"
 _PASSWORD_SAFE = _UNRESERVED + "&=+$,"
 _PARAM_SAFE = _UNRESERVED + "[]/:&+$"
 _HEADER_SAFE = _UNRESERVED + "[]/?:+$"
-_ESCAPE_RE = re.compile(r"%(?![0-9A-Fa-f]{2})")
-_HOST_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)\Z")
+_HEX = frozenset("0123456789abcdefABCDEF")
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+#: RFC 3261 ``token`` characters.
+TOKEN_CHARS = _ALNUM | frozenset("-.!%*_+`'~")
+# An unquoted header parameter value is a token or a host (IPv6 references included).
+_GEN_VALUE_CHARS = TOKEN_CHARS | frozenset(":[]")
+_PARAM_CHARS = _ALNUM | frozenset(_PARAM_SAFE) | {"%"}
+_HOST_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9.])?)\Z")
 _SCHEME_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
+_NOT_IN_URI = frozenset('<>"')
+_LWS = " \t"
+
+
+def is_token(text: str) -> bool:
+    """Whether ``text`` is a non-empty RFC 3261 token."""
+    return bool(text) and all(char in TOKEN_CHARS for char in text)
 
 
 def _unescape(text: str, offset: int, what: str) -> str:
-    bad = _ESCAPE_RE.search(text)
-    if bad is not None:
-        raise SIPParseError(offset + bad.start(), f"bad %-escape in {what}")
-    return unquote(text)
+    """Decode %HH escapes; bytes that are not UTF-8 survive as surrogates (round-trip safe)."""
+    index = text.find("%")
+    while index != -1:
+        if text[index + 1 : index + 2] not in _HEX or text[index + 2 : index + 3] not in _HEX:
+            raise SIPParseError(offset + index, f"bad %-escape in {what}")
+        index = text.find("%", index + 3)
+    return unquote(text, errors="surrogateescape")
 
 
-def parse_params(text: str, offset: int = 0) -> Params:
-    """Parse ``;name=value;flag`` (the leading ``;`` already removed)."""
+def _escape(text: str, safe: str) -> str:
+    return quote(text, safe=safe, errors="surrogateescape")
+
+
+def parse_params(text: str, offset: int = 0, *, escaped: bool = True) -> Params:
+    """Parse ``name=value;flag`` parameters (the leading ``;`` already removed).
+
+    ``escaped=True`` reads URI parameters: %-escapes are decoded in names and values and no
+    white space is allowed. ``escaped=False`` reads header parameters (``generic-param``):
+    white space around names, ``=`` and values is allowed, ``%`` is an ordinary character and
+    a quoted-string value is returned without its quotes. ``offset`` positions errors.
+    """
+    if escaped:
+        return _parse_uri_params(text, offset)
+    return _parse_header_params(text, offset)
+
+
+def _parse_uri_params(text: str, offset: int) -> Params:
     params: list[tuple[str, str | None]] = []
     position = offset
     for item in text.split(";"):
-        if not item:
-            raise SIPParseError(position, "empty parameter")
         name, eq, value = item.partition("=")
-        name = name.strip()
         if not name:
-            raise SIPParseError(position, "parameter without a name")
-        params.append((name, _unescape(value.strip(), position, "parameter") if eq else None))
+            what = "empty URI parameter" if not item else "URI parameter without a name"
+            raise SIPParseError(position, what)
+        bad = _first_outside(name, _PARAM_CHARS)
+        if bad is None and eq:
+            found = _first_outside(value, _PARAM_CHARS)
+            bad = None if found is None else len(name) + 1 + found
+        if bad is not None:
+            raise SIPParseError(
+                position + bad, f"character {item[bad]!r} not allowed in a URI parameter"
+            )
+        if eq and not value:
+            raise SIPParseError(
+                position + len(name) + 1, f"URI parameter {name!r} has an empty value"
+            )
+        params.append(
+            (
+                _unescape(name, position, "URI parameter name"),
+                _unescape(value, position + len(name) + 1, "URI parameter value") if eq else None,
+            )
+        )
         position += len(item) + 1
     return tuple(params)
 
 
+def _parse_header_params(text: str, offset: int) -> Params:
+    params: list[tuple[str, str | None]] = []
+    for start, item in _split_outside_quotes(text, ";"):
+        position = offset + start
+        stripped = item.strip(_LWS)
+        if not stripped:
+            raise SIPParseError(position, "empty parameter")
+        lead = position + len(item) - len(item.lstrip(_LWS))
+        raw_name, eq, raw_value = stripped.partition("=")
+        name = raw_name.rstrip(_LWS)
+        if not is_token(name):
+            what = "parameter without a name" if not name else f"invalid parameter name {name!r}"
+            raise SIPParseError(lead, what)
+        if not eq:
+            params.append((name, None))
+            continue
+        value_at = lead + len(raw_name) + 1 + len(raw_value) - len(raw_value.lstrip(_LWS))
+        value = raw_value.strip(_LWS)
+        if value.startswith('"'):
+            end = closing_quote(value, value_at)
+            if end != len(value) - 1:
+                raise SIPParseError(value_at + end + 1, f"text after the quoted value of {name!r}")
+            params.append((name, unquote_string(value[1:end])))
+            continue
+        if not value:
+            raise SIPParseError(value_at, f"parameter {name!r} has an empty value")
+        bad = _first_outside(value, _GEN_VALUE_CHARS)
+        if bad is not None:
+            raise SIPParseError(
+                value_at + bad, f"character {value[bad]!r} not allowed in the value of {name!r}"
+            )
+        params.append((name, value))
+    return tuple(params)
+
+
+def _split_outside_quotes(text: str, separator: str) -> list[tuple[int, str]]:
+    """Split at ``separator`` outside quoted strings: (start index, piece) pairs."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    index = 0
+    quoted = False
+    while index < len(text):
+        char = text[index]
+        if quoted:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char == separator:
+            pieces.append((start, text[start:index]))
+            start = index + 1
+        index += 1
+    pieces.append((start, text[start:]))
+    return pieces
+
+
+def closing_quote(text: str, offset: int = 0) -> int:
+    """Index of the quote closing the quoted string that opens ``text``; errors name ``offset``."""
+    index = 1
+    while index < len(text):
+        char = text[index]
+        if char == "\\":
+            index += 2
+            continue
+        if char == '"':
+            return index
+        index += 1
+    raise SIPParseError(offset, "unterminated quoted string")
+
+
+def unquote_string(text: str) -> str:
+    """The content of a quoted string (without its quotes) with quoted-pairs resolved."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    index = 0
+    while index < len(text):
+        if text[index] == "\\" and index + 1 < len(text):
+            index += 1
+        out.append(text[index])
+        index += 1
+    return "".join(out)
+
+
+def quote_string(text: str) -> str:
+    """``text`` as a quoted string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def format_params(params: Params, safe: str = _PARAM_SAFE) -> str:
-    """Serialise parameters, each with its leading ``;``."""
+    """Serialise URI parameters (%-escaped), each with its leading ``;``."""
     return "".join(
-        f";{name}" if value is None else f";{name}={quote(value, safe=safe)}"
+        f";{_escape(name, safe)}"
+        if value is None
+        else f";{_escape(name, safe)}={_escape(value, safe)}"
         for name, value in params
     )
+
+
+def format_header_params(params: Params) -> str:
+    """Serialise header parameters, each with its leading ``;``; values are quoted when needed."""
+    out: list[str] = []
+    for name, value in params:
+        if value is None:
+            out.append(f";{name}")
+        elif value and all(char in _GEN_VALUE_CHARS for char in value):
+            out.append(f";{name}={value}")
+        else:
+            out.append(f";{name}={quote_string(value)}")
+    return "".join(out)
 
 
 def param_value(params: Params, name: str) -> str | None:
@@ -60,6 +218,44 @@ def param_value(params: Params, name: str) -> str | None:
         if key.lower() == lowered:
             return "" if value is None else value
     return None
+
+
+def replace_params(params: Params, new: dict[str, str | None]) -> Params:
+    """``params`` with ``new`` set: same-named ones replaced in place, the others appended."""
+    pending = {name.lower(): (name, value) for name, value in new.items()}
+    out: list[tuple[str, str | None]] = []
+    for name, value in params:
+        replacement = pending.pop(name.lower(), None)
+        out.append((name, replacement[1]) if replacement is not None else (name, value))
+    out.extend(pending.values())
+    return tuple(out)
+
+
+def check_host(host: str, offset: int) -> None:
+    """Raise SIPParseError unless ``host`` is a hostname, IPv4 address or IPv6 reference."""
+    if not host or not _HOST_RE.match(host):
+        raise SIPParseError(offset, f"invalid host {host!r}")
+
+
+def split_hostport(text: str, offset: int) -> tuple[str, int | None]:
+    """Parse ``host[:port]`` (IPv6 references in brackets); ``offset`` positions errors."""
+    if text.startswith("["):
+        end = text.find("]")
+        if end == -1:
+            raise SIPParseError(offset, f"unterminated IPv6 reference {text!r}")
+        host, rest = text[: end + 1], text[end + 1 :]
+    else:
+        host, colon, port_text = text.partition(":")
+        rest = colon + port_text
+    check_host(host, offset)
+    if not rest:
+        return host, None
+    port_text = rest[1:]
+    if not rest.startswith(":") or not port_text.isascii() or not port_text.isdigit():
+        raise SIPParseError(offset + len(host), f"invalid port {rest!r}")
+    if int(port_text) > 65535:
+        raise SIPParseError(offset + len(host) + 1, f"port {port_text} out of range")
+    return host, int(port_text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,46 +279,49 @@ class URI:
     @classmethod
     def parse(cls, text: str, offset: int = 0) -> URI:
         """Parse a URI; ``offset`` is added to the position reported in errors."""
+        for index, char in enumerate(text):
+            if char in _NOT_IN_URI or not "\x21" <= char <= "\x7e":
+                raise SIPParseError(offset + index, f"character {char!r} not allowed in a URI")
         scheme, colon, rest = text.partition(":")
         if not colon or not _SCHEME_RE.match(scheme):
-            raise SIPParseError(offset, f"not a URI: {text!r}")
-        if any(char in text for char in ' \t\r\n<>"'):
-            bad = min(text.find(char) for char in ' \t\r\n<>"' if char in text)
-            raise SIPParseError(offset + bad, f"character {text[bad]!r} not allowed in a URI")
+            raise SIPParseError(offset, f"not a URI: {_clip(text)!r}")
         lowered = scheme.lower()
         base = offset + len(scheme) + 1
         if lowered == "tel":
-            number, _, tel_params = rest.partition(";")
+            number, semicolon, tel_params = rest.partition(";")
             if not number:
                 raise SIPParseError(base, "tel URI without a number")
             return cls(
                 scheme=scheme,
                 user=_unescape(number, base, "tel number"),
-                params=parse_params(tel_params, base + len(number) + 1) if tel_params else (),
+                params=_parse_uri_params(tel_params, base + len(number) + 1) if semicolon else (),
                 raw=text,
             )
         if lowered not in ("sip", "sips"):
+            if not rest:
+                raise SIPParseError(base, f"empty {scheme} URI")
             return cls(scheme=scheme, opaque=rest, raw=text)
-        rest, question, header_text = rest.partition("?")
-        userinfo, at, hostpart = rest.rpartition("@")
-        if not at:
-            hostpart, userinfo = rest, ""
+        # The user part may itself hold ';', '?' and ','; only '@' ends it (RFC 3261 §19.1.1).
+        at = rest.find("@")
+        userinfo, hostpart = (rest[:at], rest[at + 1 :]) if at != -1 else ("", rest)
         user: str | None = None
         password: str | None = None
-        if at:
+        if at != -1:
             raw_user, has_password, raw_password = userinfo.partition(":")
             if not raw_user:
                 raise SIPParseError(base, "empty user part")
             user = _unescape(raw_user, base, "user part")
             if has_password:
                 password = _unescape(raw_password, base + len(raw_user) + 1, "password")
-        host_offset = base + len(userinfo) + len(at)
-        hostport, semicolon, uri_params = hostpart.partition(";")
-        host, port = _split_hostport(hostport, host_offset)
-        params = parse_params(uri_params, host_offset + len(hostport) + 1) if semicolon else ()
+        host_offset = base + (at + 1 if at != -1 else 0)
+        before_headers, question, header_text = hostpart.partition("?")
+        hostport, semicolon, uri_params = before_headers.partition(";")
+        host, port = split_hostport(hostport, host_offset)
+        params_offset = host_offset + len(hostport) + 1
+        params = _parse_uri_params(uri_params, params_offset) if semicolon else ()
         headers: list[tuple[str, str]] = []
         if question:
-            header_offset = base + len(rest) + 1
+            header_offset = host_offset + len(before_headers) + 1
             for item in header_text.split("&"):
                 name, eq, value = item.partition("=")
                 if not name or not eq:
@@ -130,7 +329,7 @@ class URI:
                 headers.append(
                     (
                         _unescape(name, header_offset, "URI header"),
-                        _unescape(value, header_offset, "URI header"),
+                        _unescape(value, header_offset + len(name) + 1, "URI header"),
                     )
                 )
                 header_offset += len(item) + 1
@@ -145,19 +344,28 @@ class URI:
             raw=text,
         )
 
+    @property
+    def is_sip(self) -> bool:
+        """Whether this is a sip: or sips: URI."""
+        return self.scheme.lower() in ("sip", "sips")
+
     def param(self, name: str) -> str | None:
         """The value of URI parameter ``name``; '' for a flag; None when absent."""
         return param_value(self.params, name)
 
     def with_params(self, **params: str | None) -> URI:
-        """A copy with parameters set (replacing those of the same name)."""
-        names = {name.lower() for name in params}
-        kept = tuple(item for item in self.params if item[0].lower() not in names)
-        return dataclasses.replace(self, params=(*kept, *params.items()), raw=None)
+        """A copy with parameters set (replacing those of the same name, keeping order)."""
+        return dataclasses.replace(self, params=replace_params(self.params, params), raw=None)
 
     def with_user(self, user: str | None) -> URI:
         """A copy with another user part."""
         return dataclasses.replace(self, user=user, raw=None)
+
+    def without_headers(self) -> URI:
+        """A copy without the ``?name=value`` headers part."""
+        if not self.headers:
+            return self
+        return dataclasses.replace(self, headers=(), raw=None)
 
     @property
     def hostport(self) -> str:
@@ -170,34 +378,27 @@ class URI:
         if self.opaque is not None:
             return f"{self.scheme}:{self.opaque}"
         if self.scheme.lower() == "tel":
-            return f"{self.scheme}:{self.user}{format_params(self.params)}"
+            number = _escape(self.user or "", _USER_SAFE + "+")
+            return f"{self.scheme}:{number}{format_params(self.params)}"
         userinfo = ""
         if self.user is not None:
-            userinfo = quote(self.user, safe=_USER_SAFE)
+            userinfo = _escape(self.user, _USER_SAFE)
             if self.password is not None:
-                userinfo += ":" + quote(self.password, safe=_PASSWORD_SAFE)
+                userinfo += ":" + _escape(self.password, _PASSWORD_SAFE)
             userinfo += "@"
         text = f"{self.scheme}:{userinfo}{self.hostport}{format_params(self.params)}"
         if self.headers:
             text += "?" + "&".join(
-                f"{quote(name, safe=_HEADER_SAFE)}={quote(value, safe=_HEADER_SAFE)}"
+                f"{_escape(name, _HEADER_SAFE)}={_escape(value, _HEADER_SAFE)}"
                 for name, value in self.headers
             )
         return text
 
 
-def _split_hostport(text: str, offset: int) -> tuple[str, int | None]:
-    if text.startswith("["):
-        end = text.find("]")
-        host, rest = text[: end + 1], text[end + 1 :]
-    else:
-        host, _, port_text = text.partition(":")
-        rest = ":" + port_text if _ else ""
-    if not host or not _HOST_RE.match(host):
-        raise SIPParseError(offset, f"invalid host {host!r}")
-    if not rest:
-        return host, None
-    port_text = rest[1:]
-    if not rest.startswith(":") or not port_text.isdigit() or int(port_text) > 65535:
-        raise SIPParseError(offset + len(host), f"invalid port {port_text!r}")
-    return host, int(port_text)
+def _first_outside(text: str, allowed: frozenset[str]) -> int | None:
+    """Index of the first character of ``text`` not in ``allowed``, or None."""
+    return next((index for index, char in enumerate(text) if char not in allowed), None)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 
 from harness.sip.errors import SIPParseError
-from harness.sip.uri import Params, format_params, param_value, parse_params
+from harness.sip.uri import (
+    Params,
+    format_header_params,
+    is_token,
+    param_value,
+    parse_params,
+    replace_params,
+    split_hostport,
+)
 
 #: Branches starting with this cookie are RFC 3261 branches (§8.1.1.7).
 MAGIC_COOKIE = "z9hG4bK"
 
-_SENT_BY_RE = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(\d{1,5}))?\Z")
+_LWS = " \t"
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,31 +35,46 @@ class Via:
 
     @classmethod
     def parse(cls, text: str, offset: int = 0) -> Via:
-        """Parse one Via value (one element of the comma list)."""
-        sent_protocol, _, rest = text.strip().partition(" ")
-        pieces = [piece.strip() for piece in sent_protocol.split("/")]
-        if len(pieces) != 3 or not all(pieces):
-            # Tolerate LWS around the slashes (RFC 4475 wsinv): rebuild from the whole value.
-            match = re.match(r"\s*([^/\s]+)\s*/\s*([^/\s]+)\s*/\s*([^\s;]+)\s+(.*)\Z", text, re.S)
-            if match is None:
-                raise SIPParseError(offset, f"malformed Via {text!r}")
-            pieces = [match.group(1), match.group(2), match.group(3)]
-            rest = match.group(4)
-        sent_by, semicolon, param_text = rest.strip().partition(";")
-        match_sent = _SENT_BY_RE.match(sent_by.strip())
-        if match_sent is None:
-            raise SIPParseError(offset, f"malformed Via sent-by {sent_by!r}")
-        port = int(match_sent.group(2)) if match_sent.group(2) else None
-        if port is not None and port > 65535:
-            raise SIPParseError(offset, f"Via port {port} out of range")
-        params = parse_params(param_text.replace(" ", ""), offset) if semicolon else ()
+        """Parse one Via value (one element of the comma list); ``offset`` positions errors.
+
+        Linear white space is allowed around ``/``, ``:``, ``;`` and ``=`` (RFC 3261 SWS).
+        """
+        semicolon = text.find(";")
+        head = text if semicolon == -1 else text[:semicolon]
+        pieces = head.split("/")
+        if len(pieces) != 3:
+            raise SIPParseError(
+                offset, f"malformed Via {head.strip(_LWS)[:60]!r}: expected SIP/2.0/transport host"
+            )
+        name, version = pieces[0].strip(_LWS), pieces[1].strip(_LWS)
+        last_at = len(pieces[0]) + len(pieces[1]) + 2
+        last = pieces[2].lstrip(_LWS)
+        last_at += len(pieces[2]) - len(last)
+        gap = next((index for index, char in enumerate(last) if char in _LWS), len(last))
+        transport, sent_by = last[:gap], last[gap + 1 :]
+        for what, value in (
+            ("protocol name", name),
+            ("version", version),
+            ("transport", transport),
+        ):
+            if not is_token(value):
+                raise SIPParseError(offset, f"invalid Via {what} {value!r}")
+        sent_by_at = last_at + min(gap + 1, len(last))
+        stripped = sent_by.strip(_LWS)
+        sent_by_at += len(sent_by) - len(sent_by.lstrip(_LWS))
+        if not stripped:
+            raise SIPParseError(offset + sent_by_at, "Via without a sent-by host")
+        host, port = split_hostport(_squeeze_colon(stripped), offset + sent_by_at)
+        params: Params = ()
+        if semicolon != -1:
+            params = parse_params(text[semicolon + 1 :], offset + semicolon + 1, escaped=False)
         return cls(
-            transport=pieces[2].upper(),
-            host=match_sent.group(1),
+            transport=transport.upper(),
+            host=host,
             port=port,
             params=params,
-            protocol=f"{pieces[0]}/{pieces[1]}",
-            raw=text.strip(),
+            protocol=f"{name}/{version}",
+            raw=text.strip(_LWS),
         )
 
     def param(self, name: str) -> str | None:
@@ -64,20 +86,29 @@ class Via:
         """The branch parameter."""
         return self.param("branch")
 
+    @property
+    def sent_by(self) -> str:
+        """``host`` or ``host:port`` as sent."""
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
     def with_params(self, **params: str | None) -> Via:
         """A copy with parameters set (replacing those of the same name, keeping order)."""
-        lowered = {name.lower(): value for name, value in params.items()}
-        out: list[tuple[str, str | None]] = []
-        for name, value in self.params:
-            if name.lower() in lowered:
-                out.append((name, lowered.pop(name.lower())))
-            else:
-                out.append((name, value))
-        out.extend(lowered.items())
-        return dataclasses.replace(self, params=tuple(out), raw=None)
+        return dataclasses.replace(self, params=replace_params(self.params, params), raw=None)
 
     def __str__(self) -> str:
         if self.raw is not None:
             return self.raw
-        port = "" if self.port is None else f":{self.port}"
-        return f"{self.protocol}/{self.transport} {self.host}{port}{format_params(self.params)}"
+        return f"{self.protocol}/{self.transport} {self.sent_by}{format_header_params(self.params)}"
+
+
+def _squeeze_colon(sent_by: str) -> str:
+    """Drop white space around the port colon (``host : 5060``), which SWS allows."""
+    if sent_by.startswith("["):
+        close = sent_by.find("]")
+        if close != -1:
+            return sent_by[: close + 1] + "".join(sent_by[close + 1 :].split())
+        return sent_by
+    host, colon, port = sent_by.partition(":")
+    if not colon:
+        return sent_by
+    return f"{host.rstrip(_LWS)}:{port.lstrip(_LWS)}"
