@@ -1,0 +1,137 @@
+"""``vmharness``: run scenarios, validate them, or serve voicemail standalone.
+
+Exit codes: 0 everything passed, 1 a scenario failed, 2 a usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness import __version__
+from harness.report.html import write_report
+from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
+from harness.scenario.runner import ScenarioOutcome, run_scenario
+from harness.voicemail.conffile import ConfigError
+from harness.voicemail.config import ServerConfig, load_config
+from harness.voicemail.server import VoicemailServer
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    handler = {"run": _run, "validate": _validate, "serve": _serve}[args.command]
+    return handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmharness", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"vmharness {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log SIP and server events")
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser("run", help="run scenarios against the embedded voicemail server")
+    run.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+    run.add_argument("--report", type=Path, help="write the HTML report into this directory")
+
+    validate = commands.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+
+    serve = commands.add_parser("serve", help="run the standalone voicemail server")
+    serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
+    serve.add_argument("--spool", type=Path, required=True, help="voicemail spool directory")
+    serve.add_argument("--host", default="127.0.0.1", help="SIP address to bind")
+    serve.add_argument("--port", type=int, default=5060, help="SIP port to bind")
+    return parser
+
+
+def _validate(args: argparse.Namespace) -> int:
+    problems = validate_paths(args.paths)
+    for problem in problems:
+        print(problem)
+    count = len(scenario_files(args.paths))
+    print(f"{count} scenario file(s), {len(problems)} problem(s)")
+    return EXIT_USAGE if problems or count == 0 else EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    files = scenario_files(args.paths)
+    if not files:
+        print(f"no scenario files under {', '.join(map(str, args.paths))}", file=sys.stderr)
+        return EXIT_USAGE
+    scenarios = []
+    problems = []
+    for path in files:
+        try:
+            scenarios.append((path, load_scenario(path)))
+        except ScenarioError as error:
+            problems.extend(error.problems)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        return EXIT_USAGE
+    outcomes: list[ScenarioOutcome] = []
+    for path, scenario in scenarios:
+        outcome = asyncio.run(run_scenario(scenario, path))
+        outcomes.append(outcome)
+        seconds = outcome.ended - outcome.started
+        print(f"{outcome.status.upper():7} {path}  {scenario.name} ({seconds:.1f} s)")
+        failure = outcome.failure
+        if failure is not None:
+            print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
+    skipped = len(outcomes) - counts["passed"] - counts["failed"]
+    if args.report is not None:
+        index = write_report(outcomes, args.report)
+        print(f"report: {index}")
+    print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.getLogger("harness").setLevel(logging.INFO)
+    try:
+        config = load_config(args.config)
+    except ConfigError as error:
+        print(f"vmharness serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return asyncio.run(_serve_until_stopped(config, args))
+
+
+async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -> int:
+    server = VoicemailServer(config, args.spool, host=args.host, port=args.port)
+    try:
+        await server.start()
+    except OSError as error:
+        print(f"vmharness serve: cannot bind {args.host}:{args.port}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    host, port = server.address
+    print(f"voicemail server listening on {host}:{port} (spool {args.spool})", flush=True)
+    await stop.wait()
+    await server.close()
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reports: traces, HTML, pcaps and ladders built from scenario outcomes."""

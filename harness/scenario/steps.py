@@ -1,0 +1,219 @@
+"""What each scenario step does on a testbed, and how it reports failure in plain words.
+
+A failing step raises :class:`StepFailed` with a sentence a vendor can read: what was expected,
+what was seen, and at which hop it went wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from harness.core.mwi import Counts, LampExpectation
+from harness.core.routing import Reason
+from harness.media.signal import speech_like
+from harness.media.wav import read_wav
+from harness.scenario.model import (
+    DepositStep,
+    ExpectNoNotifyStep,
+    ExpectNotifyStep,
+    ExpectSpoolStep,
+    RegisterStep,
+    RetrieveStep,
+    Step,
+    WaitStep,
+)
+from harness.sim.phone import AnswerMode, CallFailed
+from harness.sip.errors import SIPParseError
+from harness.sip.message import Request, Response, parse_message
+from harness.sip.transport import TransactionFailed, WireMessage
+
+if TYPE_CHECKING:
+    from harness.scenario.runner import Testbed
+
+
+class StepFailed(Exception):
+    """A step's expectation was not met; the message says why in a vendor's words."""
+
+
+class StepSkipped(Exception):
+    """A step cannot run against this target (e.g. white-box on a foreign server)."""
+
+
+#: How the callee phone behaves so that the proxy forwards with each reason.
+_ANSWER_FOR: dict[Reason, AnswerMode] = {
+    Reason.USER_BUSY: "busy",
+    Reason.NO_ANSWER: "no-answer",
+}
+
+
+async def run_step(step: Step, bed: Testbed) -> str:
+    """Run one step; returns a one-line account of what it did."""
+    match step:
+        case DepositStep():
+            return await _deposit(step, bed)
+        case ExpectNotifyStep():
+            return await _expect_notify(step, bed)
+        case ExpectNoNotifyStep():
+            return await _expect_no_notify(step, bed)
+        case ExpectSpoolStep():
+            return _expect_spool(step, bed)
+        case RegisterStep():
+            return await _register(step, bed)
+        case WaitStep():
+            await asyncio.sleep(step.seconds)
+            return f"waited {step.seconds:g} s"
+        case RetrieveStep():
+            raise StepFailed("retrieval is not available on this harness version's server")
+    raise StepFailed(f"step kind {step.kind!r} has no runner")
+
+
+async def _register(step: RegisterStep, bed: Testbed) -> str:
+    phone = bed.phones[step.phone]
+    try:
+        response = await phone.register()
+    except TransactionFailed:
+        raise StepFailed(f"phone {step.phone}: the proxy did not answer REGISTER") from None
+    if response.status != 200:
+        raise StepFailed(
+            f"phone {step.phone}: REGISTER was answered {response.status} {response.reason}"
+        )
+    return f"phone {step.phone} registered"
+
+
+async def _deposit(step: DepositStep, bed: Testbed) -> str:
+    callee = bed.phone_for(step.to)
+    if callee is not None:
+        callee.answer_mode = _ANSWER_FOR.get(step.reason, "unavailable")
+    user = callee.user if callee is not None else step.to.box
+    if step.reason is Reason.UNCONDITIONAL:
+        bed.proxy.forward_unconditional.add(user)
+    if step.audio is not None:
+        audio, _ = read_wav(step.audio)
+    else:
+        audio = speech_like(step.seconds or 3.0, f"{bed.scenario.name}/{step.from_}")
+    caller = await bed.caller(step.from_)
+    try:
+        call = await caller.dial(user)
+    except CallFailed as failure:
+        if failure.response.status == step.expect_status:
+            return f"call to {user} answered {failure.response.status} as expected"
+        raise StepFailed(
+            f"the call from {step.from_} to {user} ({step.reason.value}) was answered "
+            f"{failure.response.status} {failure.response.reason}; expected {step.expect_status}"
+            f"{_invite_story(bed)}"
+        ) from None
+    except TransactionFailed:
+        raise StepFailed(
+            f"the call from {step.from_} to {user} got no final response{_invite_story(bed)}"
+        ) from None
+    finally:
+        bed.proxy.forward_unconditional.discard(user)
+    if step.expect_status != 200:
+        await call.hangup()
+        raise StepFailed(f"the call to {user} was answered 200; expected {step.expect_status}")
+    await call.play(audio)
+    await call.hangup()
+    return f"left {len(audio) / 8000:.1f} s for {step.to} ({step.reason.value})"
+
+
+async def _expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
+    phone = bed.phones[step.phone]
+    counts = step.voice_counts
+    voice = Counts(*counts) if counts is not None else None
+    expect = LampExpectation(waiting=step.waiting, voice=voice, within=step.within)
+    since = bed.cursors[step.phone]
+    check = await phone.wait_lamp(expect, since)
+    if check.status == "met" and check.state is not None:
+        bed.cursors[step.phone] = check.state.at + 1e-6
+        return f"phone {step.phone}: {check.detail}"
+    wanted = f"Messages-Waiting: {'yes' if step.waiting else 'no'}"
+    if voice is not None:
+        wanted += f", Voice-Message: {voice.new}/{voice.old}"
+    raise StepFailed(
+        f"phone {step.phone} expected a NOTIFY with {wanted} within {step.within:g} s; "
+        f"{check.detail}{_notify_story(bed, step.phone)}"
+    )
+
+
+async def _expect_no_notify(step: ExpectNoNotifyStep, bed: Testbed) -> str:
+    phone = bed.phones[step.phone]
+    since = bed.now()
+    await asyncio.sleep(step.within)
+    received = phone.notifies_since(since)
+    if received:
+        bodies = "; ".join(
+            notify.request.body.decode(errors="replace").strip() for notify in received
+        )
+        raise StepFailed(
+            f"phone {step.phone} expected no NOTIFY for {step.within:g} s but got "
+            f"{len(received)}: {bodies}"
+        )
+    return f"phone {step.phone}: no NOTIFY in {step.within:g} s"
+
+
+def _expect_spool(step: ExpectSpoolStep, bed: Testbed) -> str:
+    server = bed.target.server
+    if server is None:
+        raise StepSkipped("the target's spool cannot be read")
+    found = server.spool.count(step.mailbox, step.folder)
+    if found != step.count:
+        raise StepFailed(
+            f"{step.mailbox} {step.folder} holds {found} message(s); expected {step.count}"
+        )
+    return f"{step.mailbox} {step.folder} holds {found}"
+
+
+def _parsed(record: WireMessage) -> Request | Response | None:
+    try:
+        return parse_message(record.data)
+    except SIPParseError:
+        return None
+
+
+def _notify_story(bed: Testbed, user: str) -> str:
+    """What happened to NOTIFYs for ``user`` at each hop, for a failure message."""
+    sent = 0
+    proxy_answers: list[str] = []
+    relayed = 0
+    for record in bed.wire:
+        message = _parsed(record)
+        if isinstance(message, Request) and message.method == "NOTIFY":
+            addressed = f"sip:{user}@" in message.uri
+            if record.party == "voicemail" and record.direction == "out" and addressed:
+                sent += 1
+            if record.party == "proxy" and record.direction == "out" and addressed:
+                relayed += 1
+        if (
+            isinstance(message, Response)
+            and record.party == "proxy"
+            and record.direction == "out"
+            and message.cseq[1] == "NOTIFY"
+            and f"sip:{user}@" in (message.header("To") or "")
+        ):
+            proxy_answers.append(f"{message.status} {message.reason}")
+    if not sent:
+        return ". The voicemail server sent no NOTIFY for this phone's mailbox."
+    answers = ", ".join(dict.fromkeys(proxy_answers)) or "nothing"
+    return (
+        f". The voicemail server sent {sent} NOTIFY(s) for it to the proxy, which answered "
+        f"{answers} and relayed {relayed} to the phone."
+    )
+
+
+def _invite_story(bed: Testbed) -> str:
+    """The responses the voicemail server gave to INVITEs, for a failure message."""
+    answers = []
+    for record in bed.wire:
+        message = _parsed(record)
+        if (
+            isinstance(message, Response)
+            and record.party == "voicemail"
+            and record.direction == "out"
+            and message.cseq[1] == "INVITE"
+            and message.status >= 200
+        ):
+            answers.append(f"{message.status} {message.reason}")
+    if not answers:
+        return ""
+    return f". The voicemail server answered the forwarded INVITE: {', '.join(answers)}"

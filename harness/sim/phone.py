@@ -1,0 +1,285 @@
+"""A simulated SIP phone: registers at the proxy, places and takes calls, watches its MWI lamp."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.core.mwi import Lamp, LampCheck, LampExpectation, MwiError
+from harness.media.session import RtpSession
+from harness.sip import sdp
+from harness.sip.address import Address
+from harness.sip.builder import make_response, new_request, new_tag
+from harness.sip.dialog import Dialog
+from harness.sip.message import Request, Response
+from harness.sip.transaction import Peer, ServerTransaction
+from harness.sip.transport import SipTransport
+from harness.sip.uri import URI
+
+log = logging.getLogger(__name__)
+
+#: What the phone does with an incoming call.
+AnswerMode = Literal["busy", "no-answer", "unavailable"]
+
+
+class CallFailed(Exception):
+    """A call ended with a final response other than 2xx."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"{response.status} {response.reason}")
+        self.response = response
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedNotify:
+    """A NOTIFY as the phone received it."""
+
+    request: Request
+    at: float
+    status: int
+
+
+class Call:
+    """An established call placed by a phone: media both ways, then hang up."""
+
+    def __init__(
+        self,
+        phone: Phone,
+        dialog: Dialog,
+        rtp: RtpSession,
+        negotiated: sdp.Negotiated,
+        response: Response,
+    ) -> None:
+        self.phone = phone
+        self.dialog = dialog
+        self.rtp = rtp
+        self.negotiated = negotiated
+        self.response = response
+        self.ended = asyncio.Event()
+
+    async def play(self, pcm: npt.NDArray[np.int16]) -> None:
+        """Send 8 kHz audio in the negotiated codec, paced in real time."""
+        await self.rtp.send_audio(pcm, self.negotiated.codec, self.negotiated.payload_type)
+
+    async def send_dtmf(self, digits: str) -> None:
+        """Send digits as RFC 4733 events."""
+        if self.negotiated.telephone_event_pt is None:
+            raise RuntimeError("telephone-event was not negotiated for this call")
+        await self.rtp.send_dtmf(digits, self.negotiated.telephone_event_pt)
+
+    def heard(self) -> npt.NDArray[np.int16]:
+        """What the far end sent so far, decoded."""
+        return self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
+
+    async def hangup(self) -> Response | None:
+        """Send BYE (unless the far end already hung up) and release the media."""
+        response = None
+        if not self.ended.is_set():
+            bye = self.dialog.create_request("BYE")
+            response = await self.phone.transport.request(bye, self.dialog.next_hop())
+            self.ended.set()
+        self.rtp.close()
+        self.phone.calls.pop(self.dialog.call_id, None)
+        return response
+
+
+class Phone:
+    """One SIP user agent registered at a proxy (or unregistered, as an outside caller)."""
+
+    def __init__(
+        self,
+        user: str,
+        proxy: Peer,
+        *,
+        host: str = "127.0.0.1",
+        display: str | None = None,
+        answer_mode: AnswerMode = "no-answer",
+    ) -> None:
+        self.user = user
+        self.proxy = proxy
+        self.display = display
+        self.answer_mode: AnswerMode = answer_mode
+        self.transport = SipTransport(host=host, party=f"phone {user}")
+        self.transport.handler = self._on_request
+        self.transport.stray_handler = self._on_stray_response
+        self.lamp = Lamp()
+        self.notifies: list[ReceivedNotify] = []
+        self.calls: dict[str, Call] = {}
+        self._lamp_changed = asyncio.Condition()
+        self._ringing: dict[str, tuple[Request, ServerTransaction]] = {}
+
+    async def start(self) -> None:
+        """Bind the phone's SIP socket."""
+        await self.transport.start()
+
+    async def close(self) -> None:
+        """Hang up what is up and close the socket."""
+        for call in list(self.calls.values()):
+            call.rtp.close()
+        await self.transport.close()
+
+    @property
+    def domain(self) -> str:
+        """The proxy's host:port, the domain of the phone's address of record."""
+        return f"{self.proxy[0]}:{self.proxy[1]}"
+
+    @property
+    def aor(self) -> Address:
+        """The address of record ``sip:user@proxy``."""
+        uri = URI(scheme="sip", user=self.user, host=self.proxy[0], port=self.proxy[1])
+        return Address(uri, display_name=self.display)
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    # -- registration --------------------------------------------------------------------------
+
+    async def register(self, expires: int = 3600) -> Response:
+        """REGISTER the phone's contact at the proxy."""
+        contact = Address(self.transport.contact(self.user))
+        request = new_request(
+            "REGISTER",
+            URI(scheme="sip", host=self.proxy[0], port=self.proxy[1]),
+            from_address=self.aor,
+            to_address=self.aor,
+            local=self.transport.local,
+            contact=contact,
+            headers=[("Expires", str(expires))],
+        )
+        return await self.transport.request(request, self.proxy)
+
+    # -- MWI -----------------------------------------------------------------------------------
+
+    async def wait_lamp(self, expect: LampExpectation, since: float) -> LampCheck:
+        """Wait until the lamp shows ``expect`` (met) or its window closes (failed)."""
+        async with self._lamp_changed:
+            while True:
+                check = self.lamp.check(expect, since, self._now())
+                if check.status != "pending":
+                    return check
+                remaining = check.deadline - self._now()
+                try:
+                    await asyncio.wait_for(self._lamp_changed.wait(), max(remaining, 0.0))
+                except TimeoutError:
+                    return self.lamp.check(expect, since, check.deadline + 1e-9)
+
+    def notifies_since(self, since: float) -> list[ReceivedNotify]:
+        """NOTIFYs received at or after ``since``."""
+        return [notify for notify in self.notifies if notify.at >= since]
+
+    async def _notify(self, request: Request, transaction: ServerTransaction) -> None:
+        event = (request.header("Event") or "").split(";")[0].strip().lower()
+        if event != "message-summary":
+            self.transport.respond(transaction, make_response(request, 489, "Bad Event"))
+            return
+        now = self._now()
+        try:
+            self.lamp.receive(request.body, now)
+            status = 200
+        except MwiError as error:
+            log.warning("phone %s: unreadable message-summary: %s", self.user, error)
+            status = 400
+        self.notifies.append(ReceivedNotify(request, now, status))
+        self.transport.respond(transaction, make_response(request, status))
+        async with self._lamp_changed:
+            self._lamp_changed.notify_all()
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def dial(
+        self,
+        user: str,
+        *,
+        headers: tuple[tuple[str, str], ...] = (),
+        codecs: tuple[str, ...] = ("PCMU", "PCMA"),
+    ) -> Call:
+        """Call ``user`` through the proxy; the established call, or CallFailed."""
+        rtp = await RtpSession.open(self.transport.host)
+        offer = sdp.make_offer(self.transport.host, rtp.local_port, codecs)
+        target = URI(scheme="sip", user=user, host=self.proxy[0], port=self.proxy[1])
+        invite = new_request(
+            "INVITE",
+            target,
+            from_address=self.aor,
+            to_address=Address(target),
+            local=self.transport.local,
+            headers=headers,
+            body=bytes(offer),
+            content_type="application/sdp",
+        )
+        try:
+            response = await self.transport.request(invite, self.proxy)
+        except BaseException:
+            rtp.close()
+            raise
+        if response.status >= 300:
+            rtp.close()
+            raise CallFailed(response)
+        dialog = Dialog.from_uac(invite, response)
+        ack = dialog.create_ack()
+        self.transport.send_stateless(ack, dialog.next_hop())
+        negotiated = sdp.negotiated_from_answer(offer, sdp.parse(response.body))
+        rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+        rtp.telephone_event_pt = negotiated.telephone_event_pt
+        rtp.ptime = negotiated.ptime
+        call = Call(self, dialog, rtp, negotiated, response)
+        self.calls[dialog.call_id] = call
+        return call
+
+    def _on_stray_response(self, response: Response, source: Peer) -> None:
+        """A retransmitted 2xx means our ACK was lost: send it again (RFC 3261 §13.2.2.4)."""
+        call = self.calls.get(response.call_id)
+        if call is None or response.status >= 300:
+            return
+        number, method = response.cseq
+        if method == "INVITE":
+            self.transport.send_stateless(call.dialog.create_ack(number), call.dialog.next_hop())
+
+    async def _incoming_call(self, request: Request, transaction: ServerTransaction) -> None:
+        if self.answer_mode == "busy":
+            self.transport.respond(transaction, make_response(request, 486))
+            return
+        if self.answer_mode == "unavailable":
+            self.transport.respond(transaction, make_response(request, 480))
+            return
+        self.transport.respond(transaction, make_response(request, 180, to_tag=new_tag()))
+        self._ringing[transaction.branch] = (request, transaction)
+
+    async def _cancel(self, request: Request, transaction: ServerTransaction) -> None:
+        self.transport.respond(transaction, make_response(request, 200))
+        ringing = self._ringing.pop(transaction.branch, None)
+        if ringing is not None:
+            invite, invite_transaction = ringing
+            self.transport.respond(invite_transaction, make_response(invite, 487))
+
+    async def _bye(self, request: Request, transaction: ServerTransaction) -> None:
+        call = self.calls.get(request.call_id)
+        if call is None:
+            self.transport.respond(transaction, make_response(request, 481))
+            return
+        call.ended.set()
+        self.transport.respond(transaction, make_response(request, 200))
+
+    async def _on_request(
+        self, request: Request, transaction: ServerTransaction | None, source: Peer
+    ) -> None:
+        if transaction is None:
+            return  # ACKs of our own 2xx: nothing to do
+        handlers = {
+            "NOTIFY": self._notify,
+            "INVITE": self._incoming_call,
+            "CANCEL": self._cancel,
+            "BYE": self._bye,
+        }
+        handler = handlers.get(request.method)
+        if handler is not None:
+            await handler(request, transaction)
+        elif request.method == "OPTIONS":
+            self.transport.respond(transaction, make_response(request, 200))
+        else:
+            self.transport.respond(transaction, make_response(request, 405))

@@ -1,0 +1,476 @@
+"""The asyncio adapter of the SIP core: UDP and TCP sockets, framing, rport, timers.
+
+This is the only module that opens SIP sockets. It feeds received bytes to the codec and the
+transaction layer, sends what the transaction layer queues, re-arms one loop timer from
+``next_timer()``, and tells every subscribed observer about each message on the wire (the report
+builds ladders and pcaps from that log).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from harness.sip.builder import make_response, new_via
+from harness.sip.errors import SIPParseError
+from harness.sip.message import Header, Message, Request, Response, StreamParser, parse_message
+from harness.sip.transaction import (
+    ClientTransaction,
+    Event,
+    Peer,
+    RequestReceived,
+    ResponseReceived,
+    ServerTransaction,
+    StrayResponse,
+    Timers,
+    TransactionLayer,
+    TransactionTimeout,
+)
+from harness.sip.uri import URI
+from harness.sip.validation import check_request
+from harness.sip.via import Via
+
+log = logging.getLogger(__name__)
+
+TransportName = Literal["UDP", "TCP"]
+
+
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    """One SIP message seen on the wire, for traces, ladders and pcaps."""
+
+    direction: Literal["in", "out"]
+    data: bytes
+    local: Peer
+    remote: Peer
+    transport: TransportName
+    monotonic: float
+    wall: float
+    #: The name of the party this transport belongs to (e.g. "proxy", "voicemail").
+    party: str = ""
+    #: Why the message was not processed, for received bytes that failed to parse.
+    error: str | None = None
+
+
+Observer = Callable[[WireMessage], None]
+RequestHandler = Callable[[Request, ServerTransaction | None, Peer], Awaitable[None] | None]
+StrayHandler = Callable[[Response, Peer], None]
+
+
+class TransactionFailed(Exception):
+    """A client transaction ended without a final response (Timer B or F fired)."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    future: asyncio.Future[Response]
+    provisional: Callable[[Response], None] | None = None
+
+
+@dataclass(slots=True)
+class _TcpConnection:
+    writer: asyncio.StreamWriter
+    reader_task: asyncio.Task[None] | None = None
+    parser: StreamParser = field(default_factory=StreamParser)
+
+
+class SipTransport:
+    """A SIP endpoint's sockets and transaction layer on the running asyncio loop."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tcp: bool = False,
+        timers: Timers | None = None,
+        party: str = "",
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.party = party
+        self._tcp_enabled = tcp
+        self.layer = TransactionLayer(timers or Timers())
+        self.handler: RequestHandler | None = None
+        self.stray_handler: StrayHandler | None = None
+        self._observers: list[Observer] = []
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp_server: asyncio.Server | None = None
+        self._tcp: dict[Peer, _TcpConnection] = {}
+        self._pending: dict[int, _Pending] = {}
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind the UDP socket (and the TCP listener on the same port when enabled)."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+        )
+        self._udp = transport
+        self.port = transport.get_extra_info("sockname")[1]
+        if self._tcp_enabled:
+            self._tcp_server = await asyncio.start_server(self._accept, self.host, self.port)
+
+    async def close(self) -> None:
+        """Close every socket and fail pending requests."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for pending in self._pending.values():
+            if not pending.future.done():
+                pending.future.set_exception(TransactionFailed("transport closed"))
+        self._pending.clear()
+        if self._udp is not None:
+            self._udp.close()
+        if self._tcp_server is not None:
+            self._tcp_server.close()
+        for connection in list(self._tcp.values()):
+            connection.writer.close()
+            if connection.reader_task is not None:
+                connection.reader_task.cancel()
+        self._tcp.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tcp_server is not None:
+            with contextlib.suppress(Exception):
+                await self._tcp_server.wait_closed()
+
+    @property
+    def local(self) -> Peer:
+        """The bound (host, port)."""
+        return (self.host, self.port)
+
+    def subscribe(self, observer: Observer) -> None:
+        """Call ``observer`` for every message sent or received."""
+        self._observers.append(observer)
+
+    # -- building blocks for the layers above ------------------------------------------------
+
+    def via(self, transport: TransportName = "UDP") -> Via:
+        """A fresh top Via for a request sent from here (with a new branch and rport)."""
+        return new_via(self.local, transport)
+
+    def contact(self, user: str | None = None, transport: TransportName = "UDP") -> URI:
+        """This endpoint's Contact URI."""
+        params: tuple[tuple[str, str | None], ...] = (
+            (("transport", "tcp"),) if transport == "TCP" else ()
+        )
+        return URI(scheme="sip", user=user, host=self.host, port=self.port, params=params)
+
+    # -- sending ------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        request: Request,
+        destination: Peer,
+        *,
+        transport: TransportName = "UDP",
+        provisional: Callable[[Response], None] | None = None,
+    ) -> Response:
+        """Send ``request`` in a client transaction and return its final response.
+
+        Raises :class:`TransactionFailed` when the transaction times out.
+        """
+        if transport == "TCP":
+            await self._connect(destination)
+        transaction = self.layer.send_request(
+            request, destination, reliable=transport == "TCP", now=self._now()
+        )
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[id(transaction)] = _Pending(future, provisional)
+        self._flush()
+        return await future
+
+    def start_request(
+        self,
+        request: Request,
+        destination: Peer,
+        *,
+        transport: TransportName = "UDP",
+        provisional: Callable[[Response], None] | None = None,
+    ) -> tuple[ClientTransaction, asyncio.Future[Response]]:
+        """Like :meth:`request` over an open path, returning the transaction (to CANCEL it)."""
+        transaction = self.layer.send_request(
+            request, destination, reliable=transport == "TCP", now=self._now()
+        )
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+        self._pending[id(transaction)] = _Pending(future, provisional)
+        self._flush()
+        return transaction, future
+
+    def respond(self, transaction: ServerTransaction, response: Response) -> None:
+        """Send ``response`` in ``transaction``."""
+        self.layer.respond(transaction, response, self._now())
+        self._flush()
+
+    def send_stateless(self, message: Message, destination: Peer) -> None:
+        """Send outside any transaction (the ACK of a 2xx, a stateless reply, a relayed 2xx)."""
+        self.layer.send_stateless(message, destination)
+        self._flush()
+
+    def send_raw(self, data: bytes, destination: Peer, transport: TransportName = "UDP") -> None:
+        """Put bytes on the wire as they are: for deliberately malformed traffic."""
+        self._write(data, destination, transport)
+
+    async def connect(self, destination: Peer) -> None:
+        """Open (or reuse) a TCP connection to ``destination``."""
+        await self._connect(destination)
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    def _emit(
+        self,
+        direction: Literal["in", "out"],
+        data: bytes,
+        remote: Peer,
+        transport: TransportName,
+        error: str | None = None,
+    ) -> None:
+        if not self._observers:
+            return
+        record = WireMessage(
+            direction=direction,
+            data=data,
+            local=self.local,
+            remote=remote,
+            transport=transport,
+            monotonic=time.monotonic(),
+            wall=time.time(),
+            party=self.party,
+            error=error,
+        )
+        for observer in self._observers:
+            observer(record)
+
+    def _write(self, data: bytes, destination: Peer, transport: TransportName) -> None:
+        if self._closed:
+            return
+        if transport == "TCP":
+            connection = self._tcp.get(destination)
+            if connection is None:
+                log.warning("%s: no TCP connection to %s:%s; dropped", self.party, *destination)
+                return
+            connection.writer.write(data)
+        else:
+            if self._udp is None:
+                return
+            self._udp.sendto(data, destination)
+        self._emit("out", data, destination, transport)
+
+    def _flush(self) -> None:
+        for message, destination in self.layer.messages_to_send():
+            self._write(message.to_bytes(), destination, _transport_of(message))
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        deadline = self.layer.next_timer()
+        if deadline is not None and not self._closed:
+            self._timer = asyncio.get_running_loop().call_at(deadline, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._dispatch(self.layer.handle_timer(self._now()))
+        self._flush()
+
+    def _received(self, data: bytes, source: Peer, transport: TransportName) -> None:
+        try:
+            message = parse_message(data)
+        except SIPParseError as error:
+            self._emit("in", data, source, transport, error=str(error))
+            self._reject_unparsable(data, source, transport, error)
+            return
+        self._process(message, data, source, transport)
+
+    def _process(
+        self, message: Message, data: bytes, source: Peer, transport: TransportName
+    ) -> None:
+        self._emit("in", data, source, transport)
+        if isinstance(message, Request):
+            message = _stamp_received(message, source)
+            rejection = check_request(message)
+            if rejection is not None:
+                log.info("%s: %s from %s:%s", self.party, rejection.reason, *source)
+                if message.method != "ACK":
+                    self.send_stateless(_reply(message, rejection.status, rejection.reason), source)
+                return
+        events = self.layer.receive(message, source, reliable=transport == "TCP", now=self._now())
+        self._dispatch(events)
+        self._flush()
+
+    def _dispatch(self, events: Sequence[Event]) -> None:
+        for event in events:
+            if isinstance(event, RequestReceived):
+                self._deliver(event)
+            elif isinstance(event, ResponseReceived):
+                pending = self._pending.get(id(event.transaction))
+                if pending is None:
+                    continue
+                if event.response.status < 200:
+                    if pending.provisional is not None:
+                        pending.provisional(event.response)
+                    continue
+                del self._pending[id(event.transaction)]
+                if not pending.future.done():
+                    pending.future.set_result(event.response)
+            elif isinstance(event, TransactionTimeout):
+                pending = self._pending.pop(id(event.transaction), None)
+                if pending is not None and not pending.future.done():
+                    method = event.transaction.request.method
+                    pending.future.set_exception(
+                        TransactionFailed(f"no final response to {method} (transaction timeout)")
+                    )
+            elif isinstance(event, StrayResponse) and self.stray_handler is not None:
+                self.stray_handler(event.response, event.source)
+
+    def _deliver(self, event: RequestReceived) -> None:
+        if self.handler is None:
+            if event.transaction is not None:
+                self.respond(event.transaction, _reply(event.request, 501, "Not Implemented"))
+            return
+        outcome = self.handler(event.request, event.transaction, event.source)
+        if outcome is not None:
+            task = asyncio.ensure_future(outcome)
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("%s: request handler failed", self.party, exc_info=task.exception())
+
+    def _reject_unparsable(
+        self, data: bytes, source: Peer, transport: TransportName, error: SIPParseError
+    ) -> None:
+        """Answer 400 when enough of the request survives to build a response; else drop."""
+        log.info("%s: unparsable message from %s:%s: %s", self.party, *source, error)
+        reply = _reply_to_fragment(data, error)
+        if reply is None:
+            return
+        self._write(reply, source, transport)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")[:2]
+        connection = _TcpConnection(writer)
+        self._tcp[peer] = connection
+        await self._read_stream(reader, connection, peer)
+
+    async def _connect(self, destination: Peer) -> None:
+        if destination in self._tcp:
+            return
+        reader, writer = await asyncio.open_connection(*destination)
+        connection = _TcpConnection(writer)
+        self._tcp[destination] = connection
+        task = asyncio.ensure_future(self._read_stream(reader, connection, destination))
+        connection.reader_task = task
+
+    async def _read_stream(
+        self, reader: asyncio.StreamReader, connection: _TcpConnection, peer: Peer
+    ) -> None:
+        try:
+            while not self._closed:
+                chunk = await reader.read(65536)
+                if not chunk:
+                    break
+                connection.parser.feed(chunk)
+                try:
+                    for message in connection.parser.messages():
+                        self._process(message, message.to_bytes(), peer, "TCP")
+                except SIPParseError as error:
+                    # A stream cannot be resynchronised after a framing error (RFC 3261 §18.3).
+                    self._emit("in", chunk, peer, "TCP", error=str(error))
+                    reply = _reply_to_fragment(chunk, error)
+                    if reply is not None:
+                        connection.writer.write(reply)
+                    break
+        finally:
+            self._tcp.pop(peer, None)
+            connection.writer.close()
+
+
+class _UdpProtocol(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransport) -> None:
+        self._owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if data.strip(b"\r\n") == b"":
+            return  # keep-alive
+        self._owner._received(data, (str(addr[0]), int(addr[1])), "UDP")
+
+    def error_received(self, exc: Exception) -> None:
+        # ICMP port unreachable: the transaction timers deal with the silence.
+        log.debug("%s: UDP error %s", self._owner.party, exc)
+
+
+def _transport_of(message: Message) -> TransportName:
+    """RFC 3261 §18: a request goes out on the transport of its own top Via; so does a response."""
+    top = message.header("Via")
+    if top is not None:
+        with contextlib.suppress(SIPParseError):
+            if Via.parse(top).transport == "TCP":
+                return "TCP"
+    return "UDP"
+
+
+def _stamp_received(request: Request, source: Peer) -> Request:
+    """RFC 3261 §18.2.1 and RFC 3581: note where the request really came from in its top Via."""
+    values = request.header_values("Via")
+    if not values:
+        return request
+    top = Via.parse(values[0])
+    params: dict[str, str | None] = {}
+    if top.host != source[0] or top.param("rport") is not None:
+        params["received"] = source[0]
+    if top.param("rport") == "":
+        params["rport"] = str(source[1])
+    if not params:
+        return request
+    stamped = str(top.with_params(**params))
+    rest = values[1:]
+    headers = [h for h in request.headers if h.key != "via"]
+    position = next(i for i, h in enumerate(request.headers) if h.key == "via")
+    via_headers = [Header("Via", stamped), *(Header("Via", value) for value in rest)]
+    new_headers = (*headers[:position], *via_headers, *headers[position:])
+    return Request(
+        method=request.method,
+        uri=request.uri,
+        headers=new_headers,
+        body=request.body,
+        version=request.version,
+        raw=None,
+    )
+
+
+def _reply(request: Request, status: int, reason: str) -> Response:
+    return make_response(request, status, reason)
+
+
+def _reply_to_fragment(data: bytes, error: SIPParseError) -> bytes | None:
+    """A 400 built from the header lines of a request that failed to parse, when it has them."""
+    head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    if not head or head[0].startswith(b"SIP/") or b" " not in head[0]:
+        return None  # responses, and lines we cannot read, are dropped
+    if head[0].split(b" ", 1)[0] == b"ACK":
+        return None
+    wanted = {b"via", b"v", b"from", b"f", b"to", b"t", b"call-id", b"i", b"cseq"}
+    kept = [line for line in head[1:] if line.split(b":", 1)[0].strip().lower() in wanted]
+    names = {line.split(b":", 1)[0].strip().lower() for line in kept}
+    if not ({b"via", b"v"} & names and {b"call-id", b"i"} & names and b"cseq" in names):
+        return None
+    reason = error.reason.replace("\r", " ").replace("\n", " ")[:120]
+    lines = [f"SIP/2.0 400 Bad Request ({reason})".encode(), *kept, b"Content-Length: 0"]
+    return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -1,0 +1,96 @@
+"""Leaving a message: who called, for which mailbox, and the information file it produces."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+from harness.core.mailbox import MailboxId
+from harness.core.routing import Reason, Resolution
+from harness.sip.address import Address
+from harness.sip.errors import SIPParseError
+from harness.sip.message import Request
+from harness.sip.uri import URI
+from harness.voicemail.metadata import MessageInfo
+
+
+class MessageIds:
+    """``msg_id`` values as Asterisk writes them: ``<unix time>-<8 hex digits of a counter>``."""
+
+    def __init__(self, start: int = 0) -> None:
+        self._counter = itertools.count(start)
+
+    def next(self, unix_time: float) -> str:
+        """A new id for a message recorded at ``unix_time``."""
+        return f"{int(unix_time)}-{next(self._counter) & 0xFFFFFFFF:08x}"
+
+
+def caller_id(request: Request) -> str:
+    """The caller as app_voicemail writes ``callerid=`` (``ast_callerid_merge``).
+
+    ``"Name" <number>`` with both, the bare number or the bare name with one, else ``Unknown``.
+    """
+    text = request.header("From")
+    if text is None:
+        return "Unknown"
+    try:
+        sender = Address.parse(text)
+    except SIPParseError:
+        return "Unknown"
+    number = sender.uri.user or ""
+    name = sender.display_name or ""
+    if name and number:
+        return f'"{name}" <{number}>'
+    return name or number or "Unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Deposit:
+    """One call leaving a message: the mailbox, the caller and the redirect information."""
+
+    mailbox: MailboxId
+    callerid: str
+    exten: str
+    rdnis: str
+    reason: Reason | None
+    callerchan: str
+    started: float
+
+    @classmethod
+    def from_invite(
+        cls, request: Request, resolution: Resolution, callerchan: str, started: float
+    ) -> Deposit:
+        """What an INVITE routed to ``resolution`` tells about the message it will leave."""
+        try:
+            exten = URI.parse(request.uri).user or resolution.mailbox.box
+        except SIPParseError:
+            exten = resolution.mailbox.box
+        return cls(
+            mailbox=resolution.mailbox,
+            callerid=caller_id(request),
+            exten=exten,
+            rdnis=resolution.redirecting or "unknown",
+            reason=resolution.reason,
+            callerchan=callerchan,
+            started=started,
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Whether the caller hears the busy greeting."""
+        return self.reason is not None and self.reason.busy
+
+    def info(self, duration: float, msg_id: str, *, urgent: bool = False) -> MessageInfo:
+        """The ``[message]`` information of the recording."""
+        return MessageInfo(
+            origmailbox=self.mailbox.box,
+            context=self.mailbox.context,
+            exten=self.exten,
+            rdnis=self.rdnis,
+            callerid=self.callerid,
+            origtime=int(self.started),
+            msg_id=msg_id,
+            duration=int(duration),
+            callerchan=self.callerchan,
+            flag="Urgent" if urgent else "",
+        )

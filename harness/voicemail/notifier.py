@@ -1,0 +1,184 @@
+"""Which peers need a message-waiting NOTIFY, and what it says (sans-IO).
+
+Every sip.conf peer whose ``mailbox=`` covers a changed mailbox gets a NOTIFY with the aggregated
+counts of all its mailboxes. Per peer, only the latest state is ever pending: a change while a
+NOTIFY is in flight, or while the proxy is unreachable and a retry waits, replaces what will be
+sent next, so the lamp always ends in the right state and never replays stale counts. A peer
+that answers 4xx (not registered, say) or 6xx is not retried, as Asterisk does; silence, 408 and
+5xx are retried with exponential backoff.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from harness.core.mailbox import MailboxId
+from harness.core.mwi import MailboxCounts, MessageSummary, Style, summary_for
+from harness.sip.builder import new_request
+from harness.sip.message import Request
+from harness.sip.transaction import Peer
+from harness.sip.uri import URI
+
+CountsOf = Callable[[MailboxId], MailboxCounts]
+
+
+@dataclass(frozen=True, slots=True)
+class MwiTarget:
+    """One peer that receives NOTIFYs: a static sip.conf peer, ``host=`` the proxy."""
+
+    name: str
+    mailboxes: tuple[MailboxId, ...]
+    #: Request-URI and To: ``sip:<defaultuser>@<host>:<port>``.
+    uri: URI
+    destination: Peer
+    style: Style = "asterisk"
+    #: User part of Message-Account (sip.conf ``vmexten``).
+    vmexten: str = "asterisk"
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyDue:
+    """A NOTIFY to send now."""
+
+    target: MwiTarget
+    summary: MessageSummary
+    attempt: int
+
+
+@dataclass(slots=True)
+class _PeerState:
+    pending: MessageSummary | None = None
+    in_flight: MessageSummary | None = None
+    retry_at: float | None = None
+    attempt: int = 0
+
+
+@dataclass(slots=True)
+class Notifier:
+    """Coalescing, retrying scheduler of unsolicited MWI NOTIFYs."""
+
+    targets: tuple[MwiTarget, ...]
+    account_host: str
+    retry_base: float = 1.0
+    retry_max: float = 60.0
+    _state: dict[str, _PeerState] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_base <= self.retry_max:
+            raise ValueError(
+                f"retry delays must satisfy 0 < retry_base <= retry_max, "
+                f"got retry_base={self.retry_base!r}, retry_max={self.retry_max!r}"
+            )
+
+    def targets_of(self, mailbox: MailboxId) -> list[MwiTarget]:
+        """The peers whose mailbox list covers ``mailbox``."""
+        return [target for target in self.targets if mailbox in target.mailboxes]
+
+    def summary(self, target: MwiTarget, counts_of: CountsOf) -> MessageSummary:
+        """The aggregated summary ``target`` should see now."""
+        account = f"sip:{target.vmexten}@{self.account_host}"
+        return summary_for((counts_of(box) for box in target.mailboxes), account=account)
+
+    def mailbox_changed(self, mailbox: MailboxId, counts_of: CountsOf, now: float) -> None:
+        """Queue a NOTIFY for every peer covering ``mailbox``."""
+        self._queue(self.targets_of(mailbox), counts_of, now)
+
+    def resync(self, counts_of: CountsOf, now: float) -> None:
+        """Queue a NOTIFY for every peer (start-up, or on demand)."""
+        self._queue(self.targets, counts_of, now)
+
+    def refresh(self, name: str, counts_of: CountsOf, now: float) -> None:
+        """Queue a NOTIFY for one peer (it registered again, say)."""
+        self._queue([t for t in self.targets if t.name == name], counts_of, now)
+
+    def _queue(self, targets: Iterable[MwiTarget], counts_of: CountsOf, now: float) -> None:
+        for target in targets:
+            state = self._state.setdefault(target.name, _PeerState())
+            state.pending = self.summary(target, counts_of)
+            if state.retry_at is None and state.in_flight is None:
+                state.retry_at = now
+
+    def due(self, now: float) -> list[NotifyDue]:
+        """The NOTIFYs to send now; each is in flight until :meth:`answered`."""
+        out: list[NotifyDue] = []
+        for target in self.targets:
+            state = self._state.get(target.name)
+            if state is None or state.pending is None or state.in_flight is not None:
+                continue
+            if state.retry_at is None or state.retry_at > now:
+                continue
+            state.in_flight, state.pending, state.retry_at = state.pending, None, None
+            state.attempt += 1
+            out.append(NotifyDue(target, state.in_flight, state.attempt))
+        return out
+
+    def answered(self, target: MwiTarget, status: int | None, now: float) -> None:
+        """Record the outcome of a NOTIFY: a final status, or None when nothing answered.
+
+        An outcome for a peer with nothing in flight (a late or repeated answer) is ignored.
+        """
+        state = self._state.get(target.name)
+        if state is None or state.in_flight is None:
+            return
+        sent, state.in_flight = state.in_flight, None
+        retry = status is None or status == 408 or 500 <= status <= 599
+        if retry and state.pending is None:
+            state.pending = sent
+        if retry:
+            state.retry_at = now + self._backoff(state.attempt)
+            return
+        state.attempt = 0
+        state.retry_at = now if state.pending is not None else None
+
+    def _backoff(self, attempt: int) -> float:
+        """Delay after failed attempt number ``attempt``: base, 2 base, 4 base… up to the cap."""
+        # The exponent is bounded so a peer that stays down for days cannot overflow a float.
+        doublings = min(max(attempt - 1, 0), 63)
+        return float(min(self.retry_max, self.retry_base * 2**doublings))
+
+    def next_timer(self) -> float | None:
+        """When :meth:`due` next has something, or None."""
+        times = [
+            state.retry_at
+            for state in self._state.values()
+            if state.retry_at is not None and state.pending is not None and state.in_flight is None
+        ]
+        return min(times, default=None)
+
+    def pending(self) -> int:
+        """How many peers have a NOTIFY waiting or in flight."""
+        return sum(
+            1 for s in self._state.values() if s.pending is not None or s.in_flight is not None
+        )
+
+
+def build_notify(
+    target: MwiTarget,
+    summary: MessageSummary,
+    local: Peer,
+    *,
+    subscription_state: str | None = None,
+    user_agent: str | None = None,
+) -> Request:
+    """The unsolicited NOTIFY chan_sip sends: a new dialog each time.
+
+    PJSIP also sends ``Subscription-State: active``; pass it as ``subscription_state``.
+    """
+    host, port = local
+    headers: list[tuple[str, str]] = [("Event", "message-summary")]
+    if subscription_state is not None:
+        headers.append(("Subscription-State", subscription_state))
+    if user_agent is not None:
+        headers.append(("User-Agent", user_agent))
+    return new_request(
+        "NOTIFY",
+        target.uri,
+        from_address=f'"asterisk" <sip:{target.vmexten}@{host}:{port}>',
+        to_address=f"<{target.uri}>",
+        local=local,
+        cseq=102,
+        headers=headers,
+        body=summary.to_body(target.style),
+        content_type="application/simple-message-summary",
+    )
