@@ -174,7 +174,7 @@ def build_notify(
     return new_request(
         "NOTIFY",
         target.uri,
-        from_address=f'"asterisk" <sip:{target.vmexten}@{host}:{port}>',
+        from_address=f'"asterisk" <sip:asterisk@{host}:{port}>',
         to_address=f"<{target.uri}>",
         local=local,
         cseq=102,

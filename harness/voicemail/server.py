@@ -110,7 +110,9 @@ class VoicemailServer:
             if target is not None
         )
         host, port = self.address
-        self.notifier = Notifier(targets, account_host=f"{host}:{port}")
+        # chan_sip writes the port into Message-Account only when it is not the default.
+        account_host = host if port == 5060 else f"{host}:{port}"
+        self.notifier = Notifier(targets, account_host=account_host)
         self.notifier.resync(self._counts, self._now())
         self._pump()
 
