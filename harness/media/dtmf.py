@@ -313,6 +313,62 @@ def _frame_labels(pcm: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
     return np.where(detected, best_row * 4 + best_column, -1)
 
 
+def _min_frames(min_ms: int) -> int:
+    # A tone of d samples fills enough of (d - share * window) / hop + 1 windows, give or
+    # take one with its alignment to the hops.
+    return max(1, int((min_ms * _RATE / 1000 - _MIN_TONE_SHARE * _WINDOW) // _HOP) + 1)
+
+
+# A dropout also spoils the windows that overlap it by more than (1 - share) of a window.
+_MAX_DROPOUT_FRAMES = (
+    int(np.ceil((_MAX_DROPOUT_MS * _RATE / 1000 + 2 * (1 - _MIN_TONE_SHARE) * _WINDOW) / _HOP)) + 1
+)
+
+
+class InbandDetector:
+    """Streaming DTMF detection: feed audio as it arrives, get each digit once.
+
+    The same analysis as :func:`detect_inband`; a digit is reported as soon as its tone has
+    lasted ``min_ms`` (so a held key is heard while it is still held), and a held tone is one
+    digit.
+    """
+
+    def __init__(self, min_ms: int = 40) -> None:
+        self._min_frames = _min_frames(min_ms)
+        self._pending = np.zeros(0, dtype=np.float64)
+        self._hop = 0  # index of the next hop to analyse
+        self._label = -1
+        self._first = 0
+        self._last = 0
+        self._reported = False
+
+    def feed(self, pcm: npt.ArrayLike) -> str:
+        """Digits whose tones reached ``min_ms`` in this chunk (usually none or one)."""
+        signal = np.asarray(pcm, dtype=np.float64)
+        if signal.ndim != 1:
+            raise ValueError(f"inband detection needs a 1-D signal, got shape {signal.shape}")
+        self._pending = np.concatenate((self._pending, signal))
+        if self._pending.size < _WINDOW:
+            return ""
+        labels = _frame_labels(self._pending)
+        consumed = labels.size * _HOP
+        self._pending = self._pending[consumed:]
+        digits = []
+        for label in labels.tolist():
+            hop = self._hop
+            self._hop += 1
+            if label < 0:
+                continue
+            if label == self._label and hop - self._last <= _MAX_DROPOUT_FRAMES:
+                self._last = hop + 1
+            else:
+                self._label, self._first, self._last, self._reported = label, hop, hop + 1, False
+            if not self._reported and self._last - self._first >= self._min_frames:
+                digits.append(_KEYS[self._label])
+                self._reported = True
+        return "".join(digits)
+
+
 def detect_inband(pcm: npt.ArrayLike, min_ms: int = 40) -> str:
     """The DTMF digits in an 8 kHz int16 signal, in order.
 
@@ -325,12 +381,8 @@ def detect_inband(pcm: npt.ArrayLike, min_ms: int = 40) -> str:
     if signal.size < _WINDOW:
         return ""
     labels = _frame_labels(signal.astype(np.float64))
-    # A tone of d samples fills enough of (d - share * window) / hop + 1 windows, give or
-    # take one with its alignment to the hops.
-    min_frames = max(1, int((min_ms * _RATE / 1000 - _MIN_TONE_SHARE * _WINDOW) // _HOP) + 1)
-    # A dropout also spoils the windows that overlap it by more than (1 - share) of a window.
-    dropout = _MAX_DROPOUT_MS * _RATE / 1000 + 2 * (1 - _MIN_TONE_SHARE) * _WINDOW
-    max_dropout = int(np.ceil(dropout / _HOP)) + 1
+    min_frames = _min_frames(min_ms)
+    max_dropout = _MAX_DROPOUT_FRAMES
     change = np.flatnonzero(np.diff(labels)) + 1
     starts = np.concatenate(([0], change)).tolist()
     ends = np.concatenate((change, [labels.size])).tolist()

@@ -64,6 +64,9 @@ class RtpSession:
         self.malformed = 0
         self.packets_sent = 0
         self.remote: Address | None = None
+        #: Called with every new (not duplicated) packet after it is stored: for consumers that
+        #: must follow the audio as it arrives (inband DTMF, silence detection).
+        self.on_packet: Callable[[RtpPacket], None] | None = None
         self._ssrc = ssrc
         self._sender: RtpSender | None = None
         self._transport: asyncio.DatagramTransport | None = None
@@ -154,7 +157,8 @@ class RtpSession:
                 self.digits.put_nowait(digit)
                 if self.on_dtmf is not None:
                     self.on_dtmf(digit)
-        self.receiver.receive(packet, self._loop.time())
+        if self.receiver.receive(packet, self._loop.time()) and self.on_packet is not None:
+            self.on_packet(packet)
 
     def received_audio(
         self, codec: str = "PCMU", payload_type: int | None = None

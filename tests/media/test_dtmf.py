@@ -8,6 +8,7 @@ from harness.media.dtmf import (
     DtmfError,
     DtmfReceiver,
     DtmfRelay,
+    InbandDetector,
     TelephoneEvent,
     detect_inband,
     dtmf_tone,
@@ -346,3 +347,21 @@ def test_digits_between_speech_are_found() -> None:
 
 def test_too_short_a_signal_has_no_digits() -> None:
     assert detect_inband(np.zeros(100, dtype=np.int16)) == ""
+
+
+@pytest.mark.parametrize("chunk", [160, 37, 1000])
+def test_streaming_detector_hears_each_digit_once_whatever_the_chunking(chunk: int) -> None:
+    gap = np.zeros(400, dtype=np.int16)
+    audio = np.concatenate(
+        [np.concatenate((dtmf_tone(key, ms=120), gap)) for key in "1#5*"]
+        + [dtmf_tone("9", ms=600)]  # a held key is one digit
+    )
+    detector = InbandDetector()
+    heard = "".join(detector.feed(audio[i : i + chunk]) for i in range(0, len(audio), chunk))
+    assert heard == detect_inband(audio) == "1#5*9"
+
+
+def test_streaming_detector_reports_a_held_key_while_it_is_held() -> None:
+    detector = InbandDetector()
+    assert detector.feed(dtmf_tone("7", ms=80)) == "7"
+    assert detector.feed(dtmf_tone("7", ms=400)) == ""
