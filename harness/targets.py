@@ -35,6 +35,7 @@ class PeerEntry:
 
     user: str
     mailbox: MailboxId
+    dtmfmode: str = "rfc2833"
 
 
 def render_voicemail_conf(mailboxes: Iterable[MailboxEntry], general: dict[str, str]) -> str:
@@ -60,7 +61,6 @@ def render_sip_conf(peers: Iterable[PeerEntry], proxy: Peer) -> str:
         "type=peer",
         f"host={host}",
         f"port={port}",
-        "dtmfmode=rfc2833",
     ]
     for peer in peers:
         lines += [
@@ -68,6 +68,7 @@ def render_sip_conf(peers: Iterable[PeerEntry], proxy: Peer) -> str:
             f"[{peer.user}](subscriber)",
             f"defaultuser={peer.user}",
             f"mailbox={peer.mailbox}",
+            f"dtmfmode={peer.dtmfmode}",
         ]
     return "\n".join(lines) + "\n"
 

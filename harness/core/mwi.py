@@ -514,14 +514,22 @@ class Lamp:
                 changes.append(state)
         return tuple(changes)
 
-    def check(self, expect: LampExpectation, since: float, now: float) -> LampCheck:
-        """Judge ``expect`` for summaries received from ``since`` until ``since + within``.
+    def check(
+        self,
+        expect: LampExpectation,
+        since: float,
+        now: float,
+        *,
+        start: float | None = None,
+    ) -> LampCheck:
+        """Judge ``expect`` for summaries received from ``since`` until ``start + within``.
 
-        Met when the latest summary in that window matches; pending while the window is open;
+        ``start`` (when the expectation began to be waited for) defaults to ``since``. Met
+        when the latest summary in that window matches; pending while the window is open;
         failed once it has closed. Summaries from before ``since`` do not count, so an
         expectation always needs a fresh NOTIFY.
         """
-        deadline = since + expect.within
+        deadline = (since if start is None else max(since, start)) + expect.within
         window = [s for s in self._history if since <= s.at <= min(now, deadline)]
         state = window[-1] if window else None
         if state is not None and expect.matches(state.summary):

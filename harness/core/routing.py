@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar, Protocol
+from typing import ClassVar, Literal, Protocol
 from urllib.parse import quote
 
 from harness.core.mailbox import MailboxId
@@ -95,6 +95,13 @@ class Resolution:
     convention: str
     #: The redirecting-from number (Asterisk's ``rdnis``), when the request carries one.
     redirecting: str | None = None
+    #: Further mailboxes that get a copy of the message (VoiceMail's ``a&b``).
+    also: tuple[MailboxId, ...] = ()
+
+    @property
+    def mailboxes(self) -> tuple[MailboxId, ...]:
+        """Every mailbox the message goes to, the greeting's owner first."""
+        return (self.mailbox, *self.also)
 
 
 class Convention(Protocol):
@@ -163,12 +170,24 @@ class XVoicemail:
         )
 
     def resolve(self, request: Request, default_context: str) -> Resolution | None:
-        """Read the mailbox from the headers; the context defaults when absent."""
-        box = (request.header("X-Voicemail-Mailbox") or "").strip()
-        if not box:
+        """Read the mailbox from the headers; the context defaults when absent.
+
+        ``X-Voicemail-Mailbox: 2000&2001`` leaves one copy in each (VoiceMail's ``a&b``); each
+        item may carry its own ``@context``.
+        """
+        text = (request.header("X-Voicemail-Mailbox") or "").strip()
+        if not text:
             return None
         context = (request.header("X-Voicemail-Context") or "").strip() or default_context
-        return Resolution(_mailbox(box, context, "X-Voicemail-Mailbox/Context"), None, self.name)
+        try:
+            boxes = MailboxId.parse_list(text, "&", default_context=context)
+        except ValueError as error:
+            raise RoutingError(
+                f"X-Voicemail-Mailbox/Context does not name a mailbox: {error}"
+            ) from None
+        if not boxes:
+            return None
+        return Resolution(boxes[0], None, self.name, also=boxes[1:])
 
 
 class Diversion:
@@ -373,6 +392,22 @@ def convention(name: str) -> Convention:
         raise ValueError(f"unknown convention {name!r} (known: {known})") from None
 
 
+#: Request-URI users that reach the voicemail menu rather than leave a message.
+RETRIEVAL_USERS: frozenset[str] = frozenset({"*97"})
+
+
+@dataclass(frozen=True, slots=True)
+class Routed:
+    """A call's purpose: leave a message (``deposit``) or listen to one's own (``retrieve``).
+
+    For a retrieval, ``resolution`` names the mailbox to log in to when the request says it,
+    else None (the menu asks for it).
+    """
+
+    kind: Literal["deposit", "retrieve"]
+    resolution: Resolution | None
+
+
 @dataclass(frozen=True, slots=True)
 class Router:
     """An ordered chain of conventions; the first one that names a mailbox wins.
@@ -384,6 +419,7 @@ class Router:
 
     chain: tuple[str, ...] = DEFAULT_CHAIN
     default_context: str = "default"
+    retrieval_users: frozenset[str] = RETRIEVAL_USERS
 
     def __post_init__(self) -> None:
         for name in self.chain:
@@ -416,3 +452,39 @@ class Router:
                     )
             return found
         return None
+
+    def classify(self, request: Request) -> Routed:
+        """Tell a deposit from a retrieval.
+
+        A retrieval is a call to one of ``retrieval_users`` (the mailbox is then the one
+        X-Voicemail names, else the caller's own), or a call whose redirect information names
+        the caller's own mailbox (a user calling their own number). Anything else deposits.
+        """
+        caller = _caller(request)
+        if _request_uri(request).user in self.retrieval_users:
+            named = CONVENTIONS["x-voicemail"].resolve(request, self.default_context)
+            if named is None and caller is not None:
+                named = Resolution(MailboxId(caller, self.default_context), None, "caller")
+            return Routed("retrieve", named)
+        resolution = self.resolve(request)
+        if resolution is not None and caller is not None and caller == resolution.mailbox.box:
+            return Routed("retrieve", resolution)
+        return Routed("deposit", resolution)
+
+
+def _caller(request: Request) -> str | None:
+    """The From user when it could be a mailbox number, else None."""
+    text = request.header("From")
+    if text is None:
+        return None
+    try:
+        user = Address.parse(text).uri.user
+    except SIPParseError:
+        return None
+    if not user:
+        return None
+    try:
+        MailboxId(user)
+    except ValueError:
+        return None
+    return user

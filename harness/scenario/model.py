@@ -230,6 +230,8 @@ class PhoneSpec(_Frozen):
     #: The mailbox whose lamp this phone shows; None means ``<user>@default`` when that mailbox is
     #: declared, else no mailbox (see :meth:`Scenario.mailbox_of`).
     mailbox: MailboxRef | None = None
+    #: How the phone sends keys (sip.conf ``dtmfmode`` of its peer on the voicemail server).
+    dtmf: Literal["rfc2833", "info", "inband"] = "rfc2833"
 
 
 class Step(_Frozen):

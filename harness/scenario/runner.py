@@ -77,6 +77,8 @@ class Testbed:
     callers: dict[str, Phone] = field(default_factory=dict)
     #: Per phone, the loop time after which the next NOTIFY expectation looks.
     cursors: dict[str, float] = field(default_factory=dict)
+    #: Per phone, the message signatures heard in its last retrieval.
+    heard_codes: dict[str, list[str]] = field(default_factory=dict)
 
     def now(self) -> float:
         """The loop clock."""
@@ -120,7 +122,11 @@ async def build_testbed(scenario: Scenario) -> Testbed:
     await proxy.start()
     target = EmbeddedTarget(
         [MailboxEntry(box.id, box.pin, box.name or "") for box in scenario.mailboxes],
-        [PeerEntry(user, mailbox) for user, mailbox in mailboxes.items()],
+        [
+            PeerEntry(spec.user, mailboxes[spec.user], spec.dtmf)
+            for spec in scenario.phones
+            if spec.user in mailboxes
+        ],
         router=Router(),
     )
     phones: dict[str, Phone] = {}

@@ -7,11 +7,15 @@ what was seen, and at which hop it went wrong.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING
+
+import numpy as np
 
 from harness.core.mwi import Counts, LampExpectation
 from harness.core.routing import Reason
 from harness.media.signal import speech_like
+from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import read_wav
 from harness.scenario.model import (
     DepositStep,
@@ -40,6 +44,13 @@ class StepSkipped(Exception):
     """A step cannot run against this target (e.g. white-box on a foreign server)."""
 
 
+#: The number a phone dials to reach its voicemail menu.
+RETRIEVAL_NUMBER = "*97"
+#: Seconds a deposit waits for the beep, a retrieval for each menu, and for the server's BYE.
+BEEP_TIMEOUT = 20.0
+MENU_TIMEOUT = 15.0
+HANGUP_TIMEOUT = 10.0
+
 #: How the callee phone behaves so that the proxy forwards with each reason.
 _ANSWER_FOR: dict[Reason, AnswerMode] = {
     Reason.USER_BUSY: "busy",
@@ -64,7 +75,7 @@ async def run_step(step: Step, bed: Testbed) -> str:
             await asyncio.sleep(step.seconds)
             return f"waited {step.seconds:g} s"
         case RetrieveStep():
-            raise StepFailed("retrieval is not available on this harness version's server")
+            return await _retrieve(step, bed)
     raise StepFailed(f"step kind {step.kind!r} has no runner")
 
 
@@ -112,9 +123,56 @@ async def _deposit(step: DepositStep, bed: Testbed) -> str:
     if step.expect_status != 200:
         await call.hangup()
         raise StepFailed(f"the call to {user} was answered 200; expected {step.expect_status}")
+    # A caller speaks after the beep: the recording starts when it ends.
+    beep = await call.wait_for_prompt("beep", timeout=BEEP_TIMEOUT)
+    await call.wait_quiet(0.2, timeout=5.0)
+    if step.signature is not None:
+        audio = np.concatenate((message_signature(step.signature), audio))
     await call.play(audio)
     await call.hangup()
-    return f"left {len(audio) / 8000:.1f} s for {step.to} ({step.reason.value})"
+    heard = "after the beep" if beep else "without hearing a beep"
+    return f"left {len(audio) / 8000:.1f} s for {step.to} ({step.reason.value}), {heard}"
+
+
+async def _retrieve(step: RetrieveStep, bed: Testbed) -> str:
+    phone = bed.phones[step.phone]
+    spec = bed.scenario.phone(step.phone)
+    try:
+        call = await phone.dial(RETRIEVAL_NUMBER)
+    except CallFailed as failure:
+        raise StepFailed(
+            f"phone {step.phone} dialled {RETRIEVAL_NUMBER} and was answered "
+            f"{failure.response.status} {failure.response.reason}"
+        ) from None
+    except TransactionFailed:
+        raise StepFailed(f"phone {step.phone}: no answer to its call to voicemail") from None
+    # Each key goes in when the menu has spoken and waits, as a person presses them.
+    for keys in (step.pin + "#", *step.keys):
+        if call.ended.is_set():
+            break
+        await call.wait_quiet(timeout=MENU_TIMEOUT)
+        await call.send_dtmf(keys, spec.dtmf)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(call.ended.wait(), HANGUP_TIMEOUT)
+    await call.hangup()
+    heard = call.heard_prompts()
+    codes = find_message_codes(call.heard())
+    if step.expect_prompts is not None and not _in_order(step.expect_prompts, heard):
+        raise StepFailed(
+            f"phone {step.phone} expected to hear {', '.join(step.expect_prompts)} in that "
+            f"order; it heard {', '.join(heard) or 'no prompt'}"
+        )
+    bed.heard_codes[step.phone] = codes
+    detail = f"phone {step.phone} heard {len(heard)} prompts"
+    if codes:
+        detail += f" and message(s) {', '.join(codes)}"
+    return detail
+
+
+def _in_order(expected: tuple[str, ...], heard: list[str]) -> bool:
+    """Whether ``expected`` occurs in ``heard`` in order (other prompts may come between)."""
+    remaining = iter(heard)
+    return all(any(name == item for item in remaining) for name in expected)
 
 
 async def _expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
@@ -123,7 +181,7 @@ async def _expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
     voice = Counts(*counts) if counts is not None else None
     expect = LampExpectation(waiting=step.waiting, voice=voice, within=step.within)
     since = bed.cursors[step.phone]
-    check = await phone.wait_lamp(expect, since)
+    check = await phone.wait_lamp(expect, since, start=bed.now())
     if check.status == "met" and check.state is not None:
         bed.cursors[step.phone] = check.state.at + 1e-6
         return f"phone {step.phone}: {check.detail}"

@@ -11,6 +11,9 @@ import numpy as np
 import numpy.typing as npt
 
 from harness.core.mwi import Lamp, LampCheck, LampExpectation, MwiError
+from harness.media import g711
+from harness.media.dtmf import dtmf_tone, format_dtmf_relay
+from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip import sdp
 from harness.sip.address import Address
@@ -20,11 +23,18 @@ from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer, ServerTransaction
 from harness.sip.transport import SipTransport
 from harness.sip.uri import URI
+from harness.voicemail.prompts import heard_prompts
 
 log = logging.getLogger(__name__)
 
 #: What the phone does with an incoming call.
 AnswerMode = Literal["busy", "no-answer", "unavailable"]
+#: How the phone sends keys.
+DtmfMode = Literal["rfc2833", "info", "inband"]
+#: Mean absolute sample level under which received audio counts as silence.
+_QUIET_LEVEL = 100
+#: Silence between two inband key tones (80 ms).
+_KEY_GAP = 640
 
 
 class CallFailed(Exception):
@@ -61,13 +71,69 @@ class Call:
         self.negotiated = negotiated
         self.response = response
         self.ended = asyncio.Event()
+        self._loop = asyncio.get_running_loop()
+        # When audio above the silence level last arrived, and whether any has since the mark.
+        self._loud_at = self._loop.time()
+        self._heard_since_mark = False
+        rtp.on_packet = self._packet
+
+    def _packet(self, packet: RtpPacket) -> None:
+        if packet.payload_type != self.negotiated.payload_type:
+            return
+        level = np.abs(g711.decode(packet.payload, self.negotiated.codec).astype(np.int32))
+        if level.size and level.mean() > _QUIET_LEVEL:
+            self._loud_at = self._loop.time()
+            self._heard_since_mark = True
+
+    def heard_prompts(self) -> list[str]:
+        """The prompts heard so far (the server's generated prompts carry their names)."""
+        return heard_prompts(self.heard())
+
+    async def wait_for_prompt(self, name: str, timeout: float = 15.0) -> bool:
+        """Wait until prompt ``name`` has been heard; False when ``timeout`` passed first."""
+        deadline = self._loop.time() + timeout
+        while self._loop.time() < deadline and not self.ended.is_set():
+            if name in self.heard_prompts():
+                return True
+            await asyncio.sleep(0.05)
+        return name in self.heard_prompts()
+
+    async def wait_quiet(self, quiet: float = 0.4, timeout: float = 15.0) -> bool:
+        """Wait until the far end spoke and then fell silent for ``quiet`` seconds.
+
+        That is when a voicemail menu waits for a key. False when ``timeout`` passed first.
+        """
+        deadline = self._loop.time() + timeout
+        while self._loop.time() < deadline and not self.ended.is_set():
+            now = self._loop.time()
+            if self._heard_since_mark and now - self._loud_at >= quiet:
+                self._heard_since_mark = False
+                return True
+            await asyncio.sleep(0.05)
+        self._heard_since_mark = False
+        return False
 
     async def play(self, pcm: npt.NDArray[np.int16]) -> None:
         """Send 8 kHz audio in the negotiated codec, paced in real time."""
         await self.rtp.send_audio(pcm, self.negotiated.codec, self.negotiated.payload_type)
 
-    async def send_dtmf(self, digits: str) -> None:
-        """Send digits as RFC 4733 events."""
+    async def send_dtmf(self, digits: str, mode: DtmfMode = "rfc2833") -> None:
+        """Press keys: RFC 4733 events, SIP INFO (``application/dtmf-relay``) or inband tones."""
+        self._heard_since_mark = False
+        if mode == "info":
+            for digit in digits:
+                info = self.dialog.create_request(
+                    "INFO",
+                    body=format_dtmf_relay(digit).encode(),
+                    content_type="application/dtmf-relay",
+                )
+                await self.phone.transport.request(info, self.dialog.next_hop())
+            return
+        if mode == "inband":
+            gap = np.zeros(_KEY_GAP, dtype=np.int16)
+            tones = [np.concatenate((dtmf_tone(digit), gap)) for digit in digits]
+            await self.play(np.concatenate(tones))
+            return
         if self.negotiated.telephone_event_pt is None:
             raise RuntimeError("telephone-event was not negotiated for this call")
         await self.rtp.send_dtmf(digits, self.negotiated.telephone_event_pt)
@@ -155,18 +221,24 @@ class Phone:
 
     # -- MWI -----------------------------------------------------------------------------------
 
-    async def wait_lamp(self, expect: LampExpectation, since: float) -> LampCheck:
-        """Wait until the lamp shows ``expect`` (met) or its window closes (failed)."""
+    async def wait_lamp(
+        self, expect: LampExpectation, since: float, start: float | None = None
+    ) -> LampCheck:
+        """Wait until the lamp shows ``expect`` (met) or its window closes (failed).
+
+        Summaries count from ``since``; the wait lasts ``expect.within`` from ``start``
+        (default: ``since``).
+        """
         async with self._lamp_changed:
             while True:
-                check = self.lamp.check(expect, since, self._now())
+                check = self.lamp.check(expect, since, self._now(), start=start)
                 if check.status != "pending":
                     return check
                 remaining = check.deadline - self._now()
                 try:
                     await asyncio.wait_for(self._lamp_changed.wait(), max(remaining, 0.0))
                 except TimeoutError:
-                    return self.lamp.check(expect, since, check.deadline + 1e-9)
+                    return self.lamp.check(expect, since, check.deadline + 1e-9, start=start)
 
     def notifies_since(self, since: float) -> list[ReceivedNotify]:
         """NOTIFYs received at or after ``since``."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.core.routing import RETRIEVAL_USERS
 from harness.core.routing import convention as lookup_convention
 
 #: Quirks the simulated proxy knows how to reproduce.
@@ -21,6 +22,8 @@ class ProxyProfile:
     no_answer_timeout: float = 0.5
     #: Users whose calls go straight to voicemail (call forward unconditional).
     forward_unconditional: frozenset[str] = field(default_factory=frozenset)
+    #: Numbers a phone dials to reach its voicemail menu.
+    retrieval_users: frozenset[str] = RETRIEVAL_USERS
 
     def __post_init__(self) -> None:
         lookup_convention(self.convention)

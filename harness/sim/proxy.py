@@ -179,6 +179,9 @@ class SimProxy:
     async def _invite(self, request: Request, transaction: ServerTransaction) -> None:
         user = URI.parse(request.uri).user or ""
         self._respond(transaction, request, 100, "Trying")
+        if user in self.profile.retrieval_users:
+            await self._to_voicemail_menu(request, transaction, user)
+            return
         binding = self._lookup(user)
         reason = Reason.UNAVAILABLE
         if user in self.forward_unconditional:
@@ -192,6 +195,23 @@ class SimProxy:
         voicemail = URI(scheme="sip", host=self.voicemail[0], port=self.voicemail[1])
         forwarded = convention(self.profile.convention).apply(request, redirect, voicemail)
         response = await self._forward(forwarded, self.voicemail, transaction, record_route=True)
+        self._relay_final(transaction, response)
+
+    async def _to_voicemail_menu(
+        self, request: Request, transaction: ServerTransaction, user: str
+    ) -> None:
+        """A phone dialled the voicemail number: send it to the menu, naming its own mailbox."""
+        caller = Address.parse(request.header("From") or "").uri.user or ""
+        voicemail = URI(scheme="sip", host=self.voicemail[0], port=self.voicemail[1])
+        forwarded = request
+        if caller and caller in self.mailboxes:
+            redirect = Redirect(self.mailbox_of(caller), Reason.UNKNOWN, self.domain)
+            forwarded = convention(self.profile.convention).apply(request, redirect, voicemail)
+        menu = URI.parse(forwarded.uri).with_user(user) if forwarded is not request else None
+        target = menu or voicemail.with_user(user)
+        response = await self._forward(
+            forwarded, self.voicemail, transaction, uri=target, record_route=True
+        )
         self._relay_final(transaction, response)
 
     async def _ring(

@@ -1,57 +1,70 @@
 """The standalone voicemail server: SIP in front, the spool behind, NOTIFYs out to the proxy.
 
-A call forwarded by the proxy is resolved to a mailbox by the routing core, answered, recorded
-until the caller hangs up (or ``maxsecs``), and stored in Asterisk's spool layout. Then every
-sip.conf peer whose ``mailbox=`` covers the mailbox gets a message-summary NOTIFY, sent to the
-peer's ``host=`` (the proxy) with the Request-URI user ``defaultuser``, for the proxy to relay.
+A call forwarded by the proxy is told apart (deposit or retrieval) and resolved to a mailbox by
+the routing core, answered, and handed to a call flow — :class:`~harness.voicemail.leave.Leave`
+(VoiceMail) or :class:`~harness.voicemail.retrieve.Retrieval` (VoiceMailMain) — that a
+:class:`~harness.voicemail.session.CallSession` runs on the call's RTP stream. Every change of
+a mailbox then goes out as MWI: unsolicited NOTIFYs to every sip.conf peer whose ``mailbox=``
+covers it (sent to its ``host=``, the proxy), in-dialog NOTIFYs to subscribers, and the
+``externnotify`` program.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
+import json
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts, MessageSummary
-from harness.core.routing import Resolution, Router, RoutingError
+from harness.core.routing import Reason, Resolution, Router, RoutingError
+from harness.media.dtmf import DtmfError, parse_dtmf, parse_dtmf_relay
 from harness.media.session import RtpSession
-from harness.media.wav import wav_bytes
+from harness.media.wav import read_wav, wav_bytes
 from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.builder import make_response, new_tag
 from harness.sip.dialog import Dialog
+from harness.sip.errors import SIPParseError
 from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
-from harness.voicemail.config import ServerConfig, SipPeer
+from harness.voicemail import pins
+from harness.voicemail.callflow import CallFlow, MailboxView, MessageChange
+from harness.voicemail.config import MailboxConfig, ServerConfig, SipPeer, load_config
 from harness.voicemail.deposit import Deposit, MessageIds
+from harness.voicemail.leave import Leave, LeaveOptions
+from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.notifier import MwiTarget, Notifier, build_notify
-from harness.voicemail.store import MailboxFullError, Spool
+from harness.voicemail.prompts import GeneratedPrompts, PromptLibrary
+from harness.voicemail.retrieve import Retrieval, RetrieveOptions
+from harness.voicemail.session import CallSession, DtmfMode
+from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
+from harness.voicemail.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(slots=True)
-class _Recording:
-    """A deposit call in progress."""
-
-    deposit: Deposit
-    dialog: Dialog
-    rtp: RtpSession
-    negotiated: sdp.Negotiated
-    limit: asyncio.TimerHandle | None = None
-    done: asyncio.Event = field(default_factory=asyncio.Event)
+Pcm = npt.NDArray[np.int16]
+_DTMF_MODES: dict[str, DtmfMode] = {
+    "rfc2833": "rfc2833",
+    "rfc4733": "rfc2833",
+    "info": "info",
+    "shortinfo": "info",
+    "inband": "inband",
+    "auto": "auto",
+}
 
 
 def mwi_target(peer: SipPeer) -> MwiTarget | None:
@@ -70,8 +83,20 @@ def mwi_target(peer: SipPeer) -> MwiTarget | None:
     )
 
 
+@dataclass(slots=True)
+class _Call:
+    """A voicemail call in progress."""
+
+    dialog: Dialog
+    rtp: RtpSession
+    session: CallSession
+    kind: str
+    mailbox: MailboxId | None
+    task: asyncio.Task[None] | None = None
+
+
 class VoicemailServer:
-    """The embedded voicemail server on the running asyncio loop."""
+    """The voicemail server on the running asyncio loop."""
 
     def __init__(
         self,
@@ -81,20 +106,30 @@ class VoicemailServer:
         host: str = "127.0.0.1",
         port: int = 5060,
         router: Router | None = None,
+        prompts: PromptLibrary | None = None,
+        status_port: int | None = None,
+        unsolicited_state: str | None = None,
     ) -> None:
         self.config = config
         self.spool = Spool(spool, config.voicemail.general.format[0])
         self.router = router or Router()
+        self.prompts: PromptLibrary = prompts or GeneratedPrompts()
         self.user_agent = config.sip.general.useragent
         self.transport = SipTransport(host=host, port=port, party="voicemail")
         self.transport.handler = self._on_request
+        self.status_port = status_port
+        #: ``None`` sends chan_sip's unsolicited NOTIFY; ``"active"`` adds PJSIP's header.
+        self.unsolicited_state = unsolicited_state
         self.notifier: Notifier | None = None
-        self._recordings: dict[str, _Recording] = {}
+        self.subscriptions: Subscriptions | None = None
+        self._calls: dict[str, _Call] = {}
         self._ids = MessageIds()
         self._channels = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
+        self._subscription_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._storing: set[asyncio.Task[None]] = set()
+        self._status_server: asyncio.Server | None = None
+        self.started = time.time()
 
     @property
     def address(self) -> Peer:
@@ -113,29 +148,52 @@ class VoicemailServer:
         # chan_sip writes the port into Message-Account only when it is not the default.
         account_host = host if port == 5060 else f"{host}:{port}"
         self.notifier = Notifier(targets, account_host=account_host)
-        self.notifier.resync(self._counts, self._now())
-        self._pump()
+        general = self.config.sip.general
+        self.subscriptions = Subscriptions(
+            local=self.address,
+            account_host=account_host,
+            default_expires=general.defaultexpiry if general.defaultexpiry > 0 else 3600,
+            min_expires=min(general.subminexpiry, general.submaxexpiry),
+            max_expires=general.submaxexpiry,
+            user_agent=self.user_agent,
+        )
+        if self.status_port is not None:
+            self._status_server = await asyncio.start_server(
+                self._serve_status, host, self.status_port
+            )
+            self.status_port = self._status_server.sockets[0].getsockname()[1]
+        self.resync()
 
     async def close(self) -> None:
-        """Stop: calls in progress are hung up and saved first, then the sockets close."""
-        for recording in list(self._recordings.values()):
-            self._store_later(recording, hangup=True)
-        await self.wait_idle()
-        if self._timer is not None:
-            self._timer.cancel()
+        """Stop: callers are hung up and what they recorded is saved, then sockets close."""
+        for call in list(self._calls.values()):
+            call.session.hung_up()
+        calls = [call.task for call in self._calls.values() if call.task is not None]
+        if calls:
+            await asyncio.wait(calls, timeout=10)
+        for timer in (self._timer, self._subscription_timer):
+            if timer is not None:
+                timer.cancel()
+        if self._status_server is not None:
+            self._status_server.close()
         for task in list(self._tasks):
             task.cancel()
         await self.transport.close()
 
     async def wait_idle(self) -> None:
-        """Wait until every finished call is stored (and its NOTIFYs are queued)."""
-        while self._storing:
-            await asyncio.gather(*self._storing, return_exceptions=True)
+        """Wait until no call is in progress (their messages are stored by then)."""
+        while self._calls:
+            tasks = [call.task for call in self._calls.values() if call.task is not None]
+            if not tasks:
+                await asyncio.sleep(0.01)
+                continue
+            await asyncio.wait(tasks)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
 
-    def _counts(self, mailbox: MailboxId) -> MailboxCounts:
+    def counts(self, mailbox: MailboxId) -> MailboxCounts:
+        """A mailbox's message counts now."""
         return self.spool.counts(mailbox)
 
     # -- SIP -------------------------------------------------------------------------------------
@@ -145,10 +203,16 @@ class VoicemailServer:
     ) -> None:
         if transaction is None:
             return  # the ACK of our 2xx: the transaction layer already stopped retransmitting
-        if request.method == "INVITE":
-            await self._invite(request, transaction, source)
-        elif request.method == "BYE":
-            await self._bye(request, transaction)
+        handlers = {
+            "INVITE": self._invite,
+            "BYE": self._bye,
+            "INFO": self._info,
+            "SUBSCRIBE": self._subscribe,
+            "REGISTER": self._register,
+        }
+        handler = handlers.get(request.method)
+        if handler is not None:
+            await handler(request, transaction, source)
         elif request.method in ("OPTIONS", "CANCEL"):
             self._respond(transaction, request, 200)
         else:
@@ -166,16 +230,30 @@ class VoicemailServer:
 
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
         if Address.parse(request.header("To") or "").tag is not None:
-            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            # Re-INVITEs: keep the media as it is.
+            call = self._calls.get(request.call_id)
+            self._respond(transaction, request, 488 if call is None else 200)
             return
-        resolution = self._resolve(request, transaction)
-        if resolution is None:
+        try:
+            routed = self.router.classify(request)
+        except RoutingError as error:
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
             return
+        resolution: Resolution | None = None
+        if routed.kind == "deposit":
+            resolution = self._check_deposit(routed.resolution, request, transaction)
+            if resolution is None:
+                return
         try:
             offer = sdp.parse(request.body)
             rtp = await RtpSession.open(self.transport.host)
+        except sdp.SdpError as error:
+            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+            return
+        try:
             answer, negotiated = sdp.answer(offer, self.transport.host, rtp.local_port)
         except sdp.SdpError as error:
+            rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return
         rtp.remote = (negotiated.remote_address, negotiated.remote_port)
@@ -186,106 +264,192 @@ class VoicemailServer:
             200,
             to_tag=new_tag(),
             contact=Address(self.transport.contact("voicemail")),
-            headers=[("Server", self.user_agent), ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS")],
+            headers=[
+                ("Server", self.user_agent),
+                ("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, SUBSCRIBE"),
+            ],
             body=bytes(answer),
             content_type="application/sdp",
         )
         dialog = Dialog.from_uas(request, response, local=self.transport.local)
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
-        deposit = Deposit.from_invite(request, resolution, channel, time.time())
-        recording = _Recording(deposit, dialog, rtp, negotiated)
-        maxsecs = self._mailbox_setting(resolution.mailbox, "maxsecs")
-        if maxsecs:
-            recording.limit = asyncio.get_running_loop().call_later(
-                maxsecs, self._store_later, recording, True
+        services: _CallServices
+        if resolution is not None:
+            deposit = Deposit.from_invite(request, resolution, channel, time.time())
+            flow: CallFlow = Leave(resolution.mailboxes, self._leave_options(request, resolution))
+            mailbox: MailboxId | None = resolution.mailbox
+            services = _CallServices(self, dialog, deposit)
+        else:
+            mailbox = routed.resolution.mailbox if routed.resolution is not None else None
+            flow = Retrieval(
+                self._retrieve_options(),
+                mailbox,
+                _caller_number(request),
+                call_time=time.time(),
             )
-        self._recordings[dialog.call_id] = recording
+            services = _CallServices(self, dialog, None)
+        session = CallSession(
+            flow,
+            rtp,
+            negotiated,
+            services,
+            self.prompts,
+            dtmf_mode=self._dtmf_mode(request),
+            name=channel,
+        )
+        call = _Call(dialog, rtp, session, routed.kind, mailbox)
+        self._calls[dialog.call_id] = call
         self.transport.respond(transaction, response)
-        log.info("deposit for %s from %s (%s)", resolution.mailbox, deposit.callerid, channel)
+        log.info("%s %s for %s from %s", channel, routed.kind, mailbox, _caller_number(request))
+        call.task = asyncio.ensure_future(self._run_call(call))
 
-    def _resolve(self, request: Request, transaction: ServerTransaction) -> Resolution | None:
-        """The mailbox the INVITE names, or None after answering why it cannot be served."""
-        try:
-            resolution = self.router.resolve(request)
-        except RoutingError as error:
-            self._respond(transaction, request, 400, f"Bad Request ({error})")
-            return None
+    def _check_deposit(
+        self, resolution: Resolution | None, request: Request, transaction: ServerTransaction
+    ) -> Resolution | None:
+        """The mailboxes a deposit goes to, or None after answering why it cannot be taken."""
         if resolution is None:
             chain = ", ".join(self.router.chain)
             self._respond(transaction, request, 404, f"Not Found (no mailbox named; tried {chain})")
             return None
-        if self.config.mailbox(resolution.mailbox) is None:
-            self._respond(transaction, request, 404, f"Not Found (no mailbox {resolution.mailbox})")
+        missing = [str(box) for box in resolution.mailboxes if self.config.mailbox(box) is None]
+        if missing:
+            names = ", ".join(missing)
+            self._respond(transaction, request, 404, f"Not Found (no mailbox {names})")
             return None
         return resolution
 
-    def _mailbox_setting(self, mailbox: MailboxId, option: str) -> int:
-        box = self.config.mailbox(mailbox)
-        if box is None:
-            return 0
-        value = box.effective(option)  # type: ignore[call-overload]
-        return int(value or 0)
+    async def _run_call(self, call: _Call) -> None:
+        try:
+            await call.session.run()
+        except Exception:
+            log.exception("%s: the call flow failed", call.session.name)
+            with contextlib.suppress(TransactionFailed):
+                await self._hang_up(call.dialog)
+        finally:
+            call.rtp.close()
+            self._calls.pop(call.dialog.call_id, None)
 
-    async def _bye(self, request: Request, transaction: ServerTransaction) -> None:
-        recording = self._recordings.get(request.call_id)
-        if recording is None:
+    async def _hang_up(self, dialog: Dialog) -> None:
+        bye = dialog.create_request("BYE")
+        await self.transport.request(bye, dialog.next_hop())
+
+    async def _bye(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+        call = self._calls.get(request.call_id)
+        if call is None:
             self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
             return
         self._respond(transaction, request, 200)
-        self._store_later(recording, hangup=False)
+        call.session.hung_up()
 
-    def _store_later(self, recording: _Recording, hangup: bool) -> None:
-        task = asyncio.ensure_future(self._finish(recording, hangup=hangup))
-        self._storing.add(task)
-        task.add_done_callback(self._storing.discard)
-
-    async def _finish(self, recording: _Recording, *, hangup: bool) -> None:
-        """End a recording: hang up if asked, store what was recorded, and notify."""
-        if self._recordings.pop(recording.dialog.call_id, None) is None:
-            await recording.done.wait()
+    async def _info(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+        call = self._calls.get(request.call_id)
+        if call is None:
+            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
             return
-        if recording.limit is not None:
-            recording.limit.cancel()
-        audio = recording.rtp.received_audio(
-            recording.negotiated.codec, recording.negotiated.payload_type
+        kind = (request.header("Content-Type") or "").split(";")[0].strip().lower()
+        try:
+            if kind == "application/dtmf-relay":
+                key = parse_dtmf_relay(request.body).signal
+            elif kind == "application/dtmf":
+                key = parse_dtmf(request.body)
+            else:
+                self._respond(transaction, request, 415, "Unsupported Media Type")
+                return
+        except DtmfError as error:
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
+            return
+        self._respond(transaction, request, 200)
+        call.session.info_key(key)
+
+    async def _register(
+        self, request: Request, transaction: ServerTransaction, source: Peer
+    ) -> None:
+        """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
+        try:
+            user = Address.parse(request.header("To") or "").uri.user or ""
+        except SIPParseError:
+            user = ""
+        response = make_response(request, 200, headers=[("Server", self.user_agent)])
+        for value in request.header_values("Contact"):
+            response = response.with_header("Contact", value)
+        self.transport.respond(transaction, response)
+        if self.notifier is None:
+            return
+        for target in self.notifier.targets:
+            if user in (target.uri.user, target.name):
+                self.notifier.refresh(target.name, self.counts, self._now())
+        self._pump()
+
+    # -- per-call settings -------------------------------------------------------------------
+
+    def _dtmf_mode(self, request: Request) -> DtmfMode:
+        """The DTMF mode of the sip.conf peer the caller is (by From user), else [general]'s."""
+        caller = _caller_number(request)
+        peer = self.config.sip.peer(caller) if caller else None
+        mode = peer.dtmfmode if peer is not None else self.config.sip.general.dtmfmode
+        return _DTMF_MODES.get(mode.lower(), "rfc2833")
+
+    def _leave_options(self, request: Request, resolution: Resolution) -> LeaveOptions:
+        box = self.config.mailbox(resolution.mailbox)
+        assert box is not None
+        general = self.config.voicemail.general
+        reason = resolution.reason
+        greeting: Literal["busy", "unavail"] = "busy" if reason is Reason.USER_BUSY else "unavail"
+        priority = (request.header("Priority") or "").strip().lower()
+        return LeaveOptions(
+            greeting=greeting,
+            urgent=priority in ("urgent", "emergency"),
+            operator=box.effective("operator"),
+            review=box.effective("review"),
+            maxmsg=box.effective("maxmsg"),
+            maxsecs=box.effective("maxsecs"),
+            minsecs=box.effective("minsecs"),
+            maxsilence=general.maxsilence,
+            silencethreshold=general.silencethreshold,
         )
-        recording.rtp.close()
-        if hangup:
-            with contextlib.suppress(TransactionFailed):
-                bye = recording.dialog.create_request("BYE")
-                await self.transport.request(bye, recording.dialog.next_hop())
-        try:
-            await self._store(recording.deposit, audio)
-        finally:
-            recording.done.set()
 
-    async def _store(self, deposit: Deposit, samples: npt.NDArray[np.int16]) -> None:
-        duration = len(samples) / 8000
-        mailbox = deposit.mailbox
-        minsecs = self._mailbox_setting(mailbox, "minsecs")
-        if duration < max(minsecs, 0) or len(samples) == 0:
-            log.info("deposit for %s discarded: %.2f s is under minsecs", mailbox, duration)
-            return
-        info = deposit.info(duration, self._ids.next(deposit.started))
-        maxmsg = self._mailbox_setting(mailbox, "maxmsg") or 100
-        try:
-            stored = await asyncio.to_thread(
-                self.spool.save, mailbox, wav_bytes(samples), info, max_messages=maxmsg
-            )
-        except MailboxFullError as error:
-            log.warning("deposit for %s lost: %s", mailbox, error)
-            return
-        log.info("stored %s/%s for %s (%.1f s)", stored.folder, stored.name, mailbox, duration)
-        self.mailbox_changed(mailbox)
+    def _retrieve_options(self) -> RetrieveOptions:
+        general = self.config.voicemail.general
+        return RetrieveOptions(
+            maxlogins=general.maxlogins,
+            moveheard=general.moveheard,
+            skipms=general.skipms,
+            envelope=general.envelope,
+            sayduration=general.sayduration,
+            saydurationm=general.saydurationm,
+            saycid=general.saycid,
+            nextaftercmd=general.nextaftercmd,
+            messagewrap=general.messagewrap,
+            minpassword=general.minpassword,
+            maxgreet=general.maxgreet,
+            maxsilence=general.maxsilence,
+            silencethreshold=general.silencethreshold,
+            tempgreetwarn=general.tempgreetwarn,
+            forward_key=general.listen_control_forward_key,
+            reverse_key=general.listen_control_reverse_key,
+            pause_key=general.listen_control_pause_key,
+            restart_key=general.listen_control_restart_key,
+            stop_keys=general.listen_control_stop_key,
+        )
 
     # -- MWI -------------------------------------------------------------------------------------
 
-    def mailbox_changed(self, mailbox: MailboxId) -> None:
-        """Tell every peer covering ``mailbox`` its new state."""
+    def resync(self) -> None:
+        """Send every peer its mailbox state now (start-up, or on demand)."""
         if self.notifier is None:
             return
-        self.notifier.mailbox_changed(mailbox, self._counts, self._now())
+        self.notifier.resync(self.counts, self._now())
         self._pump()
+
+    def mailbox_changed(self, mailbox: MailboxId) -> None:
+        """Tell peers, subscribers and ``externnotify`` a mailbox's new counts."""
+        if self.notifier is None or self.subscriptions is None:
+            return
+        self.notifier.mailbox_changed(mailbox, self.counts, self._now())
+        self._pump()
+        for notify in self.subscriptions.mailbox_changed(mailbox, self.counts, self._now()):
+            self._spawn(self._send_subscribed(notify))
+        self._run_externnotify(mailbox)
 
     def _pump(self) -> None:
         if self.notifier is None:
@@ -300,7 +464,13 @@ class VoicemailServer:
             self._timer = asyncio.get_running_loop().call_at(deadline, self._pump)
 
     async def _send_notify(self, target: MwiTarget, summary: MessageSummary) -> None:
-        request = build_notify(target, summary, self.address, user_agent=self.user_agent)
+        request = build_notify(
+            target,
+            summary,
+            self.address,
+            subscription_state=self.unsolicited_state,
+            user_agent=self.user_agent,
+        )
         status: int | None
         try:
             response = await self.transport.request(request, target.destination)
@@ -309,11 +479,276 @@ class VoicemailServer:
             status = None
         if status is None or status >= 300:
             log.info("NOTIFY to %s (%s): %s", target.name, target.uri, status or "no answer")
-        assert self.notifier is not None
-        self.notifier.answered(target, status, self._now())
+        if self.notifier is not None:
+            self.notifier.answered(target, status, self._now())
         self._pump()
+
+    async def _subscribe(
+        self, request: Request, transaction: ServerTransaction, source: Peer
+    ) -> None:
+        assert self.subscriptions is not None
+        outcome = self.subscriptions.subscribe(
+            request, self._subscribed_mailboxes(request), self.counts, self._now()
+        )
+        self.transport.respond(transaction, outcome.response)
+        if outcome.notify is not None:
+            self._spawn(self._send_subscribed(outcome.notify))
+        self._arm_subscriptions()
+
+    def _subscribed_mailboxes(self, request: Request) -> tuple[MailboxId, ...] | None:
+        """A SUBSCRIBE's resource: the mailboxes of the peer named by its user, or user@default."""
+        try:
+            user = URI.parse(request.uri).user
+        except SIPParseError:
+            return None
+        if not user:
+            return None
+        peer = self.config.sip.peer(user)
+        if peer is not None and peer.mailboxes:
+            return peer.mailboxes
+        try:
+            mailbox = MailboxId(user, self.router.default_context)
+        except ValueError:
+            return None
+        return (mailbox,) if self.config.mailbox(mailbox) is not None else None
+
+    async def _send_subscribed(self, notify: Request) -> None:
+        assert self.subscriptions is not None
+        status: int | None
+        try:
+            response = await self.transport.request(notify, self.subscriptions.destination(notify))
+            status = response.status
+        except TransactionFailed:
+            status = None
+        self.subscriptions.notify_answered(notify, status, self._now())
+        self._arm_subscriptions()
+
+    def _arm_subscriptions(self) -> None:
+        if self._subscription_timer is not None:
+            self._subscription_timer.cancel()
+            self._subscription_timer = None
+        assert self.subscriptions is not None
+        deadline = self.subscriptions.next_timer()
+        if deadline is not None:
+            self._subscription_timer = asyncio.get_running_loop().call_at(
+                deadline, self._expire_subscriptions
+            )
+
+    def _expire_subscriptions(self) -> None:
+        self._subscription_timer = None
+        assert self.subscriptions is not None
+        for notify in self.subscriptions.handle_timer(self._now()):
+            self._spawn(self._send_subscribed(notify))
+        self._arm_subscriptions()
+
+    def _run_externnotify(self, mailbox: MailboxId) -> None:
+        program = self.config.voicemail.general.externnotify
+        if not program:
+            return
+        counts = self.counts(mailbox)
+        arguments = [mailbox.context, mailbox.box, str(counts.new), str(counts.old)]
+        self._spawn(_run_program(program, [*arguments, str(counts.urgent)]))
 
     def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    # -- status ----------------------------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        """What the status endpoint shows: mailbox counts, calls, subscriptions, pending MWI."""
+        mailboxes = {}
+        for mailbox in self.config.voicemail.mailboxes:
+            counts = self.counts(mailbox)
+            mailboxes[str(mailbox)] = {
+                "new": counts.new,
+                "old": counts.old,
+                "urgent": counts.urgent,
+            }
+        calls = [
+            {"call_id": call_id, "kind": call.kind, "mailbox": str(call.mailbox or "")}
+            for call_id, call in self._calls.items()
+        ]
+        subscriptions = [
+            {"subscriber": info.subscriber, "mailboxes": [str(m) for m in info.mailboxes]}
+            for info in (self.subscriptions.active() if self.subscriptions else [])
+        ]
+        return {
+            "server": self.user_agent,
+            "sip": f"{self.address[0]}:{self.address[1]}",
+            "uptime": round(time.time() - self.started, 3),
+            "mailboxes": mailboxes,
+            "calls": calls,
+            "subscriptions": subscriptions,
+            "mwi_pending": self.notifier.pending() if self.notifier else 0,
+        }
+
+    async def _serve_status(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """A read-only HTTP/1.0 answer: ``GET /status`` as JSON, anything else 404."""
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            method, target, *_ = head.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            if method == "GET" and target in ("/", "/status"):
+                body = json.dumps(self.status(), indent=2).encode()
+                status_line = "200 OK"
+            else:
+                body, status_line = b'{"error": "not found"}', "404 Not Found"
+            writer.write(
+                f"HTTP/1.0 {status_line}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (TimeoutError, asyncio.IncompleteReadError, ValueError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+class _CallServices:
+    """The mailbox services one call's session uses (see :class:`MailboxServices`)."""
+
+    def __init__(self, server: VoicemailServer, dialog: Dialog, deposit: Deposit | None) -> None:
+        self.server = server
+        self.dialog = dialog
+        self.deposit = deposit
+
+    @property
+    def spool(self) -> Spool:
+        return self.server.spool
+
+    def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
+        return self.server.config.mailbox(mailbox)
+
+    def load(self, mailbox: MailboxId) -> MailboxView | None:
+        config = self._config(mailbox)
+        if config is None:
+            return None
+        written = pins.stored_pin(config, self.spool.mailbox_dir(mailbox))
+        pin = written.lstrip("-") or None
+        return self.spool.view(mailbox, pin, not written.startswith("-"))
+
+    def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
+        path = self.spool.greeting_path(mailbox, kind)
+        return None if path is None else read_wav(path)[0]
+
+    def message(self, mailbox: MailboxId, folder: str, msg_id: str) -> Pcm | None:
+        stored = self.spool.find(mailbox, msg_id)
+        return None if stored is None else read_wav(stored.audio)[0]
+
+    async def store(
+        self, mailboxes: tuple[MailboxId, ...], audio: Pcm, urgent: bool
+    ) -> tuple[tuple[MailboxId, ...], tuple[MailboxId, ...]]:
+        deposit = self.deposit
+        if deposit is None:
+            return (), mailboxes
+        duration = len(audio) / 8000
+        data = wav_bytes(audio)
+        stored: list[MailboxId] = []
+        full: list[MailboxId] = []
+        for mailbox in mailboxes:
+            config = self._config(mailbox)
+            maxmsg = config.effective("maxmsg") if config is not None else 100
+            info = deposit.info(duration, self.server._ids.next(deposit.started), urgent=urgent)
+            info = _for_mailbox(info, mailbox)
+            folder = "Urgent" if urgent else "INBOX"
+            try:
+                await asyncio.to_thread(
+                    self.spool.save, mailbox, data, info, folder=folder, max_messages=maxmsg
+                )
+                stored.append(mailbox)
+            except MailboxFullError as error:
+                log.warning("message for %s not stored: %s", mailbox, error)
+                full.append(mailbox)
+        return tuple(stored), tuple(full)
+
+    async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
+        await asyncio.to_thread(self.spool.save_greeting, mailbox, kind, wav_bytes(audio))
+
+    async def remove_greeting(self, mailbox: MailboxId, kind: str) -> None:
+        await asyncio.to_thread(self.spool.remove_greeting, mailbox, kind)
+
+    async def apply_changes(self, mailbox: MailboxId, changes: tuple[MessageChange, ...]) -> None:
+        config = self._config(mailbox)
+        maxmsg = config.effective("maxmsg") if config is not None else 100
+        try:
+            await asyncio.to_thread(self.spool.apply_changes, mailbox, changes, max_messages=maxmsg)
+        except FolderFullError as error:
+            log.warning("%s: some messages were not moved: %s", mailbox, error)
+
+    async def copy_message(
+        self, mailbox: MailboxId, folder: str, msg_id: str, to: tuple[MailboxId, ...]
+    ) -> None:
+        for target in to:
+            config = self._config(target)
+            maxmsg = config.effective("maxmsg") if config is not None else 100
+            try:
+                await asyncio.to_thread(
+                    self.spool.copy, mailbox, folder, msg_id, target, max_messages=maxmsg
+                )
+            except MailboxFullError as error:
+                log.warning("forward to %s not stored: %s", target, error)
+                continue
+            self.server.mailbox_changed(target)
+
+    async def change_pin(self, mailbox: MailboxId, pin: str) -> None:
+        config = self._config(mailbox)
+        if config is None:
+            return
+        location = config.effective("passwordlocation")
+        try:
+            await asyncio.to_thread(
+                pins.change_pin,
+                config,
+                pin,
+                self.spool.mailbox_dir(mailbox),
+                location,
+                config_dir=self.server.config.directory,
+            )
+        except pins.PinChangeError as error:
+            log.warning("PIN of %s not changed: %s", mailbox, error)
+            return
+        # The new PIN is in the files; read them again so the next login sees it.
+        self.server.config = await asyncio.to_thread(load_config, self.server.config.directory)
+
+    def mailbox_changed(self, mailbox: MailboxId) -> None:
+        self.server.mailbox_changed(mailbox)
+
+    async def hang_up(self) -> None:
+        with contextlib.suppress(TransactionFailed):
+            await self.server._hang_up(self.dialog)
+
+
+def _for_mailbox(info: MessageInfo, mailbox: MailboxId) -> MessageInfo:
+    """The message information as filed in ``mailbox`` (its own context)."""
+    return dataclasses.replace(info, context=mailbox.context)
+
+
+def _caller_number(request: Request) -> str | None:
+    try:
+        return Address.parse(request.header("From") or "").uri.user
+    except SIPParseError:
+        return None
+
+
+async def _run_program(program: str, arguments: list[str]) -> None:
+    """Run ``externnotify`` as Asterisk does: ``<prog> <context> <box> <new> <old> <urgent>``."""
+    try:
+        process = await asyncio.create_subprocess_exec(
+            program,
+            *arguments,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, errors = await asyncio.wait_for(process.communicate(), 30)
+    except (OSError, TimeoutError) as error:
+        log.warning("externnotify %s failed: %s", program, error)
+        return
+    if process.returncode:
+        log.warning(
+            "externnotify %s exited %s: %s", program, process.returncode, errors.decode()[-200:]
+        )

@@ -13,6 +13,7 @@ from harness.core.routing import (
     Reason,
     Redirect,
     Resolution,
+    Routed,
     Router,
     RoutingError,
     convention,
@@ -669,3 +670,62 @@ def test_convention_lookup() -> None:
     )
     with pytest.raises(ValueError, match=r"known: x-voicemail, diversion, history-info"):
         convention("X-Voicemail")
+
+
+# --------------------------------------------------------------------- deposit or retrieval
+
+
+def call_from(caller: str, uri: str, headers: tuple[tuple[str, str], ...] = ()) -> Request:
+    return new_request(
+        "INVITE",
+        uri,
+        from_address=f"<sip:{caller}@pbx.example.com>",
+        to_address=f"<{uri}>",
+        local=("192.0.2.5", 5060),
+        headers=headers,
+    )
+
+
+def test_call_to_the_retrieval_number_retrieves_the_callers_own_mailbox() -> None:
+    routed = Router().classify(call_from("2000", "sip:*97@vm.example.com"))
+    assert routed.kind == "retrieve"
+    assert routed.resolution is not None
+    assert routed.resolution.mailbox == MailboxId("2000")
+
+
+def test_retrieval_number_with_x_voicemail_logs_in_to_the_named_mailbox() -> None:
+    headers = (("X-Voicemail-Mailbox", "2001"), ("X-Voicemail-Context", "sales"))
+    routed = Router().classify(call_from("2000", "sip:*97@vm.example.com", headers))
+    assert routed.kind == "retrieve"
+    assert routed.resolution is not None
+    assert routed.resolution.mailbox == MailboxId("2001", "sales")
+
+
+def test_retrieval_from_an_outside_number_leaves_the_mailbox_to_the_menu() -> None:
+    routed = Router().classify(call_from("+15551234", "sip:*97@vm.example.com"))
+    assert routed == Routed("retrieve", None)
+
+
+def test_calling_ones_own_forwarded_number_retrieves() -> None:
+    headers = (("Diversion", "<sip:2000@pbx.example.com>;reason=user-busy"),)
+    routed = Router().classify(call_from("2000", "sip:vm@vm.example.com", headers))
+    assert routed.kind == "retrieve"
+
+
+def test_a_forwarded_call_from_someone_else_deposits() -> None:
+    headers = (("Diversion", "<sip:2000@pbx.example.com>;reason=user-busy"),)
+    routed = Router().classify(call_from("2001", "sip:vm@vm.example.com", headers))
+    assert routed.kind == "deposit"
+    assert routed.resolution is not None
+    assert routed.resolution.reason is Reason.USER_BUSY
+
+
+def test_x_voicemail_ampersand_list_leaves_one_copy_in_each_mailbox() -> None:
+    headers = (("X-Voicemail-Mailbox", "2000&2001&3000@sales"),)
+    resolution = Router().resolve(call_from("+15551234", "sip:2000@vm.example.com", headers))
+    assert resolution is not None
+    assert resolution.mailboxes == (
+        MailboxId("2000"),
+        MailboxId("2001"),
+        MailboxId("3000", "sales"),
+    )

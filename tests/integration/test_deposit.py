@@ -56,9 +56,13 @@ async def bed() -> AsyncIterator[Bed]:
 
 
 async def deposit(bed: Bed, seconds: float) -> tuple[object, float]:
+    """Leave ``seconds`` of audio; the audio sent and the loop time the call began."""
     sent = speech_like(seconds, "deposit")
     started = asyncio.get_running_loop().time()
     call = await bed.caller.dial("2000")
+    # Speak after the beep, as a caller does: the recording starts when the beep ends.
+    assert await call.wait_for_prompt("beep")
+    await call.wait_quiet(0.2)
     await call.play(sent)
     await call.hangup()
     assert bed.target.server is not None
@@ -83,7 +87,8 @@ async def test_recording_is_what_the_caller_sent(bed: Bed) -> None:
 
 async def test_notify_reaches_the_phone_through_the_proxy(bed: Bed) -> None:
     _, started = await deposit(bed, 1.0)
-    check = await bed.phone.wait_lamp(LampExpectation(True, Counts(1, 0), 5.0), started)
+    now = asyncio.get_running_loop().time()
+    check = await bed.phone.wait_lamp(LampExpectation(True, Counts(1, 0), 5.0), started, now)
     assert check.status == "met", check.detail
     notify = bed.phone.notifies[-1]
     assert b"Messages-Waiting: yes\r\n" in notify.request.body
@@ -161,5 +166,6 @@ async def test_unparsable_requests_get_400_or_are_dropped_and_service_goes_on(be
     assert garbage is None
     # The server still takes calls.
     _, started = await deposit(bed, 0.5)
-    check = await bed.phone.wait_lamp(LampExpectation(True, Counts(1, 0), 5.0), started)
+    now = asyncio.get_running_loop().time()
+    check = await bed.phone.wait_lamp(LampExpectation(True, Counts(1, 0), 5.0), started, now)
     assert check.status == "met", check.detail

@@ -1,0 +1,376 @@
+"""Runs a voicemail call flow on a live call: prompts out, keys and recordings in.
+
+The flow (deposit or retrieval) is a sans-IO machine; this adapter turns its actions into RTP
+audio, recordings and mailbox operations, and what happens on the call — keys in any DTMF mode,
+the end of a playback or a recording, the caller's BYE, the flow's own deadlines — into its
+events. Mailbox operations go through :class:`MailboxServices`, which the server provides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.core.mailbox import MailboxId
+from harness.media import g711
+from harness.media.dtmf import InbandDetector
+from harness.media.rtp import RtpPacket
+from harness.media.session import RtpSession
+from harness.sip.sdp import Negotiated
+from harness.voicemail.callflow import (
+    Action,
+    ApplyChanges,
+    CallFlow,
+    CallStarted,
+    ChangePin,
+    CopyMessage,
+    DigitPressed,
+    DiscardRecording,
+    Event,
+    Greeting,
+    Hangup,
+    HungUp,
+    LoadMailbox,
+    Log,
+    MailboxChanged,
+    MailboxLoaded,
+    MailboxView,
+    MessageAudio,
+    MessageChange,
+    Pause,
+    Play,
+    Playable,
+    PlaybackFinished,
+    Prompt,
+    Record,
+    Recording,
+    RecordingFinished,
+    RemoveGreeting,
+    StopPlayback,
+    StoreFinished,
+    StoreGreeting,
+    StoreRecording,
+    TimerFired,
+)
+
+log = logging.getLogger(__name__)
+
+Pcm = npt.NDArray[np.int16]
+DtmfMode = Literal["rfc2833", "info", "inband", "auto"]
+RATE = 8000
+
+
+class MailboxServices(Protocol):
+    """What a call session needs from the server: the spool, the notifier, the SIP leg."""
+
+    def load(self, mailbox: MailboxId) -> MailboxView | None:
+        """The mailbox's configuration and contents, or None when it does not exist."""
+        ...
+
+    def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
+        """A recorded greeting's audio, if the mailbox has one."""
+        ...
+
+    def message(self, mailbox: MailboxId, folder: str, msg_id: str) -> Pcm | None:
+        """A stored message's audio."""
+        ...
+
+    async def store(
+        self, mailboxes: tuple[MailboxId, ...], audio: Pcm, urgent: bool
+    ) -> tuple[tuple[MailboxId, ...], tuple[MailboxId, ...]]:
+        """Store a message in each mailbox; (stored, full)."""
+        ...
+
+    async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
+        """Store a greeting."""
+        ...
+
+    async def remove_greeting(self, mailbox: MailboxId, kind: str) -> None:
+        """Remove a greeting."""
+        ...
+
+    async def apply_changes(self, mailbox: MailboxId, changes: tuple[MessageChange, ...]) -> None:
+        """Move and delete messages, then renumber."""
+        ...
+
+    async def copy_message(
+        self, mailbox: MailboxId, folder: str, msg_id: str, to: tuple[MailboxId, ...]
+    ) -> None:
+        """Forward a copy of a message to other mailboxes."""
+        ...
+
+    async def change_pin(self, mailbox: MailboxId, pin: str) -> None:
+        """Set a mailbox's PIN."""
+        ...
+
+    def mailbox_changed(self, mailbox: MailboxId) -> None:
+        """Send MWI for the mailbox's new counts."""
+        ...
+
+    async def hang_up(self) -> None:
+        """End the call from our side (BYE)."""
+        ...
+
+
+class PromptSource(Protocol):
+    """Where prompt audio comes from (generated signatures, or a sounds directory)."""
+
+    def audio(self, name: str) -> Pcm:
+        """The 8 kHz audio of prompt ``name``."""
+        ...
+
+
+@dataclass(slots=True)
+class _Recording:
+    record: Record
+    start: int  # sample index in the call's received timeline
+    silent: int = 0  # trailing silent samples so far
+    timer: asyncio.TimerHandle | None = None
+
+
+class CallSession:
+    """One voicemail call: a flow, its RTP stream, and the server's mailbox services."""
+
+    def __init__(
+        self,
+        flow: CallFlow,
+        rtp: RtpSession,
+        negotiated: Negotiated,
+        services: MailboxServices,
+        prompts: PromptSource,
+        *,
+        dtmf_mode: DtmfMode = "rfc2833",
+        name: str = "call",
+    ) -> None:
+        self.flow = flow
+        self.rtp = rtp
+        self.negotiated = negotiated
+        self.services = services
+        self.prompts = prompts
+        self.name = name
+        self._loop = asyncio.get_running_loop()
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._interrupt: str | None = None  # keys that cut the current playback; None: idle
+        self._held: list[str] = []  # keys pressed during an uninterruptible playback
+        self._playback: asyncio.Task[None] | None = None
+        self._recording: _Recording | None = None
+        self._last_recording: Pcm | None = None
+        self._hung_up = False
+        self._first_timestamp: int | None = None
+        self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
+        self._inband: InbandDetector | None = None
+        self.keys: list[str] = []  # every key heard, for logs and tests
+        if dtmf_mode == "auto":
+            dtmf_mode = "rfc2833" if negotiated.telephone_event_pt is not None else "inband"
+        self.dtmf_mode: DtmfMode = dtmf_mode
+        if dtmf_mode == "rfc2833":
+            rtp.on_dtmf = self.key
+        elif dtmf_mode == "inband":
+            self._inband = InbandDetector()
+        rtp.on_packet = self._packet
+
+    # -- inputs from the call ----------------------------------------------------------------
+
+    def key(self, key: str) -> None:
+        """A key arrived (RFC 4733, SIP INFO or inband, whichever mode the call uses)."""
+        self.keys.append(key)
+        now = self._loop.time()
+        recording = self._recording
+        if recording is not None:
+            if key in recording.record.stop_keys:
+                self._end_recording("key", key)
+            return  # other keys while recording are ignored, as Asterisk does
+        if self._interrupt is None:
+            self._events.put_nowait(DigitPressed(key, now))
+        elif key in self._interrupt:
+            self._stop_playback()
+            self._events.put_nowait(DigitPressed(key, now))
+            self._events.put_nowait(PlaybackFinished(now, interrupted=True))
+        else:
+            self._held.append(key)
+
+    def info_key(self, key: str) -> None:
+        """A key from a SIP INFO; ignored unless the call uses INFO DTMF."""
+        if self.dtmf_mode == "info":
+            self.key(key)
+
+    def hung_up(self) -> None:
+        """The caller sent BYE."""
+        if self._hung_up:
+            return
+        self._hung_up = True
+        self._stop_playback()
+        if self._recording is not None:
+            self._end_recording("hangup", None)
+        self._events.put_nowait(HungUp(self._loop.time()))
+
+    def _packet(self, packet: RtpPacket) -> None:
+        if packet.payload_type != self.negotiated.payload_type:
+            return
+        if self._first_timestamp is None:
+            self._first_timestamp = packet.timestamp
+        end = (packet.timestamp - self._first_timestamp) % 2**32 + len(packet.payload)
+        self._heard_until = max(self._heard_until, end)
+        if self._inband is None and (
+            self._recording is None or not self._recording.record.max_silence
+        ):
+            return
+        pcm = g711.decode(packet.payload, self.negotiated.codec)
+        if self._inband is not None:
+            for key in self._inband.feed(pcm):
+                self.key(key)
+        recording = self._recording
+        if recording is not None and recording.record.max_silence:
+            level = float(np.abs(pcm.astype(np.int32)).mean()) if pcm.size else 0.0
+            recording.silent = (
+                recording.silent + pcm.size if level < recording.record.silence_threshold else 0
+            )
+            if recording.silent >= recording.record.max_silence * RATE:
+                self._end_recording("silence", None)
+
+    # -- the flow loop -----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Drive the flow until it is finished."""
+        self._events.put_nowait(CallStarted(self._loop.time()))
+        while not self.flow.finished:
+            deadline = self.flow.next_timer()
+            timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+            try:
+                event: Event = await asyncio.wait_for(self._events.get(), timeout)
+            except TimeoutError:
+                event = TimerFired(self._loop.time())
+            for action in self.flow.handle(event):
+                await self._do(action)
+        self._stop_playback()
+
+    async def _do(self, action: Action) -> None:
+        match action:
+            case Play():
+                self._play(action)
+            case StopPlayback():
+                self._stop_playback()
+            case Record():
+                self._start_recording(action)
+            case DiscardRecording():
+                self._last_recording = None
+            case StoreRecording():
+                audio = self._take_recording()
+                stored, full = await self.services.store(action.mailboxes, audio, action.urgent)
+                self._events.put_nowait(StoreFinished(self._loop.time(), stored, full))
+            case StoreGreeting():
+                await self.services.store_greeting(
+                    action.mailbox, action.kind, self._take_recording()
+                )
+            case RemoveGreeting():
+                await self.services.remove_greeting(action.mailbox, action.kind)
+            case LoadMailbox():
+                view = self.services.load(action.mailbox)
+                self._events.put_nowait(MailboxLoaded(self._loop.time(), action.mailbox, view))
+            case ApplyChanges():
+                await self.services.apply_changes(action.mailbox, action.changes)
+            case CopyMessage():
+                await self.services.copy_message(
+                    action.mailbox, action.folder, action.msg_id, action.to
+                )
+            case ChangePin():
+                await self.services.change_pin(action.mailbox, action.pin)
+            case MailboxChanged():
+                self.services.mailbox_changed(action.mailbox)
+            case Hangup():
+                self._stop_playback()
+                if not self._hung_up:
+                    self._hung_up = True
+                    await self.services.hang_up()
+            case Log():
+                log.info("%s: %s %s", self.name, action.state, action.detail)
+
+    # -- playback ----------------------------------------------------------------------------
+
+    def _render(self, item: Playable) -> Pcm:
+        match item:
+            case Prompt():
+                return self.prompts.audio(item.name)
+            case Greeting():
+                recorded = self.services.greeting(item.mailbox, item.kind)
+                if recorded is not None:
+                    return recorded
+                return _join([self.prompts.audio(prompt.name) for prompt in item.fallback])
+            case MessageAudio():
+                audio = self.services.message(item.mailbox, item.folder, item.msg_id)
+                if audio is None:
+                    return np.zeros(0, dtype=np.int16)
+                return audio[int(item.offset * RATE) :]
+            case Recording():
+                if self._last_recording is None:
+                    return np.zeros(0, dtype=np.int16)
+                return self._last_recording
+            case Pause():
+                return np.zeros(int(item.seconds * RATE), dtype=np.int16)
+
+    def _play(self, play: Play) -> None:
+        self._stop_playback()
+        audio = _join([self._render(item) for item in play.items])
+        self._interrupt = play.interrupt
+        self._playback = asyncio.ensure_future(self._send(audio))
+
+    async def _send(self, audio: Pcm) -> None:
+        completed = await self.rtp.send_audio(
+            audio, self.negotiated.codec, self.negotiated.payload_type
+        )
+        if not completed:
+            return
+        self._interrupt = None
+        now = self._loop.time()
+        self._events.put_nowait(PlaybackFinished(now))
+        held, self._held = self._held, []
+        for key in held:
+            self._events.put_nowait(DigitPressed(key, now))
+
+    def _stop_playback(self) -> None:
+        if self._interrupt is not None or self._playback is not None:
+            self.rtp.stop_sending()
+        self._interrupt = None
+        self._playback = None
+
+    # -- recording ---------------------------------------------------------------------------
+
+    def _start_recording(self, record: Record) -> None:
+        recording = _Recording(record, self._heard_until)
+        if record.max_seconds:
+            recording.timer = self._loop.call_later(
+                record.max_seconds, self._end_recording, "maxsecs", None
+            )
+        self._recording = recording
+
+    def _end_recording(
+        self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None
+    ) -> None:
+        recording, self._recording = self._recording, None
+        if recording is None:
+            return
+        if recording.timer is not None:
+            recording.timer.cancel()
+        heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
+        end = min(len(heard), self._heard_until)
+        if why == "silence":
+            end -= recording.silent
+        if why == "maxsecs" and recording.record.max_seconds:
+            end = min(end, recording.start + int(recording.record.max_seconds * RATE))
+        audio = heard[recording.start : max(end, recording.start)]
+        self._last_recording = np.asarray(audio, dtype=np.int16)
+        seconds = len(audio) / RATE
+        self._events.put_nowait(RecordingFinished(self._loop.time(), why, seconds, key))
+
+    def _take_recording(self) -> Pcm:
+        audio, self._last_recording = self._last_recording, None
+        return audio if audio is not None else np.zeros(0, dtype=np.int16)
+
+
+def _join(parts: list[Pcm]) -> Pcm:
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int16)
