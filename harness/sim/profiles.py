@@ -24,6 +24,9 @@ class ProxyProfile:
     forward_unconditional: frozenset[str] = field(default_factory=frozenset)
     #: Numbers a phone dials to reach its voicemail menu.
     retrieval_users: frozenset[str] = RETRIEVAL_USERS
+    #: Whether a phone's REGISTER is copied to the voicemail server (third-party
+    #: registration), so it resends MWI to a phone that comes back.
+    replicate_register: bool = True
 
     def __post_init__(self) -> None:
         lookup_convention(self.convention)

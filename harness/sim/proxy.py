@@ -20,7 +20,7 @@ from harness.core.mailbox import MailboxId
 from harness.core.routing import Reason, Redirect, convention
 from harness.sim.profiles import ProxyProfile
 from harness.sip.address import Address
-from harness.sip.builder import make_cancel, make_response
+from harness.sip.builder import make_cancel, make_response, new_request
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Header, Request, Response
 from harness.sip.transaction import Peer, ServerTransaction
@@ -166,6 +166,24 @@ class SimProxy:
                 "Contact", str(Address(contact.uri).with_params(expires=str(seconds)))
             )
         self.transport.respond(transaction, response)
+        if self.profile.replicate_register and user in self.bindings:
+            await self._replicate(user, self.bindings[user])
+
+    async def _replicate(self, user: str, binding: Binding) -> None:
+        """Third-party REGISTER of ``user`` at the voicemail server (Kamailio's uac_reg idea)."""
+        aor = Address(URI(scheme="sip", user=user, host=self.address[0], port=self.address[1]))
+        remaining = max(1, int(binding.expires_at - self._loop_time()))
+        request = new_request(
+            "REGISTER",
+            URI(scheme="sip", host=self.voicemail[0], port=self.voicemail[1]),
+            from_address=aor,
+            to_address=aor,
+            local=self.transport.local,
+            contact=Address(binding.contact),
+            headers=[("Expires", str(remaining))],
+        )
+        with contextlib.suppress(TransactionFailed):
+            await self.transport.request(request, self.voicemail)
 
     def _lookup(self, user: str) -> Binding | None:
         binding = self.bindings.get(user)
