@@ -138,6 +138,22 @@ class Call:
             raise RuntimeError("telephone-event was not negotiated for this call")
         await self.rtp.send_dtmf(digits, self.negotiated.telephone_event_pt)
 
+    async def reinvite(self) -> Response:
+        """Offer the same media again in the dialog (as a session-timer refresh does)."""
+        host, port = self.rtp.local_address
+        offer = sdp.make_offer(host, port, (self.negotiated.codec,))
+        invite = self.dialog.create_request(
+            "INVITE", body=bytes(offer), content_type="application/sdp"
+        )
+        response = await self.phone.transport.request(invite, self.dialog.next_hop())
+        if response.status < 300:
+            self.dialog.receive_response(response)
+            number, _ = invite.cseq
+            self.phone.transport.send_stateless(
+                self.dialog.create_ack(number), self.dialog.next_hop()
+            )
+        return response
+
     def heard(self) -> npt.NDArray[np.int16]:
         """What the far end sent so far, decoded."""
         return self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)

@@ -230,9 +230,7 @@ class VoicemailServer:
 
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
         if Address.parse(request.header("To") or "").tag is not None:
-            # Re-INVITEs: keep the media as it is.
-            call = self._calls.get(request.call_id)
-            self._respond(transaction, request, 488 if call is None else 200)
+            self._reinvite(request, transaction)
             return
         try:
             routed = self.router.classify(request)
@@ -302,6 +300,37 @@ class VoicemailServer:
         self.transport.respond(transaction, response)
         log.info("%s %s for %s from %s", channel, routed.kind, mailbox, _caller_number(request))
         call.task = asyncio.ensure_future(self._run_call(call))
+
+    def _reinvite(self, request: Request, transaction: ServerTransaction) -> None:
+        """A re-INVITE (a session-timer refresh, a phone moving its media): answer it and
+        follow the new media address; the call flow goes on undisturbed."""
+        call = self._calls.get(request.call_id)
+        if call is None:
+            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            return
+        if not call.dialog.receive_request(request):
+            self._respond(transaction, request, 500, "Server Internal Error (CSeq out of order)")
+            return
+        body = b""
+        if request.body:
+            try:
+                answer, negotiated = sdp.answer(
+                    sdp.parse(request.body), self.transport.host, call.rtp.local_port
+                )
+            except sdp.SdpError as error:
+                self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+                return
+            call.rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+            body = bytes(answer)
+        response = make_response(
+            request,
+            200,
+            contact=Address(self.transport.contact("voicemail")),
+            headers=[("Server", self.user_agent)],
+            body=body,
+            content_type="application/sdp" if body else None,
+        )
+        self.transport.respond(transaction, response)
 
     def _check_deposit(
         self, resolution: Resolution | None, request: Request, transaction: ServerTransaction

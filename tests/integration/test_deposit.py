@@ -169,3 +169,23 @@ async def test_unparsable_requests_get_400_or_are_dropped_and_service_goes_on(be
     now = asyncio.get_running_loop().time()
     check = await bed.phone.wait_lamp(LampExpectation(True, Counts(1, 0), 5.0), started, now)
     assert check.status == "met", check.detail
+
+
+async def test_a_reinvite_mid_message_is_answered_and_the_message_is_whole(bed: Bed) -> None:
+    sent = speech_like(2.0, "reinvite")
+    call = await bed.caller.dial("2000")
+    assert await call.wait_for_prompt("beep")
+    await call.wait_quiet(0.2)
+    await call.play(sent[:8000])
+    response = await call.reinvite()
+    assert response.status == 200
+    assert b"m=audio" in response.body
+    await call.play(sent[8000:])
+    await call.hangup()
+    assert bed.target.server is not None
+    await bed.target.server.wait_idle()
+    [message] = bed.target.server.spool.messages(BOX)
+    recorded, _ = read_wav(message.audio)
+    assert abs(len(recorded) / 8000 - 2.0) < 0.1
+    expected = g711.decode(g711.encode(sent, "PCMU"), "PCMU")
+    assert correlation(expected, recorded) > 0.95
