@@ -1,6 +1,7 @@
-"""``vmharness``: run scenarios, validate them, or serve voicemail standalone.
+"""``vmharness``: run scenarios, validate them, rebuild or compare reports, or serve voicemail.
 
-Exit codes: 0 everything passed, 1 a scenario failed, 2 a usage or configuration error.
+Exit codes: 0 everything passed, 1 a scenario failed (``report --compare``: a scenario newly
+failed), 2 a usage or configuration error.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
-from harness.report.html import write_report
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
+from harness.scenario.model import Scenario
 from harness.scenario.runner import ScenarioOutcome, run_scenario
 from harness.voicemail.conffile import ConfigError
 from harness.voicemail.config import ServerConfig, load_config
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = {"run": _run, "validate": _validate, "serve": _serve}[args.command]
+    handler = {"run": _run, "validate": _validate, "report": _report, "serve": _serve}[args.command]
     return handler(args)
 
 
@@ -47,10 +48,27 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="run scenarios against the embedded voicemail server")
     run.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
-    run.add_argument("--report", type=Path, help="write the HTML report into this directory")
+    run.add_argument(
+        "--report", type=Path, help="write the HTML report, traces and pcaps into this directory"
+    )
+    run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
 
     validate = commands.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+
+    report = commands.add_parser(
+        "report",
+        help="rebuild a run's HTML report from its saved traces, or compare two runs",
+        description="vmharness report RUN_DIR rebuilds RUN_DIR/index.html from RUN_DIR/traces; "
+        "vmharness report --compare A B shows what changed from run A to run B.",
+    )
+    report.add_argument("run_dir", nargs="?", type=Path, help="a directory run --report wrote")
+    report.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two run directories"
+    )
+    report.add_argument(
+        "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
+    )
 
     serve = commands.add_parser("serve", help="run the standalone voicemail server")
     serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
@@ -96,11 +114,68 @@ def _run(args: argparse.Namespace) -> int:
             print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
     counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
-    if args.report is not None:
-        index = write_report(outcomes, args.report)
-        print(f"report: {index}")
+    if args.report is not None or args.junit is not None:
+        try:
+            _write_results(outcomes, dict(scenarios), args.report, args.junit)
+        except OSError as error:
+            print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
+            return EXIT_USAGE
     print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
     return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _write_results(
+    outcomes: list[ScenarioOutcome],
+    scenarios: dict[Path, Scenario],
+    report: Path | None,
+    junit: Path | None,
+) -> None:
+    # The report modules load scapy (half a second): only runs that write results pay for it.
+    from harness.report.html import entries_for, write_report  # noqa: PLC0415
+    from harness.report.junit import write_junit  # noqa: PLC0415
+    from harness.report.trace import Trace  # noqa: PLC0415
+
+    traces = [
+        Trace.from_outcome(outcome, scenario=scenarios.get(outcome.path) if outcome.path else None)
+        for outcome in outcomes
+    ]
+    files: dict[int, list[str]] = {}
+    if report is not None:
+        index = write_report(traces, report)
+        print(f"report: {index}")
+        for number, entry in enumerate(entries_for(traces)):
+            files[number] = [
+                str((report / name).resolve()) for name in (entry.trace_file, entry.pcap_file)
+            ]
+    if junit is not None:
+        print(f"junit: {write_junit(traces, junit, files)}")
+
+
+def _report(args: argparse.Namespace) -> int:
+    from harness.report.compare import compare_runs  # noqa: PLC0415
+    from harness.report.html import load_run, rebuild_report, write_comparison  # noqa: PLC0415
+    from harness.report.trace import TraceError  # noqa: PLC0415
+
+    if (args.run_dir is None) == (args.compare is None):
+        print("vmharness report: give either RUN_DIR or --compare BEFORE AFTER", file=sys.stderr)
+        return EXIT_USAGE
+    if args.output is not None and args.compare is None:
+        print("vmharness report: --output goes with --compare", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.run_dir is not None:
+            print(f"report: {rebuild_report(args.run_dir)}")
+            return EXIT_OK
+        before, after = args.compare
+        old, new = load_run(before), load_run(after)
+    except TraceError as error:
+        print(f"vmharness report: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    comparison = compare_runs([e.trace for e in old], [e.trace for e in new])
+    print(comparison.text())
+    page = write_comparison(comparison, args.output or after / "compare.html", before, after, new)
+    print(f"comparison: {page}")
+    return EXIT_FAILED if comparison.regressed else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -3,14 +3,21 @@
 ``pytest scenarios/`` runs the library; each item carries the scenario's convention and tags
 as markers (``pytest -m diversion``). A malformed file is a collection error of one line per
 problem, naming the file, the line and the field.
+
+With ``--alluredir`` (allure-pytest), each scenario item is labelled with its convention as the
+feature and its name as the story, and carries its trace (JSON), SIP ladder (SVG) and pcap as
+attachments.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import allure
 import pytest
 
 from harness.core.routing import CONVENTIONS
@@ -19,11 +26,21 @@ from harness.scenario.model import Scenario
 from harness.scenario.runner import ScenarioOutcome, run_scenario
 
 
-class ScenarioFailedError(Exception):
-    """A scenario step failed; carries the outcome for the report."""
+class ScenarioFailedError(AssertionError):
+    """A scenario step failed; carries the outcome for the report.
+
+    An expectation that was not met, hence an ``AssertionError``: Allure reports it as failed,
+    not as a broken test. Its message is the failed step in plain words.
+    """
 
     def __init__(self, outcome: ScenarioOutcome) -> None:
-        super().__init__(outcome.name)
+        failure = outcome.failure
+        message = (
+            f"{outcome.name}: step {failure.index + 1} ({failure.kind}) failed: {failure.detail}"
+            if failure is not None
+            else outcome.name
+        )
+        super().__init__(message)
         self.outcome = outcome
 
 
@@ -73,11 +90,43 @@ class ScenarioItem(pytest.Item):
     def runtest(self) -> None:
         """Run the scenario; a failed step fails the item, an all-skipped run skips it."""
         self.outcome = asyncio.run(run_scenario(self.scenario, self.path))
+        if self.config.getoption("allure_report_dir", default=None):
+            self._attach_evidence(self.outcome)
         if self.outcome.status == "failed":
             raise ScenarioFailedError(self.outcome)
         if self.outcome.status == "skipped":
             reasons = "; ".join(step.detail for step in self.outcome.steps if step.detail)
             pytest.skip(reasons or "every step was skipped")
+
+    def _attach_evidence(self, outcome: ScenarioOutcome) -> None:
+        """Label the Allure result and attach the trace, the ladder and the pcap."""
+        # Only Allure runs pay for the report modules (scapy takes half a second to import).
+        from harness.report.ladder import render_ladder  # noqa: PLC0415
+        from harness.report.pcap import pcap_bytes  # noqa: PLC0415
+        from harness.report.trace import Trace  # noqa: PLC0415
+
+        trace = Trace.from_outcome(outcome, scenario=self.scenario)
+        dynamic: Any = allure.dynamic  # its methods carry no annotations
+        dynamic.title(self.scenario.name)
+        dynamic.feature(self.scenario.proxy.convention)
+        dynamic.story(self.scenario.name)
+        if self.scenario.description:
+            dynamic.description(self.scenario.description)
+        for tag in self.scenario.tags:
+            dynamic.tag(tag)
+        allure.attach(
+            json.dumps(trace.to_json(), indent=1, ensure_ascii=False),
+            name="trace",
+            attachment_type=allure.attachment_type.JSON,
+        )
+        allure.attach(
+            render_ladder(trace),
+            name="SIP ladder",
+            attachment_type=allure.attachment_type.SVG,
+        )
+        allure.attach(
+            pcap_bytes(trace), name="SIP pcap", attachment_type=allure.attachment_type.PCAP
+        )
 
     def repr_failure(
         self,

@@ -1,0 +1,72 @@
+"""The HTML report from traces: matrix, pages per run, evidence files, nothing from elsewhere."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.report.html import entries_for, load_run, write_report
+from harness.report.trace import LatencySample, RtpStream, SmdiFrame
+
+
+def _traces(kit: Any) -> list[Any]:
+    failed = kit.sample_trace()
+    passed = kit.sample_trace(status="passed", steps=failed.steps[:1], convention="history-info")
+    load = kit.sample_trace(
+        scenario="forty deposits a second",
+        path="scenarios/load/forty.yaml",
+        status="passed",
+        steps=failed.steps[:1],
+        latency=tuple(LatencySample(kit.T0 + i / 10, 0.02 + i / 1000) for i in range(50)),
+        rtp=(RtpStream("voicemail", "c1", None, None, 7, (8,), 0, 150, 0, 2, 1, 0.004, 0, 0),),
+        smdi=(SmdiFrame("pbx", "MD", "out", b"MD0010001D2000\r\n", kit.T0 + 0.3),),
+    )
+    return [failed, passed, load]
+
+
+def test_the_matrix_has_a_column_per_target_and_profile(kit: Any, tmp_path: Path) -> None:
+    index = write_report(_traces(kit), tmp_path).read_text()
+    headers = re.findall(r'<th class="col">([^<]*)<small>([^<]*)</small>', index)
+    assert headers == [
+        ("Asterisk PBX 18.20.0", "diversion"),
+        ("Asterisk PBX 18.20.0", "history-info"),
+    ]
+    rows = index.split('id="matrix"')[1].split("</table>")[0].split("<tr>")[2:]
+    sample, load = rows  # the same scenario under two profiles is one row
+    assert re.findall(r'class="cell (\w+)"', sample) == ["failed", "passed"]
+    assert re.findall(r'class="(cell \w+|none)"', load) == ["cell passed", "none"]
+    assert "What failed" in index
+
+
+def test_pages_and_evidence_per_run(kit: Any, tmp_path: Path) -> None:
+    write_report(_traces(kit), tmp_path)
+    slugs = [entry.slug for entry in load_run(tmp_path)]
+    assert slugs == ["deposit-sample", "deposit-sample-2", "load-forty"]
+    for slug in slugs:
+        assert (tmp_path / "pcap" / f"{slug}.pcap").is_file()
+        page = (tmp_path / "scenarios" / f"{slug}.html").read_text()
+        # Self-contained: nothing is loaded from another host.
+        assert not re.search(r'(src|href)="(https?:)?//', page)
+    load = (tmp_path / "scenarios" / "load-forty.html").read_text()
+    assert 'aria-label="Latency distribution"' in load
+    assert 'aria-label="Latency over time"' in load
+    assert '<table id="rtp">' in load
+    assert "MD0010001D2000␍␊" in load
+
+
+def test_a_new_report_replaces_the_old_one(kit: Any, tmp_path: Path) -> None:
+    write_report(_traces(kit), tmp_path)
+    write_report(_traces(kit)[:1], tmp_path)
+    assert [entry.slug for entry in load_run(tmp_path)] == ["deposit-sample"]
+    assert sorted(p.name for p in (tmp_path / "pcap").iterdir()) == ["deposit-sample.pcap"]
+    assert sorted(p.name for p in (tmp_path / "scenarios").iterdir()) == ["deposit-sample.html"]
+
+
+def test_slugs_come_from_the_path_below_scenarios_else_the_name(kit: Any) -> None:
+    traces = [
+        kit.sample_trace(path="/x/scenarios/mwi/lamp-on.yaml"),
+        kit.sample_trace(path=None, scenario="Lamp: On!"),
+        kit.sample_trace(path=None, scenario="Lamp: On!"),
+    ]
+    assert [entry.slug for entry in entries_for(traces)] == ["mwi-lamp-on", "lamp-on", "lamp-on-2"]
