@@ -74,7 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
     serve.add_argument("--spool", type=Path, required=True, help="voicemail spool directory")
     serve.add_argument("--host", default="127.0.0.1", help="SIP address to bind")
-    serve.add_argument("--port", type=int, default=5060, help="SIP port to bind")
+    serve.add_argument("--port", type=int, default=5060, help="SIP port to bind (0: any free)")
+    serve.add_argument(
+        "--status-port",
+        type=int,
+        help="serve read-only JSON status (GET /status) on this TCP port of --host (0: any free)",
+    )
     return parser
 
 
@@ -191,7 +196,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -> int:
-    server = VoicemailServer(config, args.spool, host=args.host, port=args.port)
+    server = VoicemailServer(
+        config, args.spool, host=args.host, port=args.port, status_port=args.status_port
+    )
     try:
         await server.start()
     except OSError as error:
@@ -203,6 +210,8 @@ async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -
         loop.add_signal_handler(signum, stop.set)
     host, port = server.address
     print(f"voicemail server listening on {host}:{port} (spool {args.spool})", flush=True)
+    if server.status_port is not None:
+        print(f"status on http://{host}:{server.status_port}/status", flush=True)
     await stop.wait()
     await server.close()
     return EXIT_OK

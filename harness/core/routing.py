@@ -447,8 +447,8 @@ class Router:
                     # reason, as a dialplan that never reads that header would.
                     continue
                 if extra is not None and extra.reason is not None:
-                    return Resolution(
-                        found.mailbox, extra.reason, found.convention, extra.redirecting
+                    return dataclasses.replace(
+                        found, reason=extra.reason, redirecting=extra.redirecting
                     )
             return found
         return None

@@ -1,0 +1,78 @@
+"""What a deposit stores: Urgent messages, one copy per mailbox, and the caller's audio intact."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from harness.core.mailbox import MailboxId
+from harness.media.signal import correlation, speech_like
+from harness.media.signature import find_message_codes, message_signature
+from harness.media.wav import read_wav
+from tests.voicemail.integration.conftest import BedFactory, coded_greeting
+
+RATE = 8000
+
+
+def info_lines(text: str) -> dict[str, str]:
+    """The ``key=value`` lines of a ``msgNNNN.txt``."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+async def test_a_priority_urgent_invite_leaves_an_urgent_message_counted_as_new(
+    make_bed: BedFactory,
+) -> None:
+    bed = await make_bed()
+    bed.put_greeting("2000", "unavail", coded_greeting("GREET"))
+    since = await bed.lamp_settled("2000")
+    await bed.deposit("2000", 0.5, headers=(("Priority", "urgent"),))
+    assert (bed.count("2000", "Urgent"), bed.count("2000", "INBOX")) == (1, 0)
+    [message] = bed.server.spool.messages(MailboxId("2000"), "Urgent")
+    assert info_lines(message.text.read_text())["flag"] == "Urgent"
+    # Urgent counts as new (chan_sip writes the urgent pair as a constant "(0/0)").
+    check = await bed.lamp("2000", True, (1, 0), since=since)
+    assert check.status == "met", check.detail
+
+
+@pytest.mark.parametrize("convention", ["request-uri", "diversion"])
+async def test_a_deposit_for_two_mailboxes_leaves_one_copy_in_each(
+    make_bed: BedFactory, convention: str
+) -> None:
+    # The caller's side names both boxes; the proxy adds its own convention on the way.
+    bed = await make_bed(
+        {"2000": "4321", "2001": "4321"}, phones=["2000", "2001"], convention=convention
+    )
+    bed.put_greeting("2000", "unavail", coded_greeting("GREET"))
+    since = await bed.lamp_settled("2000")
+    await bed.lamp_settled("2001")
+    call = await bed.deposit(
+        "2000", 0.5, signature="BOTH", headers=(("X-Voicemail-Mailbox", "2000&2001"),)
+    )
+    # The greeting is the first mailbox's.
+    assert find_message_codes(call.heard()) == ["GREET"]
+    for box in ("2000", "2001"):
+        [message] = bed.server.spool.messages(MailboxId(box))
+        assert find_message_codes(read_wav(message.audio)[0]) == ["BOTH"], box
+        assert info_lines(message.text.read_text())["context"] == "default"
+        check = await bed.lamp(box, True, (1, 0), since=since)
+        assert check.status == "met", f"{box}: {check.detail}"
+
+
+async def test_the_message_is_the_callers_audio_intact(make_bed: BedFactory) -> None:
+    bed = await make_bed(general={"envelope": "no", "sayduration": "no"})
+    bed.put_greeting("2000", "unavail", coded_greeting("GREET"))
+    sent = np.concatenate((message_signature("INTACT"), speech_like(1.0, "integrity")))
+    await bed.deposit("2000", audio=sent)
+
+    [message] = bed.server.spool.messages(MailboxId("2000"))
+    stored, _ = read_wav(message.audio)
+    assert abs(len(stored) - len(sent)) / RATE <= 0.1, (len(stored), len(sent))
+    assert correlation(sent, stored) > 0.95
+
+    owner = await bed.menu("2000")
+    for prompt, key in (("vm-password", "4321#"), ("vm-youhave", "1")):
+        assert await owner.wait_for_prompt(prompt), owner.heard_prompts()
+        await owner.send_dtmf(key)
+    assert "INTACT" in await bed.codes(owner, "INTACT"), owner.heard_prompts()
+    await owner.hangup()
+    await bed.server.wait_idle()
