@@ -842,6 +842,8 @@ class SipGeneral:
     maxexpiry: int = 3600
     subminexpiry: int = 60
     submaxexpiry: int = 3600
+    #: RFC 3261 T1 in milliseconds; retransmission and transaction timeouts scale with it.
+    timert1: int = 500
     options: Mapping[str, Option] = field(default_factory=_no_options, hash=False, repr=False)
 
 
@@ -975,6 +977,7 @@ def _sip_general(section: Section | None) -> SipGeneral:
         maxexpiry=fields.integer("maxexpiry", defaults.maxexpiry, 1),
         subminexpiry=fields.integer("subminexpiry", defaults.subminexpiry, 1),
         submaxexpiry=fields.integer("submaxexpiry", defaults.submaxexpiry, 1),
+        timert1=fields.integer("timert1", defaults.timert1, 1),
         options=fields.all_options(),
     )
 

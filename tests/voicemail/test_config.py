@@ -1084,3 +1084,10 @@ def test_peers_for_follows_aliases(tmp_path: Path) -> None:
     )
     config = load_config(tmp_path)
     assert [p.name for p in config.peers_for(MailboxId("2000"))] == ["desk", "mobile"]
+
+
+def test_sip_general_timert1_is_read_in_milliseconds(tmp_path: Path) -> None:
+    (tmp_path / "sip.conf").write_text("[general]\ntimert1=250\n")
+    assert load_sip_conf(tmp_path / "sip.conf").general.timert1 == 250
+    (tmp_path / "sip.conf").write_text("[general]\n")
+    assert load_sip_conf(tmp_path / "sip.conf").general.timert1 == 500
