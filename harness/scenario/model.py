@@ -9,6 +9,9 @@ steps. Each step in YAML is a mapping with exactly one key naming its kind::
       - expect_notify: {phone: "2000", waiting: yes, voice: "1/0"}
       - wait: 1.5
 
+A topology may add a legacy PBX on an SMDI serial line (``pbx:``); its steps ``smdi_send``,
+``expect_lamp`` and ``expect_smdi`` write call details and watch lamp commands on that line.
+
 and validates into one of the ``*Step`` classes below (all subclasses of :class:`Step`), so a
 runner dispatches with ``match step: case DepositStep(): ...``.
 
@@ -47,6 +50,7 @@ from pydantic_core import PydanticCustomError
 
 from harness.core.mailbox import DEFAULT_CONTEXT, MailboxId
 from harness.core.routing import CONVENTIONS, Reason
+from harness.smdi.link import BAUD_RATES, SerialSettings
 
 #: Error type of a model-level error that names sub-locations; its context holds ``problems``,
 #: a tuple of ``(loc, message)`` pairs, each ``loc`` relative to the error's own ``loc``.
@@ -70,6 +74,7 @@ Folder = Literal[
 _VOICE_RE = re.compile(r"(\d+)/(\d+)\Z")
 _PIN_RE = re.compile(r"[0-9]+\Z")
 _DTMF_RE = re.compile(r"[0-9*#A-D]\Z")
+_FRAMING_RE = re.compile(r"([78])([ENO])([12])\Z")
 
 #: Where a value sits in a scenario: field names and list indexes, as pydantic's ``loc``.
 Loc: TypeAlias = tuple[str | int, ...]
@@ -166,6 +171,43 @@ def _dtmf_key(key: str) -> str:
     return key
 
 
+def _digits(low: int, high: int, what: str) -> AfterValidator:
+    """A validator for ``low`` to ``high`` digits, naming ``what`` in its error."""
+
+    def check(text: str) -> str:
+        if not (low <= len(text) <= high and all(c in "0123456789" for c in text)):
+            size = f"exactly {low}" if low == high else f"{low} to {high}"
+            raise PydanticCustomError(
+                "digits",
+                'a {what} is {size} digits, got "{text}"',
+                {"what": what, "size": size, "text": text},
+            )
+        return text
+
+    return AfterValidator(check)
+
+
+def _framing(text: str) -> str:
+    if not _FRAMING_RE.match(text):
+        raise PydanticCustomError(
+            "framing",
+            "framing is data bits (7 or 8), parity (E, O or N) and stop bits (1 or 2) like "
+            '"7E1" or "8N1", got "{text}"',
+            {"text": text},
+        )
+    return text
+
+
+def _baud(rate: int) -> int:
+    if rate not in BAUD_RATES:
+        raise PydanticCustomError(
+            "baud",
+            "an SMDI line runs at {known} baud, got {rate}",
+            {"known": ", ".join(map(str, BAUD_RATES)), "rate": rate},
+        )
+    return rate
+
+
 #: A SIP user part as the phone registers it.
 User = Annotated[str, AfterValidator(_user)]
 #: A mailbox reference: ``box@context`` or ``box`` (default context); serialises as text.
@@ -173,6 +215,9 @@ MailboxRef = Annotated[MailboxId, PlainValidator(_mailbox_id), PlainSerializer(s
 Pin = Annotated[str, AfterValidator(_pin)]
 DtmfKey = Annotated[str, AfterValidator(_dtmf_key)]
 Seconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+#: An SMDI station number (1 to 10 digits) and the blank-or-station of MD fields.
+Station = Annotated[str, _digits(1, 10, "station")]
+StationField = Annotated[str, _digits(0, 10, "station (or blank)")]
 
 
 class _Frozen(BaseModel):
@@ -232,6 +277,46 @@ class PhoneSpec(_Frozen):
     mailbox: MailboxRef | None = None
     #: How the phone sends keys (sip.conf ``dtmfmode`` of its peer on the voicemail server).
     dtmf: Literal["rfc2833", "info", "inband"] = "rfc2833"
+
+
+class PbxSpec(_Frozen):
+    """A legacy PBX on an SMDI serial line to the voicemail server (a pty pair in the harness).
+
+    The server gets smdi.conf with these line settings and ``smdienable=yes``; the PBX sends its
+    calls through the proxy (give the proxy the ``request-uri`` convention so the call carries
+    no mailbox header and the server looks the MD message up).
+    """
+
+    #: Data bits, parity and stop bits: ``7E1`` (SMDI's usual), ``8N1``…
+    framing: Annotated[str, AfterValidator(_framing)] = "7E1"
+    baud: Annotated[int, AfterValidator(_baud)] = 9600
+    #: Whether both ends write no faster than the baud rate carries (a pty would not).
+    pacing: bool = True
+    #: smdi.conf ``msdstrip``: digits the server drops from stations, zeros it prepends.
+    msdstrip: int = Field(default=0, ge=0, le=9)
+    #: What the server matches the Request-URI user against: forwarding station, terminal, desk.
+    search: Literal["station", "terminal", "desk"] = "station"
+    #: smdi.conf ``msgexpirytime``, in milliseconds.
+    msgexpirytime: int = Field(default=30000, ge=1)
+    #: How long the server waits for a call's MD message, in milliseconds.
+    timeout: int = Field(default=3000, ge=0)
+    #: smdi.conf ``[mailboxes]``: SMDI station -> mailbox (others are ``<station>@default``).
+    stations: dict[Station, MailboxRef] = Field(default_factory=dict)
+    #: Stations whose lamp commands the PBX answers with an MWI-error instead.
+    errors: dict[Station, Literal["INV", "BLK"]] = Field(default_factory=dict)
+
+    @property
+    def settings(self) -> SerialSettings:
+        """The line settings."""
+        match = _FRAMING_RE.match(self.framing)
+        assert match is not None
+        bits, parity, stop = match.groups()
+        return SerialSettings(
+            self.baud,
+            int(bits),
+            "even" if parity == "E" else "odd" if parity == "O" else "none",
+            int(stop),
+        )
 
 
 class Step(_Frozen):
@@ -357,6 +442,8 @@ class ExpectSpoolStep(Step):
     mailbox: MailboxRef
     folder: Folder = "INBOX"
     count: int = Field(ge=0)
+    #: The ``callerid=`` the newest message of the folder must carry; None leaves it unchecked.
+    callerid: str | None = None
 
 
 class WaitStep(Step):
@@ -370,6 +457,99 @@ class WaitStep(Step):
         return data if isinstance(data, dict) else {"seconds": data}
 
 
+def _call_type(letter: str) -> str:
+    if len(letter) != 1 or letter not in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        raise PydanticCustomError(
+            "call_type",
+            "an MD call type is one capital letter (D direct, A all, B busy, N no answer, "
+            'U unknown, or a vendor letter), got "{text}"',
+            {"text": letter},
+        )
+    return letter
+
+
+def _line_bytes(text: str) -> str:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError as error:
+        raise PydanticCustomError(
+            "line_bytes",
+            "an SMDI line carries bytes: character {char} at {at} is beyond \\xff",
+            {"char": repr(text[error.start]), "at": error.start},
+        ) from None
+    return text
+
+
+class SmdiCallSpec(_Frozen):
+    """The SIP call the PBX places through the proxy for its MD message.
+
+    A deposit (speak ``seconds`` after the beep, hang up) unless ``pin`` is given or the MD
+    message is of type D: then a session at the menu (log in with ``pin``, press ``keys``; with
+    no ``pin``, listen until the menu waits, then hang up).
+    """
+
+    #: The Request-URI user dialled; by default the MD message's search key (the forwarding
+    #: station after ``msdstrip``, the terminal, or the desk number, per ``pbx.search``).
+    did: User | None = None
+    seconds: Seconds = 2.0
+    #: Press ``#`` as the greeting starts, straight to the beep (for scenarios about the line).
+    skip_greeting: bool = False
+    pin: Pin | None = None
+    keys: Annotated[tuple[DtmfKey, ...], BeforeValidator(_dtmf_keys)] = ()
+    #: Place the call first and write the MD message this many seconds later.
+    md_delay: Seconds | None = None
+    #: The final response the call must get.
+    expect_status: int = Field(default=200, ge=100, le=699)
+    #: Prompt names the call must hear, in order; None leaves prompts unchecked.
+    expect_prompts: tuple[str, ...] | None = None
+
+
+class SmdiSendStep(Step):
+    """The PBX writes an MD message on the SMDI line, then places its ``call``, if given.
+
+    ``noise`` is written on the line before the message, as given (double-quoted YAML takes
+    escapes such as ``"\\r\\n\\x19"``); ``forwarding`` and ``calling`` may be blank (``""``).
+    """
+
+    model_config = ConfigDict(validate_by_name=True)
+
+    kind: ClassVar[str] = "smdi_send"
+    desk: Annotated[str, _digits(3, 3, "message desk number")] = "001"
+    terminal: Annotated[str, _digits(4, 4, "message desk terminal")] = "0001"
+    call_type: Annotated[str, AfterValidator(_call_type)] = Field(
+        default="N", validation_alias="type", serialization_alias="type"
+    )
+    forwarding: StationField = ""
+    calling: StationField = ""
+    noise: Annotated[str, AfterValidator(_line_bytes)] | None = None
+    call: SmdiCallSpec | None = None
+
+
+class ExpectLampStep(Step):
+    """The PBX's lamp of ``station`` must be on (or off) within ``within`` seconds.
+
+    A lamp never commanded is off; a lamp already in that state passes at once.
+    """
+
+    kind: ClassVar[str] = "expect_lamp"
+    station: Station
+    on: bool
+    within: Seconds = 5.0
+
+
+class ExpectSmdiStep(Step):
+    """A message must cross the SMDI line within ``within`` seconds.
+
+    ``line`` is its text without framing: a lamp command as the voicemail server wrote it
+    (``OP:MWI 2000!``, msdstrip zeros included) or an MWI-error as the PBX answered
+    (``MWI2000 INV``). It is looked for after the message the previous ``expect_smdi`` matched.
+    """
+
+    kind: ClassVar[str] = "expect_smdi"
+    line: str = Field(min_length=1)
+    within: Seconds = 5.0
+
+
 #: Every step class by its YAML kind.
 STEP_TYPES: dict[str, type[Step]] = {
     cls.kind: cls
@@ -381,6 +561,9 @@ STEP_TYPES: dict[str, type[Step]] = {
         RetrieveStep,
         ExpectSpoolStep,
         WaitStep,
+        SmdiSendStep,
+        ExpectLampStep,
+        ExpectSmdiStep,
     )
 }
 
@@ -440,7 +623,10 @@ AnyStep = Annotated[
     | Annotated[ExpectNoNotifyStep, Tag(ExpectNoNotifyStep.kind)]
     | Annotated[RetrieveStep, Tag(RetrieveStep.kind)]
     | Annotated[ExpectSpoolStep, Tag(ExpectSpoolStep.kind)]
-    | Annotated[WaitStep, Tag(WaitStep.kind)],
+    | Annotated[WaitStep, Tag(WaitStep.kind)]
+    | Annotated[SmdiSendStep, Tag(SmdiSendStep.kind)]
+    | Annotated[ExpectLampStep, Tag(ExpectLampStep.kind)]
+    | Annotated[ExpectSmdiStep, Tag(ExpectSmdiStep.kind)],
     Discriminator(_step_tag),
     BeforeValidator(_check_step_shape),
 ]
@@ -455,6 +641,8 @@ class Scenario(_Frozen):
     proxy: ProxySpec = Field(default_factory=ProxySpec)
     mailboxes: tuple[MailboxSpec, ...] = Field(min_length=1)
     phones: tuple[PhoneSpec, ...] = ()
+    #: A legacy PBX on an SMDI line, for the ``smdi_send``/``expect_lamp``/``expect_smdi`` steps.
+    pbx: PbxSpec | None = None
     steps: tuple[AnyStep, ...] = Field(min_length=1)
 
     def mailbox(self, ref: MailboxId | str) -> MailboxSpec:
@@ -530,6 +718,40 @@ class Scenario(_Frozen):
                 elif value not in phones:
                     declared = ", ".join(phones) or "none"
                     problems.append((loc, f'no phone "{value}" declared (declared: {declared})'))
+        problems += self._smdi_problems(mailboxes)
+        return problems
+
+    def _smdi_problems(self, mailboxes: dict[MailboxId, int]) -> list[tuple[Loc, str]]:
+        """SMDI steps without a PBX, station maps to undeclared mailboxes, calls without a DID."""
+        problems: list[tuple[Loc, str]] = []
+        if self.pbx is not None:
+            for station, mailbox in self.pbx.stations.items():
+                if mailbox not in mailboxes:
+                    problems.append(
+                        (("pbx", "stations", station), _undeclared_mailbox(mailbox, mailboxes))
+                    )
+        for index, step in enumerate(self.steps):
+            if not isinstance(step, SmdiSendStep | ExpectLampStep | ExpectSmdiStep):
+                continue
+            if self.pbx is None:
+                problems.append(
+                    (("steps", index, step.kind), f"{step.kind} needs a pbx: in the topology")
+                )
+                continue
+            if (
+                isinstance(step, SmdiSendStep)
+                and step.call is not None
+                and step.call.did is None
+                and self.pbx.search == "station"
+                and not step.forwarding[self.pbx.msdstrip :]
+            ):
+                problems.append(
+                    (
+                        ("steps", index, step.kind, "call"),
+                        "the forwarding station is blank, so the call needs a did: "
+                        "(or a pbx search by terminal or desk)",
+                    )
+                )
         return problems
 
 

@@ -2,7 +2,9 @@
 
 The testbed is the simulated proxy (with the scenario's convention), the voicemail server under
 test, and a simulated phone per declared phone, each registered at the proxy before the first
-step. Every SIP message any of them sends or receives lands in the outcome's wire log.
+step. Every SIP message any of them sends or receives lands in the outcome's wire log. A
+topology with a ``pbx`` adds a simulated PBX on the switch end of a pty pair whose other end the
+server opens as its SMDI port; what crosses that line lands in the outcome's ``smdi`` frames.
 """
 
 from __future__ import annotations
@@ -14,13 +16,17 @@ from pathlib import Path
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Router
-from harness.scenario.model import Scenario
+from harness.report.trace import SmdiFrame
+from harness.scenario.model import PbxSpec, Scenario
 from harness.scenario.steps import StepFailed, StepSkipped, run_step
+from harness.sim.pbx import SimPbx
 from harness.sim.phone import Phone
 from harness.sim.profiles import ProxyProfile
 from harness.sim.proxy import SimProxy
 from harness.sip.transport import WireMessage
-from harness.targets import EmbeddedTarget, MailboxEntry, PeerEntry
+from harness.smdi.link import PtyPair, open_pty_pair
+from harness.targets import EmbeddedTarget, MailboxEntry, PeerEntry, SmdiEntry
+from harness.voicemail.smdi import SmdiOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +53,8 @@ class ScenarioOutcome:
     ended: float
     target: str = "embedded"
     convention: str = "x-voicemail"
+    #: What crossed the SMDI line, as the simulated PBX saw it.
+    smdi: tuple[SmdiFrame, ...] = ()
 
     @property
     def status(self) -> str:
@@ -79,6 +87,11 @@ class Testbed:
     cursors: dict[str, float] = field(default_factory=dict)
     #: Per phone, the message signatures heard in its last retrieval.
     heard_codes: dict[str, list[str]] = field(default_factory=dict)
+    #: The simulated PBX on the SMDI line, and the pty pair that is the line.
+    pbx: SimPbx | None = None
+    line: PtyPair | None = None
+    #: Index of the SMDI line record after which the next ``expect_smdi`` looks.
+    smdi_cursor: int = 0
 
     def now(self) -> float:
         """The loop clock."""
@@ -106,8 +119,34 @@ class Testbed:
         """Stop every party."""
         for phone in [*self.phones.values(), *self.callers.values()]:
             await phone.close()
+        if self.pbx is not None:
+            await self.pbx.close()
         await self.target.close()
         await self.proxy.close()
+        if self.line is not None:
+            self.line.close()
+
+    def smdi_frames(self) -> tuple[SmdiFrame, ...]:
+        """The SMDI line as the PBX saw it, stamped with wall-clock time."""
+        if self.pbx is None:
+            return ()
+        offset = time.time() - self.now()
+        return tuple(
+            SmdiFrame("pbx", record.kind, record.direction, record.data, record.at + offset)
+            for record in self.pbx.line
+        )
+
+
+def _smdi_entry(pbx: PbxSpec, port: str) -> SmdiEntry:
+    """The smdi.conf and server options for the scenario's PBX on ``port``."""
+    return SmdiEntry(
+        port,
+        pbx.settings,
+        msdstrip=pbx.msdstrip,
+        msgexpirytime=pbx.msgexpirytime,
+        stations=tuple(pbx.stations.items()),
+        options=SmdiOptions(search=pbx.search, timeout=pbx.timeout / 1000, pacing=pbx.pacing),
+    )
 
 
 async def build_testbed(scenario: Scenario) -> Testbed:
@@ -120,6 +159,7 @@ async def build_testbed(scenario: Scenario) -> Testbed:
     wire: list[WireMessage] = []
     proxy.transport.subscribe(wire.append)
     await proxy.start()
+    line = open_pty_pair() if scenario.pbx is not None else None
     target = EmbeddedTarget(
         [MailboxEntry(box.id, box.pin, box.name or "") for box in scenario.mailboxes],
         [
@@ -128,13 +168,31 @@ async def build_testbed(scenario: Scenario) -> Testbed:
             if spec.user in mailboxes
         ],
         router=Router(),
+        smdi=None
+        if line is None or scenario.pbx is None
+        else _smdi_entry(scenario.pbx, line.slave_path),
     )
     phones: dict[str, Phone] = {}
-    bed = Testbed(scenario, proxy, target, phones, wire)
+    bed = Testbed(scenario, proxy, target, phones, wire, line=line)
     try:
         proxy.voicemail = await target.start(proxy.address)
         assert target.server is not None
         target.server.transport.subscribe(wire.append)
+        if line is not None and scenario.pbx is not None:
+            if target.server.smdi is None:
+                raise StepFailed(
+                    f"the voicemail server did not open its SMDI port {line.slave_path}"
+                )
+            bed.pbx = SimPbx(
+                line.master_fd,
+                scenario.pbx.settings,
+                msdstrip=scenario.pbx.msdstrip,
+                pacing=scenario.pbx.pacing,
+                proxy=proxy.address,
+                errors=scenario.pbx.errors,
+                on_wire=wire.append,
+            )
+            await bed.pbx.start()
         for spec in scenario.phones:
             phone = Phone(spec.user, proxy.address)
             phone.transport.subscribe(wire.append)
@@ -188,4 +246,5 @@ async def run_scenario(scenario: Scenario, path: Path | None = None) -> Scenario
         started,
         time.time(),
         convention=scenario.proxy.convention,
+        smdi=bed.smdi_frames(),
     )

@@ -19,18 +19,23 @@ from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import read_wav
 from harness.scenario.model import (
     DepositStep,
+    ExpectLampStep,
     ExpectNoNotifyStep,
     ExpectNotifyStep,
+    ExpectSmdiStep,
     ExpectSpoolStep,
     RegisterStep,
     RetrieveStep,
+    SmdiSendStep,
     Step,
     WaitStep,
 )
-from harness.sim.phone import AnswerMode, CallFailed
+from harness.sim.pbx import SimPbx
+from harness.sim.phone import AnswerMode, Call, CallFailed
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response, parse_message
 from harness.sip.transport import TransactionFailed, WireMessage
+from harness.smdi.codec import MdMessage
 
 if TYPE_CHECKING:
     from harness.scenario.runner import Testbed
@@ -76,6 +81,12 @@ async def run_step(step: Step, bed: Testbed) -> str:
             return f"waited {step.seconds:g} s"
         case RetrieveStep():
             return await _retrieve(step, bed)
+        case SmdiSendStep():
+            return await _smdi_send(step, bed)
+        case ExpectLampStep():
+            return await _expect_lamp(step, bed)
+        case ExpectSmdiStep():
+            return await _expect_smdi(step, bed)
     raise StepFailed(f"step kind {step.kind!r} has no runner")
 
 
@@ -219,7 +230,147 @@ def _expect_spool(step: ExpectSpoolStep, bed: Testbed) -> str:
         raise StepFailed(
             f"{step.mailbox} {step.folder} holds {found} message(s); expected {step.count}"
         )
-    return f"{step.mailbox} {step.folder} holds {found}"
+    if step.callerid is None:
+        return f"{step.mailbox} {step.folder} holds {found}"
+    messages = server.spool.messages(step.mailbox, step.folder)
+    newest = messages[-1].info.callerid if messages else None
+    if newest != step.callerid:
+        raise StepFailed(
+            f"the newest message in {step.mailbox} {step.folder} has callerid={newest}; "
+            f"expected callerid={step.callerid}"
+        )
+    return f"{step.mailbox} {step.folder} holds {found}, the newest from {newest}"
+
+
+# -- SMDI ------------------------------------------------------------------------------------
+
+
+def _pbx(bed: Testbed) -> SimPbx:
+    if bed.pbx is None:
+        raise StepFailed("the scenario has no PBX on an SMDI line")
+    return bed.pbx
+
+
+async def _smdi_send(step: SmdiSendStep, bed: Testbed) -> str:
+    pbx = _pbx(bed)
+    md = MdMessage(step.desk, step.terminal, step.call_type, step.forwarding, step.calling)
+    wrote = (
+        f"wrote MD desk {md.desk} terminal {md.terminal} type {md.call_type} ({md.description}) "
+        f"for {md.forwarding_station or '(blank)'} from {md.calling_station or '(blank)'}"
+    )
+
+    async def write() -> None:
+        if step.noise is not None:
+            await pbx.send_raw(step.noise.encode("latin-1"))
+        await pbx.send_md(md)
+
+    spec = step.call
+    if spec is None:
+        await write()
+        return wrote
+    assert bed.scenario.pbx is not None
+    search = bed.scenario.pbx.search
+    did = (
+        spec.did
+        or {
+            "station": md.forwarding_station[bed.scenario.pbx.msdstrip :],
+            "terminal": md.terminal,
+            "desk": md.desk,
+        }[search]
+    )
+    caller = md.calling_station or "the PBX"
+    if spec.md_delay is None:
+        await write()
+        dialled: asyncio.Task[Call] = asyncio.ensure_future(pbx.call(did, md.calling_station))
+    else:
+        dialled = asyncio.ensure_future(pbx.call(did, md.calling_station))
+        await asyncio.sleep(spec.md_delay)
+        await write()
+        wrote += f" {spec.md_delay:g} s after placing the call"
+    try:
+        call = await dialled
+    except CallFailed as failure:
+        if failure.response.status == spec.expect_status:
+            return f"{wrote}; the call to {did} was answered {failure.response.status} as expected"
+        raise StepFailed(
+            f"{wrote}; the call to {did} from {caller} was answered {failure.response.status} "
+            f"{failure.response.reason}; expected {spec.expect_status}{_invite_story(bed)}"
+        ) from None
+    except TransactionFailed:
+        raise StepFailed(
+            f"{wrote}; the call to {did} got no final response{_invite_story(bed)}"
+        ) from None
+    if spec.expect_status != 200:
+        await call.hangup()
+        raise StepFailed(
+            f"{wrote}; the call to {did} was answered 200; expected {spec.expect_status}"
+        )
+    if spec.pin is not None or md.call_type == "D":
+        keys = (spec.pin + "#", *spec.keys) if spec.pin is not None else ()
+        for pressed in keys:
+            if call.ended.is_set():
+                break
+            await call.wait_quiet(timeout=MENU_TIMEOUT)
+            await call.send_dtmf(pressed)
+        if keys:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(call.ended.wait(), HANGUP_TIMEOUT)
+        else:
+            await call.wait_quiet(timeout=MENU_TIMEOUT)
+        did_what = f"pressed {' '.join(keys)}" if keys else "listened to the menu"
+    else:
+        if spec.skip_greeting:
+            await _first_prompt(call)
+            await call.send_dtmf("#")
+        await call.wait_for_prompt("beep", timeout=BEEP_TIMEOUT)
+        await call.wait_quiet(0.2, timeout=5.0)
+        await call.play(speech_like(spec.seconds, f"{bed.scenario.name}/smdi/{did}"))
+        did_what = f"left {spec.seconds:g} s"
+    await call.hangup()
+    heard = call.heard_prompts()
+    if spec.expect_prompts is not None and not _in_order(spec.expect_prompts, heard):
+        raise StepFailed(
+            f"{wrote}; the call to {did} from {caller} expected to hear "
+            f"{', '.join(spec.expect_prompts)} in that order; it heard "
+            f"{', '.join(heard) or 'no prompt'}"
+        )
+    return f"{wrote}; the call to {did} from {caller} heard {len(heard)} prompts and {did_what}"
+
+
+async def _first_prompt(call: Call) -> None:
+    """Wait until the call hears its first prompt (or MENU_TIMEOUT passes)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MENU_TIMEOUT
+    while not call.heard_prompts() and not call.ended.is_set() and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def _expect_lamp(step: ExpectLampStep, bed: Testbed) -> str:
+    pbx = _pbx(bed)
+    state = "on" if step.on else "off"
+    if await pbx.wait_lamp(step.station, step.on, step.within):
+        return f"the PBX lamp of station {step.station} is {state}"
+    commands = [record.text for record in pbx.line if record.direction == "in"]
+    raise StepFailed(
+        f"the PBX lamp of station {step.station} expected {state} within {step.within:g} s; "
+        f"it is {'on' if pbx.lamps.get(step.station) else 'off'}. "
+        f"The voicemail server wrote: {', '.join(commands[-8:]) or 'nothing'}"
+    )
+
+
+async def _expect_smdi(step: ExpectSmdiStep, bed: Testbed) -> str:
+    pbx = _pbx(bed)
+    found = await pbx.wait_line(step.line, bed.smdi_cursor, step.within)
+    if found is not None:
+        record = pbx.line[found]
+        bed.smdi_cursor = found + 1
+        who = "the PBX wrote" if record.direction == "out" else "the voicemail server wrote"
+        return f"{who} {record.text!r} on the SMDI line"
+    seen = [record.text for record in pbx.line[bed.smdi_cursor :]]
+    raise StepFailed(
+        f"expected {step.line!r} on the SMDI line within {step.within:g} s; since the last "
+        f"match it carried: {', '.join(repr(text) for text in seen[-8:]) or 'nothing'}"
+    )
 
 
 def _parsed(record: WireMessage) -> Request | Response | None:

@@ -1,4 +1,10 @@
-"""A simulated SIP phone: registers at the proxy, places and takes calls, watches its MWI lamp."""
+"""A simulated SIP phone: registers at the proxy, places and takes calls, watches its MWI lamp.
+
+Besides the unsolicited NOTIFYs a proxy relays, the phone can SUBSCRIBE to its mailbox
+(``message-summary``, RFC 6665) through the proxy: :meth:`Phone.subscribe` returns a
+:class:`Subscription` that refreshes and ends the subscription in its dialog and records the
+``Subscription-State`` of every NOTIFY received in it.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from harness.core.mwi import Lamp, LampCheck, LampExpectation, MwiError
+from harness.core.mwi import CONTENT_TYPE, EVENT, Lamp, LampCheck, LampExpectation, MwiError
 from harness.media import g711
 from harness.media.dtmf import dtmf_tone, format_dtmf_relay
 from harness.media.rtp import RtpPacket
@@ -19,6 +25,7 @@ from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.builder import make_response, new_request, new_tag
 from harness.sip.dialog import Dialog
+from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer, ServerTransaction
 from harness.sip.transport import SipTransport
@@ -52,6 +59,90 @@ class ReceivedNotify:
     request: Request
     at: float
     status: int
+
+    @property
+    def subscription_state(self) -> str | None:
+        """The NOTIFY's Subscription-State (None for chan_sip's unsolicited ones)."""
+        return self.request.header("Subscription-State")
+
+
+class Subscription:
+    """A ``message-summary`` subscription of a phone, seen from the subscriber's side.
+
+    ``response`` is the final response to the latest SUBSCRIBE sent in it; ``dialog`` is None
+    when the first SUBSCRIBE was refused. ``notifies`` holds the NOTIFYs received in the
+    subscription's dialog, answered or refused, in arrival order.
+    """
+
+    def __init__(self, phone: Phone, request: Request, expires: int) -> None:
+        self.phone = phone
+        self.request = request
+        self.expires = expires
+        self.response: Response | None = None
+        self.dialog: Dialog | None = None
+        self.notifies: list[ReceivedNotify] = []
+        #: False once the phone forgot the subscription: its NOTIFYs are then answered 481.
+        self.known = True
+        self._arrived = asyncio.Condition()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(Call-ID, the phone's tag): what NOTIFYs of this subscription carry."""
+        sender = self.request.address("From")
+        return self.request.call_id, "" if sender is None or sender.tag is None else sender.tag
+
+    @property
+    def states(self) -> list[str]:
+        """The Subscription-State of each NOTIFY received, in order ('' when absent)."""
+        return [notify.subscription_state or "" for notify in self.notifies]
+
+    @property
+    def state(self) -> str | None:
+        """The latest Subscription-State, or None before the first NOTIFY."""
+        return self.states[-1] if self.notifies else None
+
+    @property
+    def terminated(self) -> bool:
+        """Whether a NOTIFY said the subscription is over."""
+        return self.state is not None and _state_name(self.state) == "terminated"
+
+    async def refresh(self, expires: int | None = None) -> Response:
+        """Send a re-SUBSCRIBE in the dialog asking for ``expires`` (default: the first ask)."""
+        if self.dialog is None:
+            refused = "no response" if self.response is None else self.response.status
+            raise RuntimeError(f"subscription {self.key} has no dialog (SUBSCRIBE got {refused})")
+        wanted = self.expires if expires is None else expires
+        request = self.dialog.create_request("SUBSCRIBE", headers=_subscribe_headers(wanted))
+        response = await self.phone.transport.request(request, self.dialog.next_hop())
+        self.response = response
+        if 200 <= response.status < 300:
+            self.dialog.receive_response(response)
+        return response
+
+    async def unsubscribe(self) -> Response:
+        """End the subscription: a re-SUBSCRIBE with ``Expires: 0``."""
+        return await self.refresh(0)
+
+    def forget(self) -> None:
+        """Lose the subscription as a rebooted phone does: its NOTIFYs get 481 from now on."""
+        self.known = False
+
+    async def wait_notify(self, index: int, timeout: float = 5.0) -> ReceivedNotify | None:
+        """The ``index``-th NOTIFY of the subscription (0 is the first), waiting up to
+        ``timeout`` seconds for it; None when it did not come in time."""
+        async with self._arrived:
+            try:
+                await asyncio.wait_for(
+                    self._arrived.wait_for(lambda: len(self.notifies) > index), timeout
+                )
+            except TimeoutError:
+                return None
+        return self.notifies[index]
+
+    async def _received(self, notify: ReceivedNotify) -> None:
+        self.notifies.append(notify)
+        async with self._arrived:
+            self._arrived.notify_all()
 
 
 class Call:
@@ -192,6 +283,8 @@ class Phone:
         self.lamp = Lamp()
         self.notifies: list[ReceivedNotify] = []
         self.calls: dict[str, Call] = {}
+        #: Live subscriptions by (Call-ID, the phone's tag).
+        self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self._lamp_changed = asyncio.Condition()
         self._ringing: dict[str, tuple[Request, ServerTransaction]] = {}
 
@@ -260,22 +353,75 @@ class Phone:
         """NOTIFYs received at or after ``since``."""
         return [notify for notify in self.notifies if notify.at >= since]
 
+    async def subscribe(self, expires: int = 3600, *, user: str | None = None) -> Subscription:
+        """SUBSCRIBE to ``message-summary`` of ``user`` (default: the phone's own) through the
+        proxy; the subscription, whose ``response`` says whether it was accepted."""
+        target = URI(scheme="sip", user=user or self.user, host=self.proxy[0], port=self.proxy[1])
+        request = new_request(
+            "SUBSCRIBE",
+            target,
+            from_address=self.aor,
+            to_address=Address(target),
+            local=self.transport.local,
+            contact=Address(self.transport.contact(self.user)),
+            headers=_subscribe_headers(expires),
+        )
+        subscription = Subscription(self, request, expires)
+        # Known before it is sent: the first NOTIFY may overtake the 200 (RFC 6665 §4.1.2.4).
+        self.subscriptions[subscription.key] = subscription
+        try:
+            response = await self.transport.request(request, self.proxy)
+        except BaseException:
+            self.subscriptions.pop(subscription.key, None)
+            raise
+        subscription.response = response
+        if 200 <= response.status < 300:
+            subscription.dialog = Dialog.from_uac(request, response)
+        else:
+            self.subscriptions.pop(subscription.key, None)
+        return subscription
+
     async def _notify(self, request: Request, transaction: ServerTransaction) -> None:
         event = (request.header("Event") or "").split(";")[0].strip().lower()
-        if event != "message-summary":
+        if event != EVENT:
             self.transport.respond(transaction, make_response(request, 489, "Bad Event"))
             return
         now = self._now()
-        try:
-            self.lamp.receive(request.body, now)
-            status = 200
-        except MwiError as error:
-            log.warning("phone %s: unreadable message-summary: %s", self.user, error)
-            status = 400
-        self.notifies.append(ReceivedNotify(request, now, status))
+        subscription: Subscription | None = None
+        status = 200
+        if _tag(request, "To"):
+            subscription, status = self._subscription_of(request)
+        # In a subscription a NOTIFY may carry no body (a final one after a timeout, §4.2.2).
+        if status == 200 and (request.body or subscription is None):
+            try:
+                self.lamp.receive(request.body, now)
+            except MwiError as error:
+                log.warning("phone %s: unreadable message-summary: %s", self.user, error)
+                status = 400
+        received = ReceivedNotify(request, now, status)
+        self.notifies.append(received)
         self.transport.respond(transaction, make_response(request, status))
+        if subscription is not None:
+            if status == 200 and _state_name(received.subscription_state or "") == "terminated":
+                self.subscriptions.pop(subscription.key, None)
+            await subscription._received(received)
         async with self._lamp_changed:
             self._lamp_changed.notify_all()
+
+    def _subscription_of(self, request: Request) -> tuple[Subscription | None, int]:
+        """The subscription an in-dialog NOTIFY belongs to, and the status to answer it with:
+        481 when the phone has no such subscription (RFC 6665 §4.1.3), 500 when out of order."""
+        subscription = self.subscriptions.get((request.call_id, _tag(request, "To")))
+        if subscription is None:
+            return None, 481
+        if not subscription.known:
+            return subscription, 481
+        dialog = subscription.dialog
+        if dialog is None:
+            return subscription, 200  # the NOTIFY overtook the 200 that makes the dialog
+        if dialog.remote_tag != _tag(request, "From"):
+            return subscription, 481
+        return subscription, 200 if dialog.receive_request(request) else 500
 
     # -- calls ---------------------------------------------------------------------------------
 
@@ -371,3 +517,20 @@ class Phone:
             self.transport.respond(transaction, make_response(request, 200))
         else:
             self.transport.respond(transaction, make_response(request, 405))
+
+
+def _subscribe_headers(expires: int) -> list[tuple[str, str]]:
+    return [("Event", EVENT), ("Accept", CONTENT_TYPE), ("Expires", str(expires))]
+
+
+def _state_name(value: str) -> str:
+    """``active`` of ``active;expires=60``."""
+    return value.split(";", 1)[0].strip().lower()
+
+
+def _tag(message: Request, name: str) -> str:
+    try:
+        address = message.address(name)
+    except SIPParseError:
+        return ""
+    return "" if address is None or address.tag is None else address.tag

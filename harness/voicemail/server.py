@@ -38,7 +38,7 @@ from harness.sip.builder import make_response, new_tag
 from harness.sip.dialog import Dialog
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request
-from harness.sip.transaction import Peer, ServerTransaction
+from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
 from harness.voicemail import pins
@@ -51,6 +51,7 @@ from harness.voicemail.notifier import MwiTarget, Notifier, build_notify
 from harness.voicemail.prompts import GeneratedPrompts, PromptLibrary
 from harness.voicemail.retrieve import Retrieval, RetrieveOptions
 from harness.voicemail.session import CallSession, DtmfMode
+from harness.voicemail.smdi import SmdiOptions, SmdiService
 from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
 from harness.voicemail.subscriptions import Subscriptions
 
@@ -109,19 +110,24 @@ class VoicemailServer:
         prompts: PromptLibrary | None = None,
         status_port: int | None = None,
         unsolicited_state: str | None = None,
+        smdi: SmdiOptions | None = None,
     ) -> None:
         self.config = config
         self.spool = Spool(spool, config.voicemail.general.format[0])
         self.router = router or Router()
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
         self.user_agent = config.sip.general.useragent
-        self.transport = SipTransport(host=host, port=port, party="voicemail")
+        timers = Timers(t1=config.sip.general.timert1 / 1000)
+        self.transport = SipTransport(host=host, port=port, party="voicemail", timers=timers)
         self.transport.handler = self._on_request
         self.status_port = status_port
         #: ``None`` sends chan_sip's unsolicited NOTIFY; ``"active"`` adds PJSIP's header.
         self.unsolicited_state = unsolicited_state
         self.notifier: Notifier | None = None
         self.subscriptions: Subscriptions | None = None
+        self.smdi_options = smdi or SmdiOptions()
+        #: The SMDI interface ``smdiport`` names, once started with ``smdienable=yes``.
+        self.smdi: SmdiService | None = None
         self._calls: dict[str, _Call] = {}
         self._ids = MessageIds()
         self._channels = itertools.count(1)
@@ -149,11 +155,13 @@ class VoicemailServer:
         account_host = host if port == 5060 else f"{host}:{port}"
         self.notifier = Notifier(targets, account_host=account_host)
         general = self.config.sip.general
+        min_expires = min(general.subminexpiry, general.submaxexpiry)
         self.subscriptions = Subscriptions(
             local=self.address,
             account_host=account_host,
-            default_expires=general.defaultexpiry if general.defaultexpiry > 0 else 3600,
-            min_expires=min(general.subminexpiry, general.submaxexpiry),
+            # defaultexpiry serves REGISTER too and may lie outside the subscription bounds.
+            default_expires=min(max(general.defaultexpiry, min_expires), general.submaxexpiry),
+            min_expires=min_expires,
             max_expires=general.submaxexpiry,
             user_agent=self.user_agent,
         )
@@ -162,6 +170,7 @@ class VoicemailServer:
                 self._serve_status, host, self.status_port
             )
             self.status_port = self._status_server.sockets[0].getsockname()[1]
+        self.smdi = await SmdiService.open(self.config, self.smdi_options, self.counts)
         self.resync()
 
     async def close(self) -> None:
@@ -178,6 +187,8 @@ class VoicemailServer:
             self._status_server.close()
         for task in list(self._tasks):
             task.cancel()
+        if self.smdi is not None:
+            await self.smdi.close()
         await self.transport.close()
 
     async def wait_idle(self) -> None:
@@ -237,6 +248,12 @@ class VoicemailServer:
         except RoutingError as error:
             self._respond(transaction, request, 400, f"Bad Request ({error})")
             return
+        # A PBX on SMDI names the mailbox in an MD message on the serial line, not in SIP.
+        smdi_callerid: str | None = None
+        if self.smdi is not None and self.smdi.applies(routed, self.config):
+            found = await self.smdi.route(request)
+            if found is not None:
+                routed, smdi_callerid = found.routed, found.callerid
         resolution: Resolution | None = None
         if routed.kind == "deposit":
             resolution = self._check_deposit(routed.resolution, request, transaction)
@@ -274,6 +291,8 @@ class VoicemailServer:
         services: _CallServices
         if resolution is not None:
             deposit = Deposit.from_invite(request, resolution, channel, time.time())
+            if smdi_callerid is not None:
+                deposit = dataclasses.replace(deposit, callerid=smdi_callerid)
             flow: CallFlow = Leave(resolution.mailboxes, self._leave_options(request, resolution))
             mailbox: MailboxId | None = resolution.mailbox
             services = _CallServices(self, dialog, deposit)
@@ -429,6 +448,9 @@ class VoicemailServer:
             greeting=greeting,
             urgent=priority in ("urgent", "emergency"),
             operator=box.effective("operator"),
+            # Asterisk offers '*' when an 'a' extension exists; with no dialplan here, an
+            # exitcontext to leave to is what says one does.
+            star_exit=box.effective("exitcontext") is not None,
             review=box.effective("review"),
             maxmsg=box.effective("maxmsg"),
             maxsecs=box.effective("maxsecs"),
@@ -471,7 +493,9 @@ class VoicemailServer:
         self._pump()
 
     def mailbox_changed(self, mailbox: MailboxId) -> None:
-        """Tell peers, subscribers and ``externnotify`` a mailbox's new counts."""
+        """Tell peers, subscribers, the SMDI lamps and ``externnotify`` a mailbox's new counts."""
+        if self.smdi is not None:
+            self.smdi.lamp(mailbox, self.counts(mailbox).waiting)
         if self.notifier is None or self.subscriptions is None:
             return
         self.notifier.mailbox_changed(mailbox, self.counts, self._now())

@@ -32,7 +32,10 @@ from harness.scenario.model import (
 
 DATA = Path(__file__).parent / "data"
 
-KINDS = "register, deposit, expect_notify, expect_no_notify, retrieve, expect_spool, wait"
+KINDS = (
+    "register, deposit, expect_notify, expect_no_notify, retrieve, expect_spool, wait, "
+    "smdi_send, expect_lamp, expect_smdi"
+)
 
 # Seven lines; the steps a test adds start on line 8.
 HEADER = """\
