@@ -1,12 +1,13 @@
 """Fixtures every test area shares.
 
-Real third-party peers (SIPp, Kamailio, tshark, Chromium, the Allure generator): a test that
-needs one is skipped with the reason on a laptop that lacks it, and failed under CI, which must
-have every peer (``.ci/run`` installs them).
+Real third-party peers (SIPp, Kamailio, tshark, Chromium, the Allure generator, the PJSUA2
+Python module): a test that needs one is skipped with the reason on a laptop that lacks it, and
+failed under CI, which must have every peer (``.ci/run`` installs them).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 RequirePeer = Callable[..., str]
+RequireModule = Callable[..., str]
 
 
 def _require(name: str, path: Path | None = None) -> str:
@@ -28,6 +30,19 @@ def _require(name: str, path: Path | None = None) -> str:
     pytest.skip(reason)
 
 
+def _require_module(name: str, distribution: str | None = None) -> str:
+    spec = importlib.util.find_spec(name)
+    if spec is not None:
+        return spec.origin or name
+    reason = (
+        f"Python module {name} is not installed "
+        f"(pip install {distribution or name}; the dev extras have it)"
+    )
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason}; CI must have every peer")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def require_peer() -> RequirePeer:
     """``require_peer("sipp")`` gives the binary's path, or skips (fails under CI=true).
@@ -35,3 +50,11 @@ def require_peer() -> RequirePeer:
     ``require_peer("allure", path)`` looks for the program at ``path`` instead of on PATH.
     """
     return _require
+
+
+@pytest.fixture
+def require_module() -> RequireModule:
+    """``require_module("pjsua2", "pjsua2-python")`` gives where the module would be loaded
+    from, without importing it, or skips (fails under CI=true) naming the package to install.
+    """
+    return _require_module
