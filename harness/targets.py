@@ -1,10 +1,18 @@
-"""The voicemail server a scenario runs against: the embedded one, or any server at an address.
+"""The parties a scenario runs against: the voicemail server under test and the proxy.
 
-For the embedded target the harness writes the Asterisk-dialect configuration an administrator
-would write for the scenario's topology (voicemail.conf with the mailboxes, sip.conf with one
-static peer per phone whose ``host=`` is the proxy, and smdi.conf when a PBX is on an SMDI line)
-and starts :class:`VoicemailServer` on it, so every run goes through the same config reader a
-standalone deployment uses.
+The voicemail server is the embedded one (:class:`EmbeddedTarget`) or any server at an address
+(:class:`ExternalTarget`: an Asterisk, another vendor's server). For the embedded target the
+harness writes the Asterisk-dialect configuration an administrator would write for the
+scenario's topology (voicemail.conf with the mailboxes, sip.conf with one static peer per phone
+whose ``host=`` is the proxy, and smdi.conf when a PBX is on an SMDI line) and starts
+:class:`VoicemailServer` on it, so every run goes through the same config reader a standalone
+deployment uses. The harness cannot configure a foreign server: its mailboxes, PINs and peers
+must match the scenario.
+
+The proxy is the simulator shaped by a profile (:class:`SimulatedProxy`), a Kamailio the harness
+starts for the run (:class:`KamailioProxy`), or a proxy under test at an address
+(:class:`ExternalProxy`). Each is bound (its address known) before the voicemail server starts,
+and started once the voicemail server's address is known, since each names the other.
 """
 
 from __future__ import annotations
@@ -16,11 +24,43 @@ from pathlib import Path
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Router
+from harness.peers.kamailio import Kamailio, KamailioConvention, KamailioError
+from harness.sim.profiles import ProxyProfile
+from harness.sim.proxy import SimProxy
+from harness.sip.errors import SIPParseError
 from harness.sip.transaction import Peer
+from harness.sip.transport import Observer
+from harness.sip.uri import URI
 from harness.smdi.link import SerialSettings
 from harness.voicemail.config import load_config
 from harness.voicemail.server import VoicemailServer
 from harness.voicemail.smdi import SmdiOptions
+from harness.voicemail.store import Spool
+
+
+def sip_peer(text: str) -> Peer:
+    """``sip:HOST:PORT`` as ``(host, port)`` (an IPv6 host without its brackets).
+
+    ValueError saying what is wrong for anything else.
+    """
+    example = "like sip:127.0.0.1:5060"
+    try:
+        uri = URI.parse(text.strip())
+    except SIPParseError as error:
+        raise ValueError(f'"{text}" is not a SIP address {example} ({error.reason})') from None
+    if uri.scheme != "sip" or not uri.host:
+        raise ValueError(f'"{text}" is not a SIP address {example}')
+    if uri.user is not None or uri.params or uri.headers:
+        raise ValueError(f'"{text}" names more than a host and a port; give one {example}')
+    if uri.port is None:
+        raise ValueError(f'"{text}" has no port; give one {example}')
+    return uri.host.strip("[]"), uri.port
+
+
+def sip_address(peer: Peer) -> str:
+    """``(host, port)`` as ``sip:HOST:PORT``."""
+    host, port = peer
+    return f"sip:[{host}]:{port}" if ":" in host else f"sip:{host}:{port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +176,7 @@ class EmbeddedTarget:
         general: dict[str, str] | None = None,
         sip_general: dict[str, str] | None = None,
         host: str = "127.0.0.1",
+        port: int = 0,
         status_port: int | None = None,
         smdi: SmdiEntry | None = None,
     ) -> None:
@@ -146,6 +187,8 @@ class EmbeddedTarget:
         #: sip.conf ``[general]`` options beyond the user agent.
         self.sip_general = dict(sip_general or {})
         self.host = host
+        #: The SIP port to bind (0: any free port).
+        self.port = port
         #: Where the server's status endpoint listens (0: any free port), None for none.
         self.status_port = status_port
         #: The SMDI interface to enable, if a PBX is on the line.
@@ -160,6 +203,11 @@ class EmbeddedTarget:
     def spool(self) -> Path:
         """Where the server stores messages."""
         return self.root / "spool"
+
+    @property
+    def spool_reader(self) -> Spool | None:
+        """The running server's spool (None before it starts)."""
+        return None if self.server is None else self.server.spool
 
     @property
     def config_dir(self) -> Path:
@@ -182,7 +230,7 @@ class EmbeddedTarget:
             config,
             self.spool,
             host=self.host,
-            port=0,
+            port=self.port,
             router=self.router,
             status_port=self.status_port,
             smdi=None if self.smdi is None else self.smdi.options,
@@ -195,3 +243,150 @@ class EmbeddedTarget:
         if self.server is not None:
             await self.server.close()
         self._directory.cleanup()
+
+
+class ExternalTarget:
+    """A voicemail server the harness does not run, at ``address``.
+
+    Only what crosses the wire can be checked, unless ``spool`` names a directory where the
+    server's spool (Asterisk's layout) can be read.
+    """
+
+    #: An external target has no server object: white-box access goes through ``spool`` only.
+    server: VoicemailServer | None = None
+
+    def __init__(self, address: Peer, spool: Path | None = None) -> None:
+        self.address = address
+        self.spool = spool
+        self.identity = sip_address(address)
+
+    @property
+    def spool_reader(self) -> Spool | None:
+        """The server's spool when a readable one was given, else None."""
+        return None if self.spool is None else Spool(self.spool)
+
+    async def start(self, proxy: Peer) -> Peer:
+        """Nothing to start: the server is already running; returns its address."""
+        return self.address
+
+    async def close(self) -> None:
+        """Nothing to stop."""
+
+
+class SimulatedProxy:
+    """The harness's simulated proxy, shaped by a profile, recording its own traffic."""
+
+    name = "simulator"
+
+    def __init__(
+        self, profile: ProxyProfile, mailboxes: dict[str, MailboxId], *, port: int = 0
+    ) -> None:
+        # The voicemail server's address is not known until it starts: see start().
+        self.sim = SimProxy(("127.0.0.1", 9), profile, port=port, mailboxes=mailboxes)
+
+    @property
+    def address(self) -> Peer:
+        """Where phones register and the voicemail server sends its NOTIFYs."""
+        return self.sim.address
+
+    @property
+    def identity(self) -> str | None:
+        """The simulator has no Server header to name it by."""
+        return None
+
+    def subscribe(self, observer: Observer) -> None:
+        """Tell ``observer`` about every SIP message the proxy sends or receives."""
+        self.sim.transport.subscribe(observer)
+
+    async def bind(self) -> Peer:
+        """Open the proxy's socket; its address."""
+        await self.sim.start()
+        return self.sim.address
+
+    async def start(self, voicemail: Peer) -> None:
+        """Forward calls to ``voicemail`` from now on."""
+        self.sim.voicemail = voicemail
+
+    async def close(self) -> None:
+        """Close the socket."""
+        await self.sim.close()
+
+
+class KamailioProxy:
+    """A Kamailio the harness starts for one run (:class:`harness.peers.kamailio.Kamailio`)."""
+
+    name = "kamailio"
+    sim: SimProxy | None = None
+
+    def __init__(
+        self,
+        convention: KamailioConvention,
+        *,
+        ring: float = 1.0,
+        log_dir: Path | None = None,
+    ) -> None:
+        self.kamailio = Kamailio(convention=convention, no_answer_timeout=ring, log_dir=log_dir)
+
+    @property
+    def address(self) -> Peer:
+        """Where phones register and the voicemail server sends its NOTIFYs."""
+        return self.kamailio.address
+
+    @property
+    def identity(self) -> str | None:
+        """Kamailio's Server header, once it answered."""
+        try:
+            return self.kamailio.server_header or None
+        except KamailioError:
+            return None
+
+    def subscribe(self, observer: Observer) -> None:
+        """Kamailio's traffic is recorded by the parties it talks to."""
+
+    async def bind(self) -> Peer:
+        """Kamailio's port is chosen already; its address."""
+        return self.kamailio.address
+
+    async def start(self, voicemail: Peer) -> None:
+        """Start Kamailio forwarding to ``voicemail``; KamailioError if it will not run."""
+        self.kamailio.voicemail = voicemail
+        await self.kamailio.start()
+
+    async def close(self) -> None:
+        """Stop Kamailio."""
+        await self.kamailio.stop()
+
+
+class ExternalProxy:
+    """A proxy under test at ``address``, configured by its owner to reach the voicemail
+    server (the embedded one on a fixed port, or an external target)."""
+
+    sim: SimProxy | None = None
+
+    def __init__(self, address: Peer) -> None:
+        self.address = address
+        self.name = sip_address(address)
+
+    @property
+    def identity(self) -> str | None:
+        """Unknown here: the trace reads it from the proxy's Server header."""
+        return None
+
+    def subscribe(self, observer: Observer) -> None:
+        """The proxy's traffic is recorded by the parties it talks to."""
+
+    async def bind(self) -> Peer:
+        """The proxy is already running; its address."""
+        return self.address
+
+    async def start(self, voicemail: Peer) -> None:
+        """Nothing to start: the proxy's own configuration names the voicemail server."""
+
+    async def close(self) -> None:
+        """Nothing to stop."""
+
+
+#: The voicemail server of a run.
+Target = EmbeddedTarget | ExternalTarget
+#: The proxy of a run.
+ProxyParty = SimulatedProxy | KamailioProxy | ExternalProxy
