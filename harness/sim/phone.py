@@ -23,8 +23,9 @@ from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip import sdp
 from harness.sip.address import Address
+from harness.sip.auth import AuthError, Challenge, with_credentials
 from harness.sip.builder import make_response, new_request, new_tag
-from harness.sip.dialog import Dialog
+from harness.sip.dialog import Dialog, DialogError
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer, ServerTransaction
@@ -272,11 +273,14 @@ class Phone:
         host: str = "127.0.0.1",
         display: str | None = None,
         answer_mode: AnswerMode = "no-answer",
+        password: str | None = None,
     ) -> None:
         self.user = user
         self.proxy = proxy
         self.display = display
         self.answer_mode: AnswerMode = answer_mode
+        #: What the phone answers a digest challenge of its REGISTER with (None: it cannot).
+        self.password = password
         self.transport = SipTransport(host=host, party=f"phone {user}")
         self.transport.handler = self._on_request
         self.transport.stray_handler = self._on_stray_response
@@ -287,6 +291,7 @@ class Phone:
         self.subscriptions: dict[tuple[str, str], Subscription] = {}
         self._lamp_changed = asyncio.Condition()
         self._ringing: dict[str, tuple[Request, ServerTransaction]] = {}
+        self._pracks: set[asyncio.Future[Response]] = set()
 
     async def start(self) -> None:
         """Bind the phone's SIP socket."""
@@ -315,7 +320,8 @@ class Phone:
     # -- registration --------------------------------------------------------------------------
 
     async def register(self, expires: int = 3600) -> Response:
-        """REGISTER the phone's contact at the proxy."""
+        """REGISTER the phone's contact at the proxy, answering a 401/407 challenge with the
+        phone's password when it has one."""
         contact = Address(self.transport.contact(self.user))
         request = new_request(
             "REGISTER",
@@ -326,7 +332,19 @@ class Phone:
             contact=contact,
             headers=[("Expires", str(expires))],
         )
-        return await self.transport.request(request, self.proxy)
+        response = await self.transport.request(request, self.proxy)
+        if response.status not in (401, 407) or self.password is None:
+            return response
+        try:
+            challenge = Challenge.from_response(response)
+        except AuthError as error:
+            log.warning("phone %s: cannot answer the challenge: %s", self.user, error)
+            return response
+        # Same Call-ID, next CSeq, and a new branch: it is a new transaction (RFC 3261 §22.2).
+        retry = with_credentials(request, challenge, self.user, self.password).replace_header(
+            "Via", str(self.transport.via())
+        )
+        return await self.transport.request(retry, self.proxy)
 
     # -- MWI -----------------------------------------------------------------------------------
 
@@ -446,8 +464,13 @@ class Phone:
             body=bytes(offer),
             content_type="application/sdp",
         )
+        acknowledged: set[tuple[str, str]] = set()
         try:
-            response = await self.transport.request(invite, self.proxy)
+            response = await self.transport.request(
+                invite,
+                self.proxy,
+                provisional=lambda provisional: self._prack(invite, provisional, acknowledged),
+            )
         except BaseException:
             rtp.close()
             raise
@@ -464,6 +487,34 @@ class Phone:
         call = Call(self, dialog, rtp, negotiated, response)
         self.calls[dialog.call_id] = call
         return call
+
+    def _prack(
+        self, invite: Request, response: Response, acknowledged: set[tuple[str, str]]
+    ) -> None:
+        """PRACK a reliable provisional response (RFC 3262), once per To tag and RSeq."""
+        rseq = response.header("RSeq") or ""
+        required = [value.strip().lower() for value in response.header_values("Require")]
+        to = response.address("To")
+        if "100rel" not in required or not rseq.isdigit() or to is None:
+            return
+        if (to.tag or "", rseq) in acknowledged:
+            return  # a retransmission: its PRACK is already retransmitted by its transaction
+        acknowledged.add((to.tag or "", rseq))
+        try:
+            early = Dialog.from_uac(invite, response)
+        except DialogError as error:
+            log.warning("phone %s: cannot PRACK %s: %s", self.user, response.status, error)
+            return
+        number, method = invite.cseq
+        prack = early.create_request("PRACK", headers=[("RAck", f"{rseq} {number} {method}")])
+        sent = asyncio.ensure_future(self.transport.request(prack, early.next_hop()))
+        self._pracks.add(sent)
+        sent.add_done_callback(self._prack_done)
+
+    def _prack_done(self, sent: asyncio.Future[Response]) -> None:
+        self._pracks.discard(sent)
+        if not sent.cancelled() and sent.exception() is not None:
+            log.warning("phone %s: PRACK failed: %s", self.user, sent.exception())
 
     def _on_stray_response(self, response: Response, source: Peer) -> None:
         """A retransmitted 2xx means our ACK was lost: send it again (RFC 3261 §13.2.2.4)."""

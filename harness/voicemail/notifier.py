@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts, MessageSummary, Style, summary_for
+from harness.sip.auth import AuthError, Challenge, with_credentials
 from harness.sip.builder import new_request
-from harness.sip.message import Request
+from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer
 from harness.sip.uri import URI
+from harness.sip.via import Via
 
 CountsOf = Callable[[MailboxId], MailboxCounts]
 
@@ -35,6 +37,10 @@ class MwiTarget:
     style: Style = "asterisk"
     #: User part of Message-Account (sip.conf ``vmexten``).
     vmexten: str = "asterisk"
+    #: Digest credentials for a proxy that challenges the NOTIFY (sip.conf ``secret=``, with
+    #: ``defaultuser``, else ``fromuser``, else the peer name as username); None: no answer.
+    username: str | None = None
+    secret: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,3 +188,20 @@ def build_notify(
         body=summary.to_body(target.style),
         content_type="application/simple-message-summary",
     )
+
+
+def authorized_notify(
+    notify: Request, response: Response, target: MwiTarget, via: Via
+) -> Request | None:
+    """``notify`` again, answering the digest challenge of its 401/407 ``response`` with the
+    target's credentials, in a new transaction (top Via ``via``); None when there is nothing to
+    answer or nothing to answer it with."""
+    if response.status not in (401, 407) or target.secret is None:
+        return None
+    try:
+        challenge = Challenge.from_response(response)
+    except AuthError:
+        return None
+    username = target.username or target.name
+    answered = with_credentials(notify, challenge, username, target.secret)
+    return answered.replace_header("Via", str(via))

@@ -18,7 +18,7 @@ import itertools
 import json
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +47,7 @@ from harness.voicemail.config import MailboxConfig, ServerConfig, SipPeer, load_
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.leave import Leave, LeaveOptions
 from harness.voicemail.metadata import MessageInfo
-from harness.voicemail.notifier import MwiTarget, Notifier, build_notify
+from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.prompts import GeneratedPrompts, PromptLibrary
 from harness.voicemail.retrieve import Retrieval, RetrieveOptions
 from harness.voicemail.session import CallSession, DtmfMode
@@ -81,6 +81,8 @@ def mwi_target(peer: SipPeer) -> MwiTarget | None:
         destination=(peer.host, peer.port),
         style="buggymwi" if peer.buggymwi else "asterisk",
         vmexten=peer.vmexten,
+        username=peer.defaultuser or peer.fromuser or peer.name,
+        secret=peer.secret,
     )
 
 
@@ -111,6 +113,7 @@ class VoicemailServer:
         status_port: int | None = None,
         unsolicited_state: str | None = None,
         smdi: SmdiOptions | None = None,
+        tcp: bool = False,
     ) -> None:
         self.config = config
         self.spool = Spool(spool, config.voicemail.general.format[0])
@@ -118,7 +121,10 @@ class VoicemailServer:
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
         self.user_agent = config.sip.general.useragent
         timers = Timers(t1=config.sip.general.timert1 / 1000)
-        self.transport = SipTransport(host=host, port=port, party="voicemail", timers=timers)
+        # ``tcp``: SIP over TCP on the same port too, for a proxy that forwards over TCP.
+        self.transport = SipTransport(
+            host=host, port=port, party="voicemail", timers=timers, tcp=tcp
+        )
         self.transport.handler = self._on_request
         self.status_port = status_port
         #: ``None`` sends chan_sip's unsolicited NOTIFY; ``"active"`` adds PJSIP's header.
@@ -128,6 +134,8 @@ class VoicemailServer:
         self.smdi_options = smdi or SmdiOptions()
         #: The SMDI interface ``smdiport`` names, once started with ``smdienable=yes``.
         self.smdi: SmdiService | None = None
+        #: Called with each call's Call-ID and RTP session as the call ends (RTP statistics).
+        self.on_media_closed: Callable[[str, RtpSession], None] | None = None
         self._calls: dict[str, _Call] = {}
         self._ids = MessageIds()
         self._channels = itertools.count(1)
@@ -374,6 +382,8 @@ class VoicemailServer:
             with contextlib.suppress(TransactionFailed):
                 await self._hang_up(call.dialog)
         finally:
+            if self.on_media_closed is not None:
+                self.on_media_closed(call.dialog.call_id, call.rtp)
             call.rtp.close()
             self._calls.pop(call.dialog.call_id, None)
 
@@ -527,6 +537,9 @@ class VoicemailServer:
         status: int | None
         try:
             response = await self.transport.request(request, target.destination)
+            retry = authorized_notify(request, response, target, self.transport.via())
+            if retry is not None:
+                response = await self.transport.request(retry, target.destination)
             status = response.status
         except TransactionFailed:
             status = None
