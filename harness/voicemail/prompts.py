@@ -182,7 +182,7 @@ CATALOGUE: Final[tuple[str, ...]] = (
 _CODES: Final = {name: code for code, name in enumerate(CATALOGUE)}
 
 #: Silence after each generated prompt's frame.
-PAD_SECONDS: Final = 0.1
+PAD_SECONDS: Final = 0.04
 #: Asterisk's beep.wav: 0.425 s of 700 Hz at about 6000 peak.
 BEEP_HZ: Final = 700.0
 BEEP_SECONDS: Final = 0.425
