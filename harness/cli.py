@@ -17,7 +17,7 @@ from pathlib import Path
 from harness import __version__
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioOutcome, run_scenario
+from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
 from harness.voicemail.conffile import ConfigError
 from harness.voicemail.config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
@@ -46,12 +46,58 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log SIP and server events")
     commands = parser.add_subparsers(dest="command")
 
-    run = commands.add_parser("run", help="run scenarios against the embedded voicemail server")
+    run = commands.add_parser(
+        "run",
+        help="run scenarios (by default against the embedded voicemail server and the "
+        "simulated proxy)",
+    )
     run.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
     run.add_argument(
         "--report", type=Path, help="write the HTML report, traces and pcaps into this directory"
     )
     run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
+    parties = run.add_argument_group(
+        "parties", "what plays the voicemail server and the proxy (default: as each scenario says)"
+    )
+    parties.add_argument(
+        "--target",
+        metavar="embedded|sip:HOST:PORT",
+        help="the voicemail server under test: the embedded one, or any server at an address "
+        "(configured by you to match the scenarios' mailboxes, PINs and phones)",
+    )
+    parties.add_argument(
+        "--target-spool",
+        type=Path,
+        metavar="DIR",
+        help="the external target's spool, for white-box steps (skipped without it)",
+    )
+    parties.add_argument(
+        "--proxy",
+        metavar="simulator|kamailio|sip:HOST:PORT",
+        help="the proxy: the simulator, a Kamailio started for each scenario, or your proxy "
+        "under test (it must route to the voicemail server: see --voicemail-port)",
+    )
+    parties.add_argument(
+        "--proxy-profile",
+        metavar="NAME|FILE",
+        help="the simulated proxy's profile, instead of each scenario's",
+    )
+    parties.add_argument(
+        "--voicemail-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the embedded voicemail server's SIP port (default: any free), for a proxy "
+        "configured to forward to it",
+    )
+    parties.add_argument(
+        "--proxy-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the simulated proxy's SIP port (default: any free), for an external target "
+        "whose peers name it",
+    )
 
     validate = commands.add_parser("validate", help="check scenario files without running them")
     validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
@@ -93,6 +139,19 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    try:
+        options = RunOptions(
+            target=args.target,
+            target_spool=args.target_spool,
+            proxy=args.proxy,
+            profile=args.proxy_profile,
+            voicemail_port=args.voicemail_port,
+            proxy_port=args.proxy_port,
+            log_dir=None if args.report is None else args.report / "kamailio",
+        )
+    except ValueError as error:
+        print(f"vmharness run: {error}", file=sys.stderr)
+        return EXIT_USAGE
     files = scenario_files(args.paths)
     if not files:
         print(f"no scenario files under {', '.join(map(str, args.paths))}", file=sys.stderr)
@@ -110,13 +169,16 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     outcomes: list[ScenarioOutcome] = []
     for path, scenario in scenarios:
-        outcome = asyncio.run(run_scenario(scenario, path))
+        outcome = asyncio.run(run_scenario(scenario, path, options))
         outcomes.append(outcome)
         seconds = outcome.ended - outcome.started
         print(f"{outcome.status.upper():7} {path}  {scenario.name} ({seconds:.1f} s)")
         failure = outcome.failure
         if failure is not None:
             print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
+        elif outcome.status == "skipped":
+            reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
+            print(f"        {'; '.join(reasons) or 'every step was skipped'}")
     counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
     if args.report is not None or args.junit is not None:

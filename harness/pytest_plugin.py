@@ -1,8 +1,20 @@
 """pytest plugin: every scenario file under a ``scenarios`` directory is a test item.
 
-``pytest scenarios/`` runs the library; each item carries the scenario's convention and tags
-as markers (``pytest -m diversion``). A malformed file is a collection error of one line per
-problem, naming the file, the line and the field.
+``pytest scenarios/`` runs the library against the embedded voicemail server and the simulated
+proxy. The options choose other parties, and each may be given more than once: every scenario
+then runs once per combination, as items named ``<file>[<target>/<proxy>/<convention>]``
+(``x-voicemail-basic[embedded/sim:strips-x-headers/x-voicemail]``):
+
+- ``--target embedded|sip:HOST:PORT`` and ``--target-spool DIR`` (white-box steps need it);
+- ``--proxy simulator|kamailio|sip:HOST:PORT`` and ``--proxy-profile NAME|FILE``;
+- ``--voicemail-port`` and ``--proxy-port`` fix the ports of the embedded server and of the
+  simulated proxy, for real parties configured to reach them (not with ``-n``).
+
+Each item carries markers: the convention (``pytest -m diversion``), ``embedded_target`` or
+``external_target``, ``simulated_proxy`` or ``real_proxy``, and ``target(name)``,
+``proxy(name)``, ``proxy_profile(name)`` with the values. A malformed file is a collection
+error of one line per problem, naming the file, the line and the field. Under ``pytest -n``
+each worker's parties use ports of their own (chosen free) and private directories.
 
 With ``--alluredir`` (allure-pytest), each scenario item is labelled with its convention as the
 feature and its name as the story, and carries its trace (JSON), SIP ladder (SVG) and pcap as
@@ -21,9 +33,13 @@ import allure
 import pytest
 
 from harness.core.routing import CONVENTIONS
+from harness.peers.kamailio import KamailioError
 from harness.scenario.loader import SCENARIO_SUFFIXES, ScenarioError, load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import ScenarioOutcome, run_scenario
+from harness.scenario.runner import Plan, RunOptions, ScenarioOutcome, plan_run, run_scenario
+
+#: The run options of every combination the command line asks for.
+RUNS = pytest.StashKey[list[RunOptions]]()
 
 
 class ScenarioFailedError(AssertionError):
@@ -44,13 +60,99 @@ class ScenarioFailedError(AssertionError):
         self.outcome = outcome
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """The options that choose the voicemail server and the proxy of scenario items."""
+    group = parser.getgroup("vmharness", "vmharness scenarios")
+    group.addoption(
+        "--target",
+        action="append",
+        metavar="embedded|sip:HOST:PORT",
+        help="the voicemail server under test (repeatable); an external one must be "
+        "configured to match the scenarios",
+    )
+    group.addoption(
+        "--target-spool",
+        type=Path,
+        metavar="DIR",
+        help="the external target's spool, for white-box steps (skipped without it)",
+    )
+    group.addoption(
+        "--proxy",
+        action="append",
+        metavar="simulator|kamailio|sip:HOST:PORT",
+        help="the proxy (repeatable): the simulator, a Kamailio per scenario, or a proxy under "
+        "test",
+    )
+    group.addoption(
+        "--proxy-profile",
+        action="append",
+        metavar="NAME|FILE",
+        help="the simulated proxy's profile instead of each scenario's (repeatable)",
+    )
+    group.addoption(
+        "--voicemail-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the embedded voicemail server's SIP port, for a proxy under test configured "
+        "to forward to it",
+    )
+    group.addoption(
+        "--proxy-port",
+        type=int,
+        default=0,
+        metavar="PORT",
+        help="the simulated proxy's SIP port, for an external target whose peers name it",
+    )
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    """Register the markers scenario items carry."""
+    """Register the markers scenario items carry; check the options."""
     config.addinivalue_line("markers", "scenario: a vmharness scenario file")
     for name in CONVENTIONS:
         config.addinivalue_line(
             "markers", f"{_marker(name)}: scenarios using the {name} convention"
         )
+    for name, text in (
+        ("embedded_target", "scenarios run against the embedded voicemail server"),
+        ("external_target", "scenarios run against a voicemail server at an address"),
+        ("simulated_proxy", "scenarios run through the simulated proxy"),
+        ("real_proxy", "scenarios run through Kamailio or a proxy under test"),
+        ("target(name)", "the voicemail server a scenario item runs against"),
+        ("proxy(name)", "the proxy a scenario item runs through"),
+        ("proxy_profile(name)", "the simulated proxy's profile of a scenario item"),
+    ):
+        config.addinivalue_line("markers", f"{name}: {text}")
+    config.stash[RUNS] = _runs(config)
+
+
+def _runs(config: pytest.Config) -> list[RunOptions]:
+    """One RunOptions per combination of --target, --proxy and --proxy-profile."""
+    option = config.getoption
+    voicemail_port = option("voicemail_port", default=0) or 0
+    proxy_port = option("proxy_port", default=0) or 0
+    workers = option("numprocesses", default=None)
+    if (voicemail_port or proxy_port) and workers not in (None, 0):
+        fixed = "--voicemail-port" if voicemail_port else "--proxy-port"
+        raise pytest.UsageError(f"{fixed} fixes one port that every -n worker would bind: drop -n")
+    runs: list[RunOptions] = []
+    for target in option("target", default=None) or [None]:
+        for proxy in option("proxy", default=None) or [None]:
+            for profile in option("proxy_profile", default=None) or [None]:
+                try:
+                    runs.append(
+                        RunOptions(
+                            target=target,
+                            target_spool=option("target_spool", default=None),
+                            proxy=proxy,
+                            profile=profile,
+                            voicemail_port=voicemail_port,
+                            proxy_port=proxy_port,
+                        )
+                    )
+                except ValueError as error:
+                    raise pytest.UsageError(str(error)) from None
+    return runs
 
 
 def _marker(name: str) -> str:
@@ -68,28 +170,53 @@ class ScenarioFile(pytest.File):
     """One scenario file."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        """Load and validate the file; one item for its scenario."""
+        """Load and validate the file; one item per combination of parties."""
         try:
             scenario = load_scenario(self.path)
         except ScenarioError as error:
             raise self.CollectError("\n".join(str(problem) for problem in error.problems)) from None
-        item = ScenarioItem.from_parent(self, name=self.path.stem, scenario=scenario)
-        item.add_marker("scenario")
-        item.add_marker(_marker(scenario.proxy.convention))
-        yield item
+        labels: set[str] = set()
+        for options in self.config.stash.get(RUNS, [RunOptions()]):
+            try:
+                plan = plan_run(scenario, options)
+            except (ValueError, KamailioError) as error:
+                raise self.CollectError(f"{self.path}: {error}") from None
+            if plan.label in labels:
+                continue
+            labels.add(plan.label)
+            item = ScenarioItem.from_parent(
+                self,
+                name=f"{self.path.stem}[{plan.label}]",
+                scenario=scenario,
+                options=options,
+                plan=plan,
+            )
+            item.add_marker("scenario")
+            item.add_marker(_marker(plan.convention))
+            item.add_marker("embedded_target" if plan.target is None else "external_target")
+            item.add_marker("simulated_proxy" if plan.proxy == "simulator" else "real_proxy")
+            item.add_marker(pytest.mark.target(plan.target_name))
+            item.add_marker(pytest.mark.proxy(plan.proxy_name))
+            if plan.profile is not None:
+                item.add_marker(pytest.mark.proxy_profile(plan.profile.name))
+            yield item
 
 
 class ScenarioItem(pytest.Item):
-    """Runs one scenario against the embedded voicemail server."""
+    """Runs one scenario with one choice of voicemail server and proxy."""
 
-    def __init__(self, *, scenario: Scenario, **kwargs: object) -> None:
+    def __init__(
+        self, *, scenario: Scenario, options: RunOptions, plan: Plan, **kwargs: object
+    ) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.scenario = scenario
+        self.options = options
+        self.plan = plan
         self.outcome: ScenarioOutcome | None = None
 
     def runtest(self) -> None:
         """Run the scenario; a failed step fails the item, an all-skipped run skips it."""
-        self.outcome = asyncio.run(run_scenario(self.scenario, self.path))
+        self.outcome = asyncio.run(run_scenario(self.scenario, self.path, self.options))
         if self.config.getoption("allure_report_dir", default=None):
             self._attach_evidence(self.outcome)
         if self.outcome.status == "failed":
@@ -108,8 +235,12 @@ class ScenarioItem(pytest.Item):
         trace = Trace.from_outcome(outcome, scenario=self.scenario)
         dynamic: Any = allure.dynamic  # its methods carry no annotations
         dynamic.title(self.scenario.name)
-        dynamic.feature(self.scenario.proxy.convention)
+        dynamic.feature(self.plan.convention)
         dynamic.story(self.scenario.name)
+        dynamic.parameter("target", self.plan.target_name)
+        dynamic.parameter("proxy", self.plan.proxy_name)
+        if self.plan.profile is not None:
+            dynamic.parameter("proxy profile", self.plan.profile.name)
         if self.scenario.description:
             dynamic.description(self.scenario.description)
         for tag in self.scenario.tags:

@@ -179,6 +179,7 @@ class EmbeddedTarget:
         port: int = 0,
         status_port: int | None = None,
         smdi: SmdiEntry | None = None,
+        tcp: bool = False,
     ) -> None:
         self.mailboxes = tuple(mailboxes)
         self.peers = tuple(peers)
@@ -193,6 +194,8 @@ class EmbeddedTarget:
         self.status_port = status_port
         #: The SMDI interface to enable, if a PBX is on the line.
         self.smdi = smdi
+        #: Whether the server also listens for SIP over TCP (a proxy may forward over TCP).
+        self.tcp = tcp
         if smdi is not None:
             self.general.update(smdienable="yes", smdiport=smdi.port)
         self._directory = tempfile.TemporaryDirectory(prefix="vmharness-")
@@ -234,6 +237,7 @@ class EmbeddedTarget:
             router=self.router,
             status_port=self.status_port,
             smdi=None if self.smdi is None else self.smdi.options,
+            tcp=self.tcp,
         )
         await self.server.start()
         return self.server.address

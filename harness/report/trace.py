@@ -233,6 +233,10 @@ class Trace:
     target_party: str = "voicemail"
     convention: str = "x-voicemail"
     quirks: tuple[str, ...] = ()
+    #: What played the proxy: "simulator", "kamailio", or a proxy under test's address.
+    proxy: str = "simulator"
+    #: Parties the harness did not run (a real proxy, a foreign server), by their address.
+    external: tuple[tuple[Endpoint, str], ...] = ()
     description: str = ""
     tags: tuple[str, ...] = ()
     rtp: tuple[RtpStream, ...] = ()
@@ -254,9 +258,9 @@ class Trace:
     ) -> Trace:
         """The trace of a runner outcome.
 
-        ``scenario`` adds the steps as written, the description, tags and quirks. RTP streams
-        and SMDI frames come from the arguments, else from the outcome's ``rtp`` and ``smdi``
-        attributes when the runner collects them.
+        ``scenario`` adds the steps as written, the description and tags (and the quirks, when
+        the outcome names none). RTP streams, SMDI frames and latency samples come from the
+        arguments, else from the outcome.
         """
         specs: list[Mapping[str, Any]] = []
         description = ""
@@ -266,7 +270,10 @@ class Trace:
             specs = [_step_spec(step) for step in scenario.steps]
             description = scenario.description or ""
             tags = tuple(scenario.tags)
-            quirks = tuple(str(quirk) for quirk in scenario.proxy.quirks)
+            quirks = tuple(
+                quirk if isinstance(quirk, str) else next(iter(quirk), "")
+                for quirk in scenario.proxy.quirks
+            )
         steps = tuple(
             TraceStep(
                 index=step.index,
@@ -291,12 +298,14 @@ class Trace:
             sip=pair_echoes(outcome.wire),
             target=outcome.target,
             convention=outcome.convention,
-            quirks=quirks,
+            quirks=outcome.quirks or quirks,
+            proxy=outcome.proxy,
+            external=tuple((Endpoint(*peer), name) for peer, name in outcome.parties),
             description=description,
             tags=tags,
-            rtp=tuple(rtp if rtp is not None else getattr(outcome, "rtp", ())),
-            smdi=tuple(smdi if smdi is not None else getattr(outcome, "smdi", ())),
-            latency=tuple(latency),
+            rtp=tuple(rtp if rtp is not None else outcome.rtp),
+            smdi=tuple(smdi if smdi is not None else outcome.smdi),
+            latency=tuple(latency) or outcome.latency,
         )
 
     # -- what reports ask --------------------------------------------------------------------
@@ -313,7 +322,8 @@ class Trace:
 
     def transmissions(self) -> tuple[Transmission, ...]:
         """Each SIP message once, in the order it was sent."""
-        owners = {record.local: record.party for record in self.sip}
+        owners = dict(self.external)
+        owners.update((record.local, record.party) for record in self.sip)
         echoes = {record.echo_of: record for record in self.sip if record.echo_of is not None}
         found: list[Transmission] = []
         for record in self.sip:
@@ -387,9 +397,21 @@ class Trace:
         return None
 
     @property
+    def proxy_identity(self) -> str:
+        """A real proxy's software identity from its Server/User-Agent, else its name."""
+        if self.proxy == "simulator":
+            return self.proxy
+        return self.agent("proxy") or self.proxy
+
+    @property
     def target_identity(self) -> str:
-        """The target's software identity from its Server/User-Agent, else the target's name."""
-        return self.agent(self.target_party) or self.target
+        """The target's software identity from its Server/User-Agent, else the target's name;
+        behind a real proxy, ``<target> via <proxy>`` (a run through Kamailio is its own
+        column of the matrix)."""
+        identity = self.agent(self.target_party) or self.target
+        if self.proxy == "simulator":
+            return identity
+        return f"{identity} via {self.proxy_identity}"
 
     # -- JSON --------------------------------------------------------------------------------
 
@@ -406,7 +428,15 @@ class Trace:
                 "tags": list(self.tags),
             },
             "target": {"name": self.target, "party": self.target_party},
-            "proxy": {"convention": self.convention, "quirks": list(self.quirks)},
+            "proxy": {
+                "convention": self.convention,
+                "quirks": list(self.quirks),
+                "name": self.proxy,
+            },
+            "external": [
+                {"host": endpoint.host, "port": endpoint.port, "party": party}
+                for endpoint, party in self.external
+            ],
             "status": self.status,
             "started": self.started,
             "ended": self.ended,
@@ -505,6 +535,11 @@ class Trace:
             target_party=target.get("party").text(),
             convention=proxy.get("convention").text(),
             quirks=tuple(item.text() for item in proxy.optional("quirks", []).items()),
+            proxy=proxy.optional("name", "simulator").text(),
+            external=tuple(
+                (item.endpoint(), item.get("party").text())
+                for item in root.optional("external", []).items()
+            ),
             steps=tuple(_read_step(item) for item in root.get("steps").items()),
             sip=tuple(_read_record(item) for item in root.get("sip").items()),
             rtp=tuple(_read_stream(item) for item in root.optional("rtp", []).items()),

@@ -27,7 +27,8 @@ from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from harness.scenario.model import LOCATED, STEP_TYPES, Loc, Scenario, closest_name
+from harness.scenario.model import LOCATED, STEP_TYPES, Scenario, closest_name
+from harness.scenario.variables import Loc
 
 #: File name endings of scenario files when a directory is searched.
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -169,10 +170,13 @@ def _load(path: Path) -> Scenario | list[Problem]:
     data = document.data()
     if document.problems:
         return document.problems
+    unbound: list[tuple[Loc, str]] = []
+    context = {"base_dir": path.parent, "variable_problems": unbound}
     try:
-        return Scenario.model_validate(data, context={"base_dir": path.parent})
+        scenario = Scenario.model_validate(data, context=context)
     except ValidationError as error:
-        return document.problems_of(error)
+        return document.problems_of(error, unbound)
+    return document.problems_of(None, unbound) if unbound else scenario
 
 
 def _syntax_problem(file: str, text: str, error: yaml.YAMLError) -> Problem:
@@ -274,18 +278,28 @@ class _Document:
             Problem(self.file, mark.line + 1, mark.column + 1, _field(loc), message)
         )
 
-    def problems_of(self, error: ValidationError) -> list[Problem]:
-        """One problem per pydantic error, at the line of the YAML node its ``loc`` names."""
-        problems: list[Problem] = []
-        for detail in error.errors(include_url=False):
+    def problems_of(
+        self, error: ValidationError | None, unbound: Sequence[tuple[Loc, str]] = ()
+    ) -> list[Problem]:
+        """One problem per pydantic error, at the line of the YAML node its ``loc`` names.
+
+        ``unbound`` are references to unknown variables; an error at the same place is what
+        the unfilled reference caused, and is left out.
+        """
+        problems: list[Problem] = [self._at(loc, message) for loc, message in unbound]
+        taken = {(problem.line, problem.column) for problem in problems}
+        details = error.errors(include_url=False) if error is not None else []
+        for detail in details:
             if _echoes_item_errors(detail):
                 continue
+            found: list[Problem] = []
             if detail["type"] == LOCATED:
                 for sub_loc, message in detail["ctx"]["problems"]:
-                    problems.append(self._at((*detail["loc"], *sub_loc), message))
+                    found.append(self._at((*detail["loc"], *sub_loc), message))
             else:
                 at_key = detail["type"] == "extra_forbidden"
-                problems.append(self._at(tuple(detail["loc"]), _message(detail), at_key=at_key))
+                found.append(self._at(tuple(detail["loc"]), _message(detail), at_key=at_key))
+            problems += [item for item in found if (item.line, item.column) not in taken]
         problems.sort(key=lambda problem: (problem.line, problem.column))
         return problems
 
@@ -314,6 +328,9 @@ class _Document:
                     break
                 walked.append(part)
                 key, node = None, node.value[part]
+            elif isinstance(node, SequenceNode):
+                # A step's short form: ``parallel: [...]`` stands for ``parallel: {steps: [...]}``.
+                continue
             else:
                 break
         if at_key and key is not None:
@@ -359,7 +376,7 @@ def _message(detail: ErrorDetails) -> str:
         return "required field is missing"
     if kind == "extra_forbidden":
         name = str(detail["loc"][-1])
-        known = _known_fields(tuple(detail["loc"][:-1]))
+        known = _known_fields(tuple(detail["loc"][:-1]), name)
         guess = closest_name(name, known)
         if guess:
             return f'unknown field "{name}" (did you mean "{guess}"?)'
@@ -410,18 +427,26 @@ def _position(node: Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _known_fields(loc: Loc) -> list[str]:
-    """The field names (as YAML spells them) of the model at ``loc`` in a scenario."""
-    model = _model_at(loc)
-    if model is None:
-        return []
+def _known_fields(loc: Loc, extra: str) -> list[str]:
+    """The field names (as YAML spells them) of the model at ``loc`` in a scenario that has no
+    field ``extra``. Where an entry may be one of several models (a mailbox or a range of
+    mailboxes), those of the ones without ``extra``."""
+    models = _models(_model_at(loc))
+    fitting = [model for model in models if extra not in _field_names(model)] or models
+    names: dict[str, None] = {}
+    for model in fitting:
+        names.update(dict.fromkeys(_field_names(model)))
+    return list(names)
+
+
+def _field_names(model: type[BaseModel]) -> list[str]:
     return [
         field.validation_alias if isinstance(field.validation_alias, str) else name
         for name, field in model.model_fields.items()
     ]
 
 
-def _model_at(loc: Loc) -> type[BaseModel] | None:
+def _model_at(loc: Loc) -> Any:
     current: Any = Scenario
     for part in loc:
         current = _strip(current)
@@ -437,8 +462,16 @@ def _model_at(loc: Loc) -> type[BaseModel] | None:
             current = STEP_TYPES[part]
         else:
             return None
-    current = _strip(current)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return _strip(current)
+
+
+def _models(annotation: Any) -> list[type[BaseModel]]:
+    """The models ``annotation`` is, or is a union of."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [model for arg in get_args(annotation) for model in _models(_strip(arg))]
+    return []
 
 
 def _strip(annotation: Any) -> Any:

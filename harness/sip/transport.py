@@ -367,7 +367,10 @@ class SipTransport:
         peer = writer.get_extra_info("peername")[:2]
         connection = _TcpConnection(writer)
         self._tcp[peer] = connection
-        await self._read_stream(reader, connection, peer)
+        # Closing the listener cancels this handler; that is the end of the connection, not
+        # an error worth a traceback.
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._read_stream(reader, connection, peer)
 
     async def _connect(self, destination: Peer) -> None:
         if destination in self._tcp:

@@ -34,7 +34,7 @@ DATA = Path(__file__).parent / "data"
 
 KINDS = (
     "register, deposit, expect_notify, expect_no_notify, retrieve, expect_spool, wait, "
-    "smdi_send, expect_lamp, expect_smdi"
+    "smdi_send, expect_lamp, expect_smdi, subscribe, unsubscribe, expect_sip, parallel, repeat"
 )
 
 # Seven lines; the steps a test adds start on line 8.
@@ -67,7 +67,9 @@ def test_every_step_kind_loads_into_the_model() -> None:
         name="every step kind",
         description="a deposit and a retrieval through a Diversion proxy",
         tags=("deposit", "mwi"),
-        proxy=ProxySpec(convention="diversion", quirks=("compact-headers",), profile="kamailio"),
+        proxy=ProxySpec(
+            convention="diversion", quirks=("compact-headers",), profile="kamailio-like"
+        ),
         mailboxes=(
             MailboxSpec(box="0042", context="sales", pin="0042", name="Ada Lovelace"),
             MailboxSpec(box="2000", pin="4321"),

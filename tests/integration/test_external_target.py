@@ -1,0 +1,151 @@
+"""``vmharness run --target sip:HOST:PORT`` against a voicemail server the harness does not run.
+
+The "foreign" server is a second embedded server started by hand (``vmharness serve`` in a
+process of its own) with the configuration its administrator would write for the scenarios:
+the mailboxes and PINs they use, and one peer per phone whose ``host=`` is the simulated proxy
+the harness runs on ``--proxy-port``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main
+from harness.core.mailbox import MailboxId
+from harness.peers.kamailio import free_port
+from harness.report.trace import Trace
+from harness.targets import MailboxEntry, PeerEntry, render_sip_conf, render_voicemail_conf
+
+BOX = MailboxId("2000")
+
+BLACK_AND_WHITE = """\
+name: a message left on a foreign server lights the lamp
+proxy: {convention: x-voicemail}
+mailboxes: [{box: "2000", pin: "4321"}]
+phones: [{user: "2000"}]
+steps:
+  - deposit: {to: "2000", from: "+15551230000", seconds: 1, keys: "#"}
+  - expect_sip: {hop: proxy->voicemail, method: INVITE, header: X-Voicemail-Mailbox, value: "2000"}
+  - expect_notify: {phone: "2000", waiting: yes, voice: "1/0"}
+  - expect_sip: {hop: voicemail->proxy, method: NOTIFY, status: 200}
+  - expect_spool: {mailbox: "2000", count: 1, callerid: "+15551230000"}
+"""
+
+SMDI = """\
+name: the PBX line needs the embedded server
+proxy: {convention: request-uri}
+mailboxes: [{box: "2000", pin: "4321"}]
+pbx: {}
+steps:
+  - smdi_send: {type: B, forwarding: "2000", calling: "3500"}
+"""
+
+
+@dataclass
+class Foreign:
+    """A voicemail server in a process of its own, and the proxy port its peers name."""
+
+    address: str
+    spool: Path
+    proxy_port: int
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Iterator[Foreign]:
+    proxy_port = free_port("127.0.0.1")
+    config = tmp_path / "etc"
+    config.mkdir()
+    (config / "voicemail.conf").write_text(
+        render_voicemail_conf([MailboxEntry(BOX, "4321")], {"format": "wav"})
+    )
+    (config / "sip.conf").write_text(
+        render_sip_conf([PeerEntry("2000", BOX)], ("127.0.0.1", proxy_port))
+    )
+    spool = tmp_path / "spool"
+    command = [sys.executable, "-m", "harness.cli", "serve", "--config", str(config)]
+    server = subprocess.Popen(
+        [*command, "--spool", str(spool), "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("voicemail server listening on "), line
+        host, port = line.split()[-3].rsplit(":", 1)
+        yield Foreign(f"sip:{host}:{port}", spool, proxy_port)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def run(tmp_path: Path, text: str, *options: str) -> tuple[int, Trace]:
+    path = tmp_path / "scenarios" / "s.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    report = tmp_path / "report"
+    code = main(["run", str(path), "--report", str(report), *options])
+    [trace_file] = (report / "traces").glob("*.json")
+    return code, Trace.from_json(json.loads(trace_file.read_text()))
+
+
+def test_black_box_steps_pass_and_white_box_ones_skip_with_the_reason(
+    tmp_path: Path, foreign: Foreign, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, trace = run(
+        tmp_path,
+        BLACK_AND_WHITE,
+        "--target",
+        foreign.address,
+        "--proxy-port",
+        str(foreign.proxy_port),
+    )
+
+    assert code == 0, capsys.readouterr().out
+    assert trace.status == "passed"
+    assert [step.status for step in trace.steps] == ["passed"] * 4 + ["skipped"]
+    assert trace.steps[-1].detail.startswith("white-box: the spool of the external voicemail")
+    assert "--target-spool" in trace.steps[-1].detail
+    assert trace.target == foreign.address
+    # The foreign server is named in the ladder, and by the user agent it sends.
+    assert "voicemail" in trace.parties()
+    assert trace.target_identity == "vmharness"
+    # It did store the message: the harness only could not look.
+    assert len(list((foreign.spool / "default" / "2000" / "INBOX").glob("msg*.txt"))) == 1
+
+
+def test_with_its_spool_the_white_box_steps_run_too(tmp_path: Path, foreign: Foreign) -> None:
+    code, trace = run(
+        tmp_path,
+        BLACK_AND_WHITE,
+        "--target",
+        foreign.address,
+        "--target-spool",
+        str(foreign.spool),
+        "--proxy-port",
+        str(foreign.proxy_port),
+    )
+
+    assert code == 0
+    assert [step.status for step in trace.steps] == ["passed"] * 5
+    assert trace.steps[-1].detail == "2000@default INBOX holds 1, the newest from +15551230000"
+
+
+def test_a_scenario_that_needs_the_embedded_server_is_skipped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, trace = run(tmp_path, SMDI, "--target", "sip:127.0.0.1:9")
+
+    assert code == 0
+    assert trace.status == "skipped"
+    assert trace.steps[0].detail == (
+        "the PBX's SMDI line reaches the embedded voicemail server only"
+    )
+    assert "SKIPPED" in capsys.readouterr().out
