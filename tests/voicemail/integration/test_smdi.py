@@ -165,7 +165,10 @@ async def test_an_mwi_error_is_recorded_against_the_command_it_answers(
     bed.smdi.lamp(MailboxId("2001"), on=True)
     await bed.smdi.lamps_idle()
     assert await bed.pbx.wait_line("MWI2000 INV", 0, timeout=2.0) is not None
-    await asyncio.sleep(0.1)
+    for _ in range(200):  # the error still has to cross the line back to the server
+        if bed.smdi.faults:
+            break
+        await asyncio.sleep(0.01)
     [fault] = bed.smdi.faults
     assert (fault.station, fault.cause) == ("2000", "INV")
     assert fault.command is not None
@@ -208,6 +211,8 @@ async def test_lamps_follow_the_station_map(make_bed: BedFactory) -> None:
     for box in (MailboxId("2000"), MailboxId("2001"), MailboxId("2002", "other")):
         bed.server.mailbox_changed(box)
     await bed.smdi.lamps_idle()
+    # Written is not yet read: wait until the PBX end of the line has the last command.
+    assert await bed.pbx.wait_line("RMV:MWI 2001!", 0, timeout=2.0) is not None
     assert [record.text for record in bed.pbx.line] == ["RMV:MWI 5552000!", "RMV:MWI 2001!"]
     assert bed.smdi.mailbox_of("5552000") == MailboxId("2000")
     assert bed.smdi.mailbox_of("3000") == MailboxId("3000")
