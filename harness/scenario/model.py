@@ -451,6 +451,9 @@ class TargetSpec(_Frozen):
     external: SipAddress | None = None
     #: The server's spool directory, Asterisk's layout (relative to the scenario file).
     spool: Path | None = None
+    #: The embedded server's routing chain, in order (default: the server's own). A server
+    #: behind a proxy that names the mailbox only in To must be configured to read it.
+    conventions: tuple[Annotated[str, AfterValidator(_convention)], ...] | None = None
 
     @field_validator("spool")
     @classmethod

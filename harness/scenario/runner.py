@@ -470,7 +470,9 @@ async def build_testbed(
                 for spec in scenario.every_phone
                 if spec.user in mailboxes
             ],
-            router=Router(),
+            router=Router()
+            if scenario.target.conventions is None
+            else Router.of(scenario.target.conventions),
             port=options.voicemail_port,
             # A proxy under test may forward over TCP; the simulator does with this quirk.
             tcp=plan.proxy == "external"

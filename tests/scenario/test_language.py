@@ -470,3 +470,15 @@ def test_unknown_variables_are_reported_with_the_other_problems(tmp_path: Path) 
     # The unfilled ${nobox} is one problem, not also "a bad mailbox".
     assert [line.split(": ")[1] for line in found] == ["steps[1].deposit.to", "steps[2].wait"]
     assert 'unknown variable "nobox"' in found[0]
+
+
+def test_target_conventions_set_the_embedded_servers_routing_chain(tmp_path: Path) -> None:
+    scenario = load(tmp_path, "target:\n  conventions: [x-voicemail, to]\n" + HEADER)
+    assert scenario.target.conventions == ("x-voicemail", "to")
+
+
+def test_an_unknown_target_convention_is_one_line_naming_it(tmp_path: Path) -> None:
+    [problem] = problems(tmp_path, "target:\n  conventions: [x-voicemail, too]\n" + HEADER)
+    assert problem.startswith("s.yaml:2:")
+    assert "target.conventions[1]" in problem
+    assert 'unknown convention "too"' in problem
