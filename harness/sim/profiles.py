@@ -36,8 +36,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from harness.core.routing import RETRIEVAL_USERS
-from harness.core.routing import convention as lookup_convention
+from harness.core.routing import RETRIEVAL_USERS, Convention
 
 Loc = tuple[str | int, ...]
 
@@ -376,7 +375,7 @@ class ProxyProfile:
     """
 
     name: str = "generic"
-    convention: str = "x-voicemail"
+    convention: Convention = Convention.X_VOICEMAIL
     quirks: tuple[str, ...] = ()
     #: Seconds a registered phone may ring before the call goes to voicemail.
     no_answer_timeout: float = 0.5
@@ -393,7 +392,7 @@ class ProxyProfile:
     description: str = ""
 
     def __post_init__(self) -> None:
-        lookup_convention(self.convention)
+        object.__setattr__(self, "convention", Convention.named(self.convention))
         if not self.no_answer_timeout > 0:
             raise ValueError(f"no_answer_timeout must be positive, not {self.no_answer_timeout}")
         unknown = [name for name in self.quirks if name not in QUIRKS]
@@ -476,7 +475,7 @@ class _ProfileFile(BaseModel):
     @field_validator("convention")
     @classmethod
     def _convention(cls, value: str) -> str:
-        lookup_convention(value)
+        Convention.named(value)
         return value
 
 
@@ -547,7 +546,7 @@ def _load_file(path: Path) -> ProxyProfile:
     try:
         return ProxyProfile(
             name=fields.name or path.stem,
-            convention=fields.convention,
+            convention=Convention.named(fields.convention),
             quirks=tuple(quirk.name for quirk in quirks),
             no_answer_timeout=fields.no_answer_timeout,
             forward_unconditional=frozenset(fields.forward_unconditional),
