@@ -19,7 +19,8 @@ Every field but ``convention`` may be left out. Profiles ship as
 by name or path and reports each problem on one line naming the file, the line and the field.
 
 Each quirk is a class below named after what it reproduces; its fields are its options, each
-with a default. :data:`QUIRKS` lists them by the name a profile uses.
+with a default. :data:`QUIRKS` lists them by the name a profile uses. The simulated proxy reads a
+profile once, as a :class:`~harness.sim.behaviour.ProxyBehaviour`.
 """
 
 from __future__ import annotations
