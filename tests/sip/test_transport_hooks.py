@@ -151,7 +151,7 @@ async def test_dropped_request_is_logged_with_the_reason_and_retransmitted(pair:
 
 
 async def test_dropped_outgoing_message_never_reaches_the_wire(pair: Pair) -> None:
-    pair.client.hook = Recorder([Drop("lost")] * 20)
+    pair.client.hook = Recorder([Drop("lost")] * 100)
 
     with pytest.raises(TransactionFailed):
         await pair.client.request(options(pair.client, pair.server), pair.server.local)
