@@ -2,7 +2,8 @@
 
 Each header convention lives here once, in both directions: the simulated proxy *applies* it to
 the INVITE it forwards, and the voicemail server *resolves* the INVITE back to a mailbox and a
-redirect reason with the same code. A new convention is one new class in :data:`CONVENTIONS`.
+redirect reason with the same code. A new convention is one :class:`Convention` name plus one
+new class in :data:`CONVENTIONS`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,26 @@ from harness.sip.address import Address
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Header, Request
 from harness.sip.uri import URI
+
+
+class Convention(StrEnum):
+    """The name of a header convention, as profiles, scenarios and configs spell it."""
+
+    X_VOICEMAIL = "x-voicemail"
+    DIVERSION = "diversion"
+    HISTORY_INFO = "history-info"
+    RFC4458 = "rfc4458"
+    REQUEST_URI = "request-uri"
+    TO = "to"
+
+    @classmethod
+    def named(cls, name: str) -> Convention:
+        """The convention called ``name``; ValueError listing the known names otherwise."""
+        try:
+            return cls(name)
+        except ValueError:
+            known = ", ".join(cls)
+            raise ValueError(f"unknown convention {name!r} (known: {known})") from None
 
 
 class Reason(StrEnum):
@@ -92,6 +113,8 @@ class Resolution:
 
     mailbox: MailboxId
     reason: Reason | None
+    #: The :class:`Convention` that named the mailbox, or how else it was named (``caller``
+    #: for a retrieval of the caller's own mailbox, ``smdi`` for an SMDI call record).
     convention: str
     #: The redirecting-from number (Asterisk's ``rdnis``), when the request carries one.
     redirecting: str | None = None
@@ -104,10 +127,10 @@ class Resolution:
         return (self.mailbox, *self.also)
 
 
-class Convention(Protocol):
-    """One way of naming the mailbox in a request."""
+class ConventionRule(Protocol):
+    """One way of naming the mailbox in a request, in both directions."""
 
-    name: ClassVar[str]
+    name: ClassVar[Convention]
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """The request as the proxy forwards it to ``voicemail`` for ``redirect``."""
@@ -156,7 +179,7 @@ class XVoicemail:
     says otherwise.
     """
 
-    name: ClassVar[str] = "x-voicemail"
+    name: ClassVar[Convention] = Convention.X_VOICEMAIL
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Point the request at the voicemail server and add both headers."""
@@ -193,7 +216,7 @@ class XVoicemail:
 class Diversion:
     """RFC 5806 Diversion: the topmost entry is the most recent diversion and names the owner."""
 
-    name: ClassVar[str] = "diversion"
+    name: ClassVar[Convention] = Convention.DIVERSION
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Add a Diversion entry on top of any already present."""
@@ -226,7 +249,7 @@ class Diversion:
 class HistoryInfo:
     """RFC 7044 History-Info, the retargeted entry carrying an RFC 4458 ``cause``."""
 
-    name: ClassVar[str] = "history-info"
+    name: ClassVar[Convention] = Convention.HISTORY_INFO
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Two entries as chan_pjsip writes them: the owner (index 1), then the voicemail target."""
@@ -269,7 +292,7 @@ class HistoryInfo:
 class VoicemailUri:
     """RFC 4458: ``sip:voicemail@vm;target=sip:2000%40example.com;cause=486``."""
 
-    name: ClassVar[str] = "rfc4458"
+    name: ClassVar[Convention] = Convention.RFC4458
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Put target and cause on the Request-URI."""
@@ -305,7 +328,7 @@ class VoicemailUri:
 class RequestUriUser:
     """The Request-URI user is the mailbox (Asterisk routes on ``${EXTEN}``)."""
 
-    name: ClassVar[str] = "request-uri"
+    name: ClassVar[Convention] = Convention.REQUEST_URI
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Send to ``sip:<box>@voicemail``."""
@@ -322,7 +345,7 @@ class RequestUriUser:
 class ToUser:
     """The To header's user is the mailbox (the Request-URI names only the voicemail server)."""
 
-    name: ClassVar[str] = "to"
+    name: ClassVar[Convention] = Convention.TO
 
     def apply(self, request: Request, redirect: Redirect, voicemail: URI) -> Request:
         """Keep To as the owner; point the Request-URI at the voicemail server."""
@@ -360,7 +383,7 @@ def _supported_with(request: Request, tag: str) -> str:
 
 
 #: Every convention by name.
-CONVENTIONS: dict[str, Convention] = {
+CONVENTIONS: dict[Convention, ConventionRule] = {
     convention.name: convention
     for convention in (
         XVoicemail(),
@@ -374,22 +397,19 @@ CONVENTIONS: dict[str, Convention] = {
 
 #: The order the voicemail server tries conventions in when none is configured: explicit headers
 #: first, then redirect information, then the addressing of the request itself.
-DEFAULT_CHAIN: tuple[str, ...] = (
-    "x-voicemail",
-    "rfc4458",
-    "diversion",
-    "history-info",
-    "request-uri",
+DEFAULT_CHAIN: tuple[Convention, ...] = (
+    Convention.X_VOICEMAIL,
+    Convention.RFC4458,
+    Convention.DIVERSION,
+    Convention.HISTORY_INFO,
+    Convention.REQUEST_URI,
 )
 
 
-def convention(name: str) -> Convention:
-    """The convention called ``name``; ValueError listing the known names otherwise."""
-    try:
-        return CONVENTIONS[name]
-    except KeyError:
-        known = ", ".join(CONVENTIONS)
-        raise ValueError(f"unknown convention {name!r} (known: {known})") from None
+def convention(name: str) -> ConventionRule:
+    """The rule of the convention called ``name``; ValueError listing the known names
+    otherwise."""
+    return CONVENTIONS[Convention.named(name)]
 
 
 #: Request-URI users that reach the voicemail menu rather than leave a message.
@@ -417,22 +437,22 @@ class Router:
     rest of the chain when the winner has none.
     """
 
-    chain: tuple[str, ...] = DEFAULT_CHAIN
+    chain: tuple[Convention, ...] = DEFAULT_CHAIN
     default_context: str = "default"
     retrieval_users: frozenset[str] = RETRIEVAL_USERS
 
     def __post_init__(self) -> None:
-        for name in self.chain:
-            convention(name)
+        # Names read from a config arrive as text: each is checked and typed here.
+        object.__setattr__(self, "chain", tuple(Convention.named(name) for name in self.chain))
 
     @classmethod
     def of(cls, names: Iterable[str], default_context: str = "default") -> Router:
         """A router over ``names``, checked against the known conventions."""
-        return cls(tuple(names), default_context)
+        return cls(tuple(Convention.named(name) for name in names), default_context)
 
     def resolve(self, request: Request) -> Resolution | None:
         """The mailbox ``request`` names, or None when no convention in the chain applies."""
-        conventions: Sequence[Convention] = [convention(name) for name in self.chain]
+        conventions: Sequence[ConventionRule] = [CONVENTIONS[name] for name in self.chain]
         for position, winner in enumerate(conventions):
             found = winner.resolve(request, self.default_context)
             if found is None:
@@ -462,7 +482,7 @@ class Router:
         """
         caller = _caller(request)
         if _request_uri(request).user in self.retrieval_users:
-            named = CONVENTIONS["x-voicemail"].resolve(request, self.default_context)
+            named = CONVENTIONS[Convention.X_VOICEMAIL].resolve(request, self.default_context)
             if named is None and caller is not None:
                 named = Resolution(MailboxId(caller, self.default_context), None, "caller")
             return Routed("retrieve", named)

@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
+from harness.core.routing import Convention
 from harness.sip.builder import new_request
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Response, parse_message
@@ -39,8 +40,8 @@ DEFAULT_CONFIG = (
 )
 
 #: How Kamailio can name the mailbox on a forwarded INVITE (the config's variants).
-KamailioConvention = Literal["x-voicemail", "diversion"]
-CONVENTIONS: tuple[KamailioConvention, ...] = ("x-voicemail", "diversion")
+KamailioConvention = Literal[Convention.X_VOICEMAIL, Convention.DIVERSION]
+CONVENTIONS: tuple[KamailioConvention, ...] = (Convention.X_VOICEMAIL, Convention.DIVERSION)
 
 _LOG_TAIL_LINES = 40
 
@@ -107,7 +108,7 @@ class Kamailio:
         self,
         voicemail: Peer | None = None,
         *,
-        convention: KamailioConvention = "x-voicemail",
+        convention: KamailioConvention = Convention.X_VOICEMAIL,
         no_answer_timeout: float = 20.0,
         reply_timeout: float = 5.0,
         host: str = "127.0.0.1",
@@ -217,7 +218,7 @@ class Kamailio:
             f"RETRIEVAL_USER={_cfg_string(self.retrieval_user, 'retrieval_user')}",
             f"CTL_SOCKET={_cfg_string(f'unix:{self.ctl_socket}', 'ctl socket')}",
         ]
-        if self.convention == "diversion":
+        if self.convention == Convention.DIVERSION:
             defines.append("WITH_DIVERSION")
         return defines
 

@@ -19,7 +19,8 @@ Every field but ``convention`` may be left out. Profiles ship as
 by name or path and reports each problem on one line naming the file, the line and the field.
 
 Each quirk is a class below named after what it reproduces; its fields are its options, each
-with a default. :data:`QUIRKS` lists them by the name a profile uses.
+with a default. :data:`QUIRKS` lists them by the name a profile uses. The simulated proxy reads a
+profile once, as a :class:`~harness.sim.behaviour.ProxyBehaviour`.
 """
 
 from __future__ import annotations
@@ -36,8 +37,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from harness.core.routing import RETRIEVAL_USERS
-from harness.core.routing import convention as lookup_convention
+from harness.core.routing import RETRIEVAL_USERS, Convention
 
 Loc = tuple[str | int, ...]
 
@@ -376,7 +376,7 @@ class ProxyProfile:
     """
 
     name: str = "generic"
-    convention: str = "x-voicemail"
+    convention: Convention = Convention.X_VOICEMAIL
     quirks: tuple[str, ...] = ()
     #: Seconds a registered phone may ring before the call goes to voicemail.
     no_answer_timeout: float = 0.5
@@ -393,7 +393,7 @@ class ProxyProfile:
     description: str = ""
 
     def __post_init__(self) -> None:
-        lookup_convention(self.convention)
+        object.__setattr__(self, "convention", Convention.named(self.convention))
         if not self.no_answer_timeout > 0:
             raise ValueError(f"no_answer_timeout must be positive, not {self.no_answer_timeout}")
         unknown = [name for name in self.quirks if name not in QUIRKS]
@@ -476,7 +476,7 @@ class _ProfileFile(BaseModel):
     @field_validator("convention")
     @classmethod
     def _convention(cls, value: str) -> str:
-        lookup_convention(value)
+        Convention.named(value)
         return value
 
 
@@ -547,7 +547,7 @@ def _load_file(path: Path) -> ProxyProfile:
     try:
         return ProxyProfile(
             name=fields.name or path.stem,
-            convention=fields.convention,
+            convention=Convention.named(fields.convention),
             quirks=tuple(quirk.name for quirk in quirks),
             no_answer_timeout=fields.no_answer_timeout,
             forward_unconditional=frozenset(fields.forward_unconditional),

@@ -4,6 +4,11 @@ This is the only module that opens SIP sockets. It feeds received bytes to the c
 transaction layer, sends what the transaction layer queues, re-arms one loop timer from
 ``next_timer()``, and tells every subscribed observer about each message on the wire (the report
 builds ladders and pcaps from that log).
+
+Two public extension points shape what crosses the wire without subclassing: a :class:`WireStyle`
+says how every message the transport serialises is written (compact, lower-case or folded
+headers), and a :class:`WireHook` sees each message going out or coming in and lets it pass,
+drops it or holds it back (as aioquic's protocol hears each event in ``quic_event_received``).
 """
 
 from __future__ import annotations
@@ -14,11 +19,20 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from harness.sip.builder import make_response, new_via
 from harness.sip.errors import SIPParseError
-from harness.sip.message import Header, Message, Request, Response, StreamParser, parse_message
+from harness.sip.message import (
+    Header,
+    HeaderCase,
+    Message,
+    Request,
+    Response,
+    StreamParser,
+    encode,
+    parse_message,
+)
 from harness.sip.transaction import (
     ClientTransaction,
     Event,
@@ -57,6 +71,80 @@ class WireMessage:
     error: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class WireStyle:
+    """How a transport writes the messages it serialises: the :func:`encode` switches.
+
+    The default writes every message as built (or as received, when relayed unmodified).
+    """
+
+    #: Compact header names where one exists (``v:``, ``f:``, ``i:``…).
+    compact: bool = False
+    #: The spelling of the other header names.
+    header_case: HeaderCase = "keep"
+    #: Fold values longer than this onto continuation lines (RFC 3261 §7.3.1); None: never.
+    fold_at: int | None = None
+
+    @property
+    def plain(self) -> bool:
+        """Whether messages are written as they are."""
+        return self == _PLAIN_STYLE
+
+    def encode(self, message: Message) -> bytes:
+        """``message`` on the wire in this style."""
+        if self.plain:
+            return message.to_bytes()
+        return encode(
+            message, compact=self.compact, header_case=self.header_case, fold_at=self.fold_at
+        )
+
+
+_PLAIN_STYLE = WireStyle()
+
+
+@dataclass(frozen=True, slots=True)
+class WireEvent:
+    """A message about to cross a transport, as its :class:`WireHook` sees it."""
+
+    direction: Literal["in", "out"]
+    #: The message, parsed; None for bytes sent as they are (:meth:`SipTransport.send_raw`).
+    message: Message | None
+    data: bytes
+    remote: Peer
+    transport: TransportName
+
+
+@dataclass(frozen=True, slots=True)
+class Pass:
+    """The message crosses as usual."""
+
+
+@dataclass(frozen=True, slots=True)
+class Drop:
+    """The message is lost: an outgoing one never reaches the wire, an incoming one is logged
+    with ``reason`` and not processed."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """The message crosses ``seconds`` later."""
+
+    seconds: float
+
+
+Verdict = Pass | Drop | Hold
+
+
+class WireHook(Protocol):
+    """Decides what becomes of each message crossing a transport."""
+
+    def __call__(self, event: WireEvent) -> Verdict:
+        """The fate of ``event``'s message."""
+        ...
+
+
 Observer = Callable[[WireMessage], None]
 RequestHandler = Callable[[Request, ServerTransaction | None, Peer], Awaitable[None] | None]
 StrayHandler = Callable[[Response, Peer], None]
@@ -90,10 +178,16 @@ class SipTransport:
         tcp: bool = False,
         timers: Timers | None = None,
         party: str = "",
+        style: WireStyle = _PLAIN_STYLE,
+        hook: WireHook | None = None,
     ) -> None:
         self.host = host
         self.port = port
         self.party = party
+        #: How every message this transport serialises is written.
+        self.style = style
+        #: What decides the fate of each message crossing; None lets everything pass.
+        self.hook = hook
         self._tcp_enabled = tcp
         self.layer = TransactionLayer(timers or Timers())
         self.handler: RequestHandler | None = None
@@ -254,7 +348,36 @@ class SipTransport:
         for observer in self._observers:
             observer(record)
 
-    def _write(self, data: bytes, destination: Peer, transport: TransportName) -> None:
+    def _write(
+        self,
+        data: bytes,
+        destination: Peer,
+        transport: TransportName,
+        message: Message | None = None,
+    ) -> None:
+        verdict = self._judge("out", message, data, destination, transport)
+        if isinstance(verdict, Drop):
+            log.debug("%s: not sent to %s:%s: %s", self.party, *destination, verdict.reason)
+        elif isinstance(verdict, Hold):
+            asyncio.get_running_loop().call_later(
+                verdict.seconds, self._put, data, destination, transport
+            )
+        else:
+            self._put(data, destination, transport)
+
+    def _judge(
+        self,
+        direction: Literal["in", "out"],
+        message: Message | None,
+        data: bytes,
+        remote: Peer,
+        transport: TransportName,
+    ) -> Verdict:
+        if self.hook is None:
+            return Pass()
+        return self.hook(WireEvent(direction, message, data, remote, transport))
+
+    def _put(self, data: bytes, destination: Peer, transport: TransportName) -> None:
         if self._closed:
             return
         if transport == "TCP":
@@ -271,7 +394,8 @@ class SipTransport:
 
     def _flush(self) -> None:
         for message, destination in self.layer.messages_to_send():
-            self._write(message.to_bytes(), destination, _transport_of(message))
+            data = self.style.encode(message)
+            self._write(data, destination, _transport_of(message), message)
         self._arm_timer()
 
     def _arm_timer(self) -> None:
@@ -299,6 +423,17 @@ class SipTransport:
     def _process(
         self, message: Message, data: bytes, source: Peer, transport: TransportName
     ) -> None:
+        verdict = self._judge("in", message, data, source, transport)
+        if isinstance(verdict, Drop):
+            self._emit("in", data, source, transport, error=verdict.reason)
+        elif isinstance(verdict, Hold):
+            asyncio.get_running_loop().call_later(
+                verdict.seconds, self._take, message, data, source, transport
+            )
+        else:
+            self._take(message, data, source, transport)
+
+    def _take(self, message: Message, data: bytes, source: Peer, transport: TransportName) -> None:
         self._emit("in", data, source, transport)
         if isinstance(message, Request):
             message = _stamp_received(message, source)

@@ -10,6 +10,7 @@ from harness.core.mailbox import MailboxId
 from harness.core.routing import (
     CONVENTIONS,
     DEFAULT_CHAIN,
+    Convention,
     Reason,
     Redirect,
     Resolution,
@@ -670,6 +671,31 @@ def test_convention_lookup() -> None:
     )
     with pytest.raises(ValueError, match=r"known: x-voicemail, diversion, history-info"):
         convention("X-Voicemail")
+
+
+def test_convention_names_are_the_strings_profiles_and_configs_use() -> None:
+    assert [str(name) for name in Convention] == [
+        "x-voicemail",
+        "diversion",
+        "history-info",
+        "rfc4458",
+        "request-uri",
+        "to",
+    ]
+    assert Convention.named("history-info") is Convention.HISTORY_INFO
+    assert Convention.DIVERSION == "diversion"
+    assert set(CONVENTIONS) == set(Convention)
+    for name, rule in CONVENTIONS.items():
+        assert rule.name is name
+    with pytest.raises(ValueError, match=r"unknown convention 'sip-header' \(known: x-voicemail, "):
+        Convention.named("sip-header")
+
+
+def test_router_types_the_names_it_is_given() -> None:
+    router = Router.of(["diversion", "to"])
+
+    assert router.chain == (Convention.DIVERSION, Convention.TO)
+    assert all(isinstance(name, Convention) for name in Router(("rfc4458",)).chain)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------- deposit or retrieval
