@@ -43,7 +43,9 @@ from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
 from harness.voicemail import pins
 from harness.voicemail.callflow import CallFlow, MailboxView, MessageChange
-from harness.voicemail.config import MailboxConfig, ServerConfig, SipPeer, load_config
+from harness.voicemail.conf.server_config import ServerConfig, load_config
+from harness.voicemail.conf.sip_conf import SipPeer
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.leave import Leave, LeaveOptions
 from harness.voicemail.metadata import MessageInfo
