@@ -520,25 +520,8 @@ def answer(
         event_pt = _telephone_event(media) if telephone_event else None
         direction = _REVERSED[offer.media_direction(media)]
         ptime = media.ptime or 20
-        payload_types = [pt] if event_pt is None else [pt, event_pt]
-        rtpmap = {pt: RtpMap(codec, 8000)}
-        fmtp: dict[int, str] = {}
-        if event_pt is not None:
-            rtpmap[event_pt] = RtpMap(TELEPHONE_EVENT, 8000)
-            fmtp[event_pt] = media.fmtp.get(event_pt) or "0-16"
-        answered.append(
-            MediaDescription(
-                media="audio",
-                port=port,
-                proto=media.proto,
-                formats=tuple(str(p) for p in payload_types),
-                rtpmap=rtpmap,
-                fmtp=fmtp,
-                direction=direction,
-                ptime=ptime,
-            )
-        )
         negotiated = Negotiated(remote, media.port, pt, codec, event_pt, ptime, direction)
+        answered.append(_accepted(media, port, negotiated))
     if negotiated is None and unaddressed:
         raise SdpError(f"offered audio has no connection address (c=): {_describe(offer)}")
     if negotiated is None:
@@ -552,6 +535,27 @@ def answer(
         media=tuple(answered),
     )
     return description, negotiated
+
+
+def _accepted(media: MediaDescription, port: int, agreed: Negotiated) -> MediaDescription:
+    """The answer's stream for the offered ``media`` it accepts on ``port``, as ``agreed``."""
+    pt, event_pt = agreed.payload_type, agreed.telephone_event_pt
+    payload_types = [pt] if event_pt is None else [pt, event_pt]
+    rtpmap = {pt: RtpMap(agreed.codec, 8000)}
+    fmtp: dict[int, str] = {}
+    if event_pt is not None:
+        rtpmap[event_pt] = RtpMap(TELEPHONE_EVENT, 8000)
+        fmtp[event_pt] = media.fmtp.get(event_pt) or "0-16"
+    return MediaDescription(
+        media="audio",
+        port=port,
+        proto=media.proto,
+        formats=tuple(str(p) for p in payload_types),
+        rtpmap=rtpmap,
+        fmtp=fmtp,
+        direction=agreed.direction,
+        ptime=agreed.ptime,
+    )
 
 
 def _describe(description: SessionDescription) -> str:
