@@ -18,8 +18,8 @@ from harness import __version__
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.model import Scenario
 from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
-from harness.voicemail.conffile import ConfigError
-from harness.voicemail.config import ServerConfig, load_config
+from harness.voicemail.conf.dialect import ConfigError
+from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2

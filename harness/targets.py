@@ -32,7 +32,7 @@ from harness.sip.transaction import Peer
 from harness.sip.transport import Observer
 from harness.sip.uri import URI
 from harness.smdi.link import SerialSettings
-from harness.voicemail.config import load_config
+from harness.voicemail.conf.server_config import load_config
 from harness.voicemail.server import VoicemailServer
 from harness.voicemail.smdi import SmdiOptions
 from harness.voicemail.store import Spool

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 #: The body type of a message-summary NOTIFY.
@@ -260,50 +260,69 @@ def parse_summary(body: bytes | str, *, strict: bool = False) -> MessageSummary:
     lines = text.split("\n")
     if lines[-1] == "":
         lines.pop()
+    reading = _SummaryReading(strict)
+    for number, raw in enumerate(lines, start=1):
+        reading.line(raw.removesuffix("\r"), number)
+    if reading.waiting is None:
+        raise MwiError("no Messages-Waiting line in the message-summary body")
+    return MessageSummary(
+        reading.waiting, reading.account, tuple(reading.classes.items()), tuple(reading.headers)
+    )
+
+
+@dataclass(slots=True)
+class _SummaryReading:
+    """A body read so far, line by line: the status and counts, then the extra headers."""
+
+    strict: bool
     waiting: bool | None = None
     account: str | None = None
-    classes: dict[str, Counts] = {}
-    headers: list[tuple[str, str]] = []
-    in_headers = False
-    for number, raw in enumerate(lines, start=1):
-        line = raw.removesuffix("\r")
-        if in_headers:
-            _read_header(headers, line, number, strict)
-            continue
+    classes: dict[str, Counts] = field(default_factory=dict)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    in_headers: bool = False
+
+    def line(self, line: str, number: int) -> None:
+        """Read line ``number`` (its line end removed)."""
+        if self.in_headers:
+            _read_header(self.headers, line, number, self.strict)
+            return
         if not line.strip():
-            if waiting is None and account is None and not classes:
-                if strict:
+            if self.waiting is None and self.account is None and not self.classes:
+                if self.strict:
                     raise MwiError("blank line before Messages-Waiting", number, line)
-                continue
-            in_headers = True
-            continue
+                return
+            self.in_headers = True
+            return
         name, colon, value = line.partition(":")
         key, value = name.strip().lower(), value.strip()
-        if strict:
-            _check_order(key, number, line, waiting=waiting, account=account, classes=classes)
+        if self.strict:
+            _check_order(
+                key, number, line, waiting=self.waiting, account=self.account, classes=self.classes
+            )
         if colon and key == _STATUS:
             if value.lower() not in ("yes", "no"):
                 raise MwiError("Messages-Waiting must be 'yes' or 'no'", number, line)
-            waiting = value.lower() == "yes"
+            self.waiting = value.lower() == "yes"
         elif colon and key == _ACCOUNT:
-            if strict and not value:
+            if self.strict and not value:
                 raise MwiError("empty Message-Account", number, line)
-            account = value or None
+            self.account = value or None
         elif colon and _TOKEN_RE.match(key):
-            match = _COUNTS_RE.match(value)
-            if match is not None:
-                classes[key] = Counts.parse(value)
-            elif strict or key in MESSAGE_CLASSES:
-                raise MwiError(
-                    f"bad {name.strip()} counts: expected new/old or new/old (nu/ou)",
-                    number,
-                    line,
-                )
-        elif strict:
+            self.counts(name.strip(), key, value, number, line)
+        elif self.strict:
             raise MwiError("not a message-summary line", number, line)
-    if waiting is None:
-        raise MwiError("no Messages-Waiting line in the message-summary body")
-    return MessageSummary(waiting, account, tuple(classes.items()), tuple(headers))
+
+    def counts(self, name: str, key: str, value: str, number: int, line: str) -> None:
+        """A ``Class: new/old (urgent new/urgent old)`` line; unreadable counts of a class
+        this module does not know are skipped unless strict."""
+        if _COUNTS_RE.match(value) is not None:
+            self.classes[key] = Counts.parse(value)
+        elif self.strict or key in MESSAGE_CLASSES:
+            raise MwiError(
+                f"bad {name} counts: expected new/old or new/old (nu/ou)",
+                number,
+                line,
+            )
 
 
 def _decode(body: bytes | str, strict: bool) -> str:

@@ -32,10 +32,10 @@ from typing import Any, Literal, Self
 import numpy as np
 import numpy.typing as npt
 
+from harness.media.hearing import heard_prompts
 from harness.media.signature import find_message_codes
 from harness.media.wav import write_wav
 from harness.sip.transaction import Peer
-from harness.voicemail.prompts import heard_prompts
 
 #: What the phone does with an incoming call: ring until the caller gives up, or answer 486.
 IncomingPolicy = Literal["ring", "busy"]

@@ -29,6 +29,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.scenario.model import LOCATED, STEP_TYPES, Scenario, closest_name
 from harness.scenario.variables import Loc
+from harness.yaml_problems import describe_node, describe_value, field_path, line_and_column, locate
 
 #: File name endings of scenario files when a directory is searched.
 SCENARIO_SUFFIXES = (".yaml", ".yml")
@@ -156,14 +157,14 @@ def _load(path: Path) -> Scenario | list[Problem]:
             )
         ]
     if not isinstance(root, MappingNode):
-        line, column = _position(root)
+        line, column = line_and_column(root)
         return [
             Problem(
                 file,
                 line,
                 column,
                 "",
-                f"a scenario is a mapping (name: ..., steps: ...), got {_describe_node(root)}",
+                f"a scenario is a mapping (name: ..., steps: ...), got {describe_node(root)}",
             )
         ]
     document = _Document(file, root)
@@ -273,10 +274,8 @@ class _Document:
         return result
 
     def _problem(self, where: Node | yaml.Mark, loc: Loc, message: str) -> None:
-        mark = where.start_mark if isinstance(where, Node) else where
-        self.problems.append(
-            Problem(self.file, mark.line + 1, mark.column + 1, _field(loc), message)
-        )
+        line, column = line_and_column(where)
+        self.problems.append(Problem(self.file, line, column, field_path(loc), message))
 
     def problems_of(
         self, error: ValidationError | None, unbound: Sequence[tuple[Loc, str]] = ()
@@ -304,42 +303,9 @@ class _Document:
         return problems
 
     def _at(self, loc: Loc, message: str, *, at_key: bool = False) -> Problem:
-        """The problem ``message`` at the node ``loc`` names, or as near as the YAML has one.
-
-        A scalar is pointed at itself; a list or mapping at the key that introduces it (or its
-        own start in a list); a missing field at the mapping that lacks it.
-        """
-        node: Node = self.root
-        key: Node | None = None
-        walked: list[str | int] = []
-        for part in loc:
-            if isinstance(node, MappingNode) and isinstance(part, str):
-                found = [
-                    (key_node, value)
-                    for key_node, value in node.value
-                    if isinstance(key_node, ScalarNode) and key_node.value == part
-                ]
-                walked.append(part)
-                if not found:
-                    break
-                key, node = found[-1]
-            elif isinstance(node, SequenceNode) and isinstance(part, int):
-                if not 0 <= part < len(node.value):
-                    break
-                walked.append(part)
-                key, node = None, node.value[part]
-            elif isinstance(node, SequenceNode):
-                # A step's short form: ``parallel: [...]`` stands for ``parallel: {steps: [...]}``.
-                continue
-            else:
-                break
-        if at_key and key is not None:
-            mark = key.start_mark
-        elif isinstance(node, ScalarNode) or key is None:
-            mark = node.start_mark
-        else:
-            mark = key.start_mark
-        return Problem(self.file, mark.line + 1, mark.column + 1, _field(tuple(walked)), message)
+        """The problem ``message`` at the node ``loc`` names, or as near as the YAML has one."""
+        where = locate(self.root, loc, at_key=at_key, short_forms=True)
+        return Problem(self.file, where.line, where.column, field_path(where.walked), message)
 
 
 def _echoes_item_errors(detail: ErrorDetails) -> bool:
@@ -355,23 +321,12 @@ def _echoes_item_errors(detail: ErrorDetails) -> bool:
     return isinstance(given, list | tuple) and len(given) >= minimum
 
 
-def _field(loc: Loc) -> str:
-    """``("steps", 2, "deposit")`` as ``steps[2].deposit``."""
-    text = ""
-    for part in loc:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else part
-    return text
-
-
 def _message(detail: ErrorDetails) -> str:
     """Pydantic's message, reworded where a YAML author would not recognise its terms."""
     kind = detail["type"]
     value = detail.get("input")
     ctx = detail.get("ctx", {})
-    got = _describe(value)
+    got = describe_value(value)
     if kind == "missing":
         return "required field is missing"
     if kind == "extra_forbidden":
@@ -401,30 +356,6 @@ def _message(detail: ErrorDetails) -> str:
         hint = f' (did you mean "{guess}"?)' if guess else ""
         return f"got {got}{hint}; expected one of: {', '.join(choices)}"
     return detail["msg"]
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return repr(value)
-
-
-def _describe_node(node: Node) -> str:
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if isinstance(node, ScalarNode):
-        return f'"{node.value}"'
-    return "a mapping"
-
-
-def _position(node: Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
 
 
 def _known_fields(loc: Loc, extra: str) -> list[str]:

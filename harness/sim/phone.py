@@ -19,6 +19,7 @@ import numpy.typing as npt
 from harness.core.mwi import CONTENT_TYPE, EVENT, Lamp, LampCheck, LampExpectation, MwiError
 from harness.media import g711
 from harness.media.dtmf import dtmf_tone, format_dtmf_relay
+from harness.media.hearing import heard_prompts
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip import sdp
@@ -31,7 +32,6 @@ from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer, ServerTransaction
 from harness.sip.transport import SipTransport
 from harness.sip.uri import URI
-from harness.voicemail.prompts import heard_prompts
 
 log = logging.getLogger(__name__)
 

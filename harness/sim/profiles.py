@@ -38,8 +38,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from harness.core.routing import RETRIEVAL_USERS, Convention
-
-Loc = tuple[str | int, ...]
+from harness.yaml_problems import (
+    Loc,
+    describe_node,
+    describe_value,
+    field_path,
+    line_and_column,
+    locate,
+)
 
 
 def _status(value: int, allowed: Iterable[int], what: str) -> int:
@@ -330,7 +336,7 @@ class QuirkError(ValueError):
 
     def __init__(self, problems: Sequence[tuple[Loc, str]]) -> None:
         self.problems = list(problems)
-        super().__init__("; ".join(_join(_field(loc), message) for loc, message in problems))
+        super().__init__("; ".join(_join(field_path(loc), message) for loc, message in problems))
 
 
 def parse_quirk(spec: QuirkSpec) -> Quirk:
@@ -354,7 +360,9 @@ def parse_quirk(spec: QuirkSpec) -> Quirk:
     if options is None:
         options = {}
     if not isinstance(options, Mapping):
-        raise QuirkError([(at, f"the options of {name} are a mapping, got {_describe(options)}")])
+        raise QuirkError(
+            [(at, f"the options of {name} are a mapping, got {describe_value(options)}")]
+        )
     try:
         return kind.model_validate(dict(options))
     except ValidationError as error:
@@ -523,7 +531,7 @@ def _load_file(path: Path) -> ProxyProfile:
         raise ProfileError(
             [
                 f"{where}: a profile is a mapping (convention: ..., quirks: [...]), got "
-                f"{'nothing' if root is None else _describe_node(root)}"
+                f"{'nothing' if root is None else describe_node(root)}"
             ]
         )
     data = _plain(root)
@@ -568,40 +576,21 @@ def _plain(node: Node) -> Any:
         return [_plain(item) for item in node.value]
     assert isinstance(node, MappingNode)
     return {
-        key.value if isinstance(key, ScalarNode) else _describe_node(key): _plain(value)
+        key.value if isinstance(key, ScalarNode) else describe_node(key): _plain(value)
         for key, value in node.value
     }
 
 
-def _node_at(root: Node, loc: Loc, *, at_key: bool = False) -> Node:
-    """The node ``loc`` names, as near as the YAML has one: a scalar itself (its key with
-    ``at_key``), a list or mapping by the key that introduces it, a missing field by the
-    mapping that lacks it."""
-    node: Node = root
-    key: Node | None = None
-    for part in loc:
-        if isinstance(node, MappingNode):
-            found = [(k, v) for k, v in node.value if isinstance(k, ScalarNode) and k.value == part]
-            if not found:
-                break
-            key, node = found[-1]
-        elif isinstance(node, SequenceNode) and isinstance(part, int) and part < len(node.value):
-            key, node = None, node.value[part]
-        else:
-            break
-    if key is None or (isinstance(node, ScalarNode) and not at_key):
-        return node
-    return key
-
-
 def _problem(file: str, root: Node, loc: Loc, message: str) -> str:
     # An unknown field is pointed at by its name, other problems by the value.
-    node = _node_at(root, loc, at_key=message.startswith("unknown field"))
-    return _join(f"{_where(file, node)}: {_field(loc)}" if loc else _where(file, node), message)
+    at = locate(root, loc, at_key=message.startswith("unknown field"))
+    where = f"{file}:{at.line}:{at.column}"
+    return _join(f"{where}: {field_path(loc)}" if loc else where, message)
 
 
 def _where(file: str, node: Node) -> str:
-    return f"{file}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+    line, column = line_and_column(node)
+    return f"{file}:{line}:{column}"
 
 
 def _line_of(problem: str) -> tuple[int, int]:
@@ -612,14 +601,6 @@ def _line_of(problem: str) -> tuple[int, int]:
 
 def _join(where: str, message: str) -> str:
     return f"{where}: {message}" if where else message
-
-
-def _field(loc: Loc) -> str:
-    """``("quirks", 2, "delay")`` as ``quirks[2].delay``."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def _unknown_quirk(name: str) -> str:
@@ -641,24 +622,4 @@ def _pydantic_message(detail: Any, model: type[BaseModel]) -> str:
     message = str(detail["msg"])
     if kind == "value_error":
         return message.removeprefix("Value error, ")
-    return f"{message}, got {_describe(detail.get('input'))}"
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, str):
-        return f'"{value}"'
-    if isinstance(value, Mapping):
-        return "a mapping"
-    if isinstance(value, list | tuple):
-        return "a list"
-    return repr(value)
-
-
-def _describe_node(node: Node) -> str:
-    if isinstance(node, SequenceNode):
-        return "a list"
-    if isinstance(node, ScalarNode):
-        return f'"{node.value}"'
-    return "a mapping"
+    return f"{message}, got {describe_value(detail.get('input'))}"

@@ -265,6 +265,87 @@ def _split_attribute(value: str) -> tuple[str, str | None]:
     return name.strip(), (rest.strip() if colon else None)
 
 
+def _parse_origin(value: str, line: int) -> Origin:
+    parts = value.split()
+    if len(parts) != 6:
+        raise SdpError(f"o= needs six fields, got {value!r}", line)
+    return Origin(
+        username=parts[0],
+        session_id=_parse_int(parts[1], "o= session id", line),
+        session_version=_parse_int(parts[2], "o= session version", line),
+        nettype=parts[3],
+        addrtype=parts[4],
+        address=parts[5],
+    )
+
+
+class _SessionBuilder:
+    """Collects the session-level lines and the m= sections while parsing."""
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+        self.origin: Origin | None = None
+        self.session_name = "-"
+        self.timing = "0 0"
+        self.connection: str | None = None
+        self.direction: str | None = None
+        self.attributes: list[tuple[str, str | None]] = []
+        self.other: list[str] = []
+        self.media: list[_MediaBuilder] = []
+
+    def line(self, kind: str, value: str, line: str, number: int) -> None:
+        """Line ``number``, ``<kind>=<value>``: to the session, or to the m= section it is in."""
+        current = self.media[-1] if self.media else None
+        if kind == "v":
+            self.version = _parse_int(value.strip(), "version", number)
+        elif kind == "o":
+            self.origin = _parse_origin(value, number)
+        elif kind == "s":
+            self.session_name = value
+        elif kind == "t":
+            self.timing = value
+        elif kind == "c":
+            address = _parse_connection(value, number)
+            if current is None:
+                self.connection = address
+            else:
+                current.connection = address
+        elif kind == "m":
+            self.media.append(_MediaBuilder(value, number))
+        elif kind == "a":
+            self.attribute(value, number, current)
+        elif current is None:
+            self.other.append(line)
+        else:
+            current.other_lines.append(line)
+
+    def attribute(self, value: str, number: int, current: _MediaBuilder | None) -> None:
+        name, attr_value = _split_attribute(value)
+        if current is not None:
+            current.attribute(name, attr_value, number)
+        elif name in DIRECTIONS and attr_value is None:
+            self.direction = name
+        else:
+            self.attributes.append((name, attr_value))
+
+    def build(self) -> SessionDescription:
+        if self.version is None:
+            raise SdpError("no v= line")
+        if self.origin is None:
+            raise SdpError("no o= line")
+        return SessionDescription(
+            origin=self.origin,
+            connection=self.connection,
+            media=tuple(builder.build() for builder in self.media),
+            session_name=self.session_name,
+            timing=self.timing,
+            direction=self.direction,
+            version=self.version,
+            attributes=tuple(self.attributes),
+            other_lines=tuple(self.other),
+        )
+
+
 def parse(text: str | bytes) -> SessionDescription:
     """Parse an SDP body. Accepts CRLF or bare LF line ends; raises :class:`SdpError`."""
     if isinstance(text, bytes):
@@ -272,15 +353,7 @@ def parse(text: str | bytes) -> SessionDescription:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise SdpError(f"body is not UTF-8 (byte {exc.start})") from None
-    version: int | None = None
-    origin: Origin | None = None
-    session_name = "-"
-    timing = "0 0"
-    connection: str | None = None
-    direction: str | None = None
-    attributes: list[tuple[str, str | None]] = []
-    other: list[str] = []
-    media: list[_MediaBuilder] = []
+    session = _SessionBuilder()
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line:
@@ -288,60 +361,8 @@ def parse(text: str | bytes) -> SessionDescription:
         kind, equals, value = line.partition("=")
         if not equals or len(kind) != 1:
             raise SdpError(f"expected '<letter>=<value>', got {line!r}", number)
-        current = media[-1] if media else None
-        if kind == "v":
-            version = _parse_int(value.strip(), "version", number)
-        elif kind == "o":
-            parts = value.split()
-            if len(parts) != 6:
-                raise SdpError(f"o= needs six fields, got {value!r}", number)
-            origin = Origin(
-                username=parts[0],
-                session_id=_parse_int(parts[1], "o= session id", number),
-                session_version=_parse_int(parts[2], "o= session version", number),
-                nettype=parts[3],
-                addrtype=parts[4],
-                address=parts[5],
-            )
-        elif kind == "s":
-            session_name = value
-        elif kind == "t":
-            timing = value
-        elif kind == "c":
-            address = _parse_connection(value, number)
-            if current is None:
-                connection = address
-            else:
-                current.connection = address
-        elif kind == "m":
-            media.append(_MediaBuilder(value, number))
-        elif kind == "a":
-            name, attr_value = _split_attribute(value)
-            if current is not None:
-                current.attribute(name, attr_value, number)
-            elif name in DIRECTIONS and attr_value is None:
-                direction = name
-            else:
-                attributes.append((name, attr_value))
-        elif current is None:
-            other.append(line)
-        else:
-            current.other_lines.append(line)
-    if version is None:
-        raise SdpError("no v= line")
-    if origin is None:
-        raise SdpError("no o= line")
-    return SessionDescription(
-        origin=origin,
-        connection=connection,
-        media=tuple(builder.build() for builder in media),
-        session_name=session_name,
-        timing=timing,
-        direction=direction,
-        version=version,
-        attributes=tuple(attributes),
-        other_lines=tuple(other),
-    )
+        session.line(kind, value, line, number)
+    return session.build()
 
 
 @dataclass(frozen=True, slots=True)
@@ -499,25 +520,8 @@ def answer(
         event_pt = _telephone_event(media) if telephone_event else None
         direction = _REVERSED[offer.media_direction(media)]
         ptime = media.ptime or 20
-        payload_types = [pt] if event_pt is None else [pt, event_pt]
-        rtpmap = {pt: RtpMap(codec, 8000)}
-        fmtp: dict[int, str] = {}
-        if event_pt is not None:
-            rtpmap[event_pt] = RtpMap(TELEPHONE_EVENT, 8000)
-            fmtp[event_pt] = media.fmtp.get(event_pt) or "0-16"
-        answered.append(
-            MediaDescription(
-                media="audio",
-                port=port,
-                proto=media.proto,
-                formats=tuple(str(p) for p in payload_types),
-                rtpmap=rtpmap,
-                fmtp=fmtp,
-                direction=direction,
-                ptime=ptime,
-            )
-        )
         negotiated = Negotiated(remote, media.port, pt, codec, event_pt, ptime, direction)
+        answered.append(_accepted(media, port, negotiated))
     if negotiated is None and unaddressed:
         raise SdpError(f"offered audio has no connection address (c=): {_describe(offer)}")
     if negotiated is None:
@@ -531,6 +535,27 @@ def answer(
         media=tuple(answered),
     )
     return description, negotiated
+
+
+def _accepted(media: MediaDescription, port: int, agreed: Negotiated) -> MediaDescription:
+    """The answer's stream for the offered ``media`` it accepts on ``port``, as ``agreed``."""
+    pt, event_pt = agreed.payload_type, agreed.telephone_event_pt
+    payload_types = [pt] if event_pt is None else [pt, event_pt]
+    rtpmap = {pt: RtpMap(agreed.codec, 8000)}
+    fmtp: dict[int, str] = {}
+    if event_pt is not None:
+        rtpmap[event_pt] = RtpMap(TELEPHONE_EVENT, 8000)
+        fmtp[event_pt] = media.fmtp.get(event_pt) or "0-16"
+    return MediaDescription(
+        media="audio",
+        port=port,
+        proto=media.proto,
+        formats=tuple(str(p) for p in payload_types),
+        rtpmap=rtpmap,
+        fmtp=fmtp,
+        direction=agreed.direction,
+        ptime=agreed.ptime,
+    )
 
 
 def _describe(description: SessionDescription) -> str:

@@ -258,6 +258,34 @@ def split_hostport(text: str, offset: int) -> tuple[str, int | None]:
     return host, int(port_text)
 
 
+def _parse_userinfo(userinfo: str, offset: int) -> tuple[str, str | None]:
+    """``user[:password]`` of a SIP URI, unescaped; ``offset`` positions errors."""
+    raw_user, has_password, raw_password = userinfo.partition(":")
+    if not raw_user:
+        raise SIPParseError(offset, "empty user part")
+    user = _unescape(raw_user, offset, "user part")
+    if not has_password:
+        return user, None
+    return user, _unescape(raw_password, offset + len(raw_user) + 1, "password")
+
+
+def _parse_uri_headers(text: str, offset: int) -> tuple[tuple[str, str], ...]:
+    """The ``name=value&…`` headers after a URI's ``?``, unescaped; ``offset`` positions errors."""
+    headers: list[tuple[str, str]] = []
+    for item in text.split("&"):
+        name, eq, value = item.partition("=")
+        if not name or not eq:
+            raise SIPParseError(offset, f"malformed URI header {item!r}")
+        headers.append(
+            (
+                _unescape(name, offset, "URI header"),
+                _unescape(value, offset + len(name) + 1, "URI header"),
+            )
+        )
+        offset += len(item) + 1
+    return tuple(headers)
+
+
 @dataclass(frozen=True, slots=True)
 class URI:
     """A SIP/SIPS URI, a tel URI, or any other absolute URI (kept as text).
@@ -304,35 +332,15 @@ class URI:
         # The user part may itself hold ';', '?' and ','; only '@' ends it (RFC 3261 §19.1.1).
         at = rest.find("@")
         userinfo, hostpart = (rest[:at], rest[at + 1 :]) if at != -1 else ("", rest)
-        user: str | None = None
-        password: str | None = None
-        if at != -1:
-            raw_user, has_password, raw_password = userinfo.partition(":")
-            if not raw_user:
-                raise SIPParseError(base, "empty user part")
-            user = _unescape(raw_user, base, "user part")
-            if has_password:
-                password = _unescape(raw_password, base + len(raw_user) + 1, "password")
+        user, password = _parse_userinfo(userinfo, base) if at != -1 else (None, None)
         host_offset = base + (at + 1 if at != -1 else 0)
         before_headers, question, header_text = hostpart.partition("?")
         hostport, semicolon, uri_params = before_headers.partition(";")
         host, port = split_hostport(hostport, host_offset)
         params_offset = host_offset + len(hostport) + 1
         params = _parse_uri_params(uri_params, params_offset) if semicolon else ()
-        headers: list[tuple[str, str]] = []
-        if question:
-            header_offset = host_offset + len(before_headers) + 1
-            for item in header_text.split("&"):
-                name, eq, value = item.partition("=")
-                if not name or not eq:
-                    raise SIPParseError(header_offset, f"malformed URI header {item!r}")
-                headers.append(
-                    (
-                        _unescape(name, header_offset, "URI header"),
-                        _unescape(value, header_offset + len(name) + 1, "URI header"),
-                    )
-                )
-                header_offset += len(item) + 1
+        headers_offset = host_offset + len(before_headers) + 1
+        headers = _parse_uri_headers(header_text, headers_offset) if question else ()
         return cls(
             scheme=scheme,
             host=host,
@@ -340,7 +348,7 @@ class URI:
             password=password,
             port=port,
             params=params,
-            headers=tuple(headers),
+            headers=headers,
             raw=text,
         )
 

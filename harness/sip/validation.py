@@ -126,6 +126,23 @@ def _check_request_uri(text: str, lenient: bool) -> None:
 
 def _check_common(message: Message, lenient: bool) -> None:
     """Checks that apply to requests and responses alike."""
+    _check_header_counts(message)
+    _check_cseq(message)
+    _check_call_id(message.header("Call-ID") or "", lenient)
+    for name in ("From", "To"):
+        _parse_address(name, message.header(name) or "", lenient)
+    _check_vias(message, lenient)
+    _check_delta("Expires", message.header("Expires"), lenient)
+    retry_after = message.header("Retry-After")
+    if retry_after is not None:
+        _check_delta("Retry-After", retry_after.partition(";")[0].partition("(")[0], lenient)
+    if not lenient:
+        _check_warnings(message)
+    _check_body(message)
+
+
+def _check_header_counts(message: Message) -> None:
+    """Every mandatory header present, each single-value header at most once."""
     missing = [name for name in MANDATORY_HEADERS if not message.has(name)]
     if missing:
         plural = "s" if len(missing) > 1 else ""
@@ -134,22 +151,19 @@ def _check_common(message: Message, lenient: bool) -> None:
         count = message.count(name)
         if count > 1:
             raise _InvalidError(f"{name} appears {count} times but takes one value")
-    _check_cseq(message)
-    _check_call_id(message.header("Call-ID") or "", lenient)
-    for name in ("From", "To"):
-        _parse_address(name, message.header(name) or "", lenient)
+
+
+def _check_vias(message: Message, lenient: bool) -> None:
     _check_list("Via", message, lenient)
     for value in message.header_values("Via"):
         try:
             Via.parse(value)
         except SIPParseError as error:
             raise _InvalidError(f"malformed Via header: {error.reason}") from None
-    _check_delta("Expires", message.header("Expires"), lenient)
-    retry_after = message.header("Retry-After")
-    if retry_after is not None:
-        _check_delta("Retry-After", retry_after.partition(";")[0].partition("(")[0], lenient)
-    if not lenient:
-        _check_warnings(message)
+
+
+def _check_body(message: Message) -> None:
+    """A readable Content-Length, and a Content-Type for any body."""
     length = message.header("Content-Length")
     if length is not None:
         if not length.isascii() or not length.isdigit():

@@ -16,8 +16,8 @@ import stat
 import threading
 from pathlib import Path
 
-from harness.voicemail.conffile import read_conf
-from harness.voicemail.config import MailboxConfig
+from harness.voicemail.conf.dialect import read_conf
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.store import write_atomic
 
 #: The file in the mailbox's spool directory holding its PIN with ``passwordlocation=spooldir``.

@@ -30,6 +30,7 @@ from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts, MessageSummary
 from harness.core.routing import Reason, Resolution, Router, RoutingError
 from harness.media.dtmf import DtmfError, parse_dtmf, parse_dtmf_relay
+from harness.media.prompts import GeneratedPrompts, PromptLibrary
 from harness.media.session import RtpSession
 from harness.media.wav import read_wav, wav_bytes
 from harness.sip import sdp
@@ -43,12 +44,13 @@ from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
 from harness.voicemail import pins
 from harness.voicemail.callflow import CallFlow, MailboxView, MessageChange
-from harness.voicemail.config import MailboxConfig, ServerConfig, SipPeer, load_config
+from harness.voicemail.conf.server_config import ServerConfig, load_config
+from harness.voicemail.conf.sip_conf import SipPeer
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.leave import Leave, LeaveOptions
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
-from harness.voicemail.prompts import GeneratedPrompts, PromptLibrary
 from harness.voicemail.retrieve import Retrieval, RetrieveOptions
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService

@@ -48,7 +48,8 @@ from harness.smdi.codec import (
 from harness.smdi.lamps import LampFault, LampScheduler
 from harness.smdi.link import SerialSettings, SmdiLink, SmdiLinkError, open_link
 from harness.smdi.queue import Matched, MdQueue, QueuedMd, SearchMode, TimedOut
-from harness.voicemail.config import ServerConfig, SmdiInterface, SmdiMapping
+from harness.voicemail.conf.server_config import ServerConfig
+from harness.voicemail.conf.smdi_conf import SmdiInterface, SmdiMapping
 
 log = logging.getLogger(__name__)
 

@@ -9,18 +9,19 @@ from typing import TypeVar
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.conffile import ConfFile, ConfigError, ConfigWarning, parse_conf, read_conf
-from harness.voicemail.config import (
-    DEFAULT_USERAGENT,
-    ServerConfig,
-    SipConfig,
-    SmdiConfig,
-    SmdiInterface,
+from harness.voicemail.conf.dialect import (
+    ConfFile,
+    ConfigError,
+    ConfigWarning,
+    parse_conf,
+    read_conf,
+)
+from harness.voicemail.conf.server_config import ServerConfig, load_config
+from harness.voicemail.conf.sip_conf import DEFAULT_USERAGENT, SipConfig, load_sip_conf
+from harness.voicemail.conf.smdi_conf import SmdiConfig, SmdiInterface, load_smdi_conf
+from harness.voicemail.conf.voicemail_conf import (
     VoicemailConfig,
     VoicemailGeneral,
-    load_config,
-    load_sip_conf,
-    load_smdi_conf,
     load_voicemail_conf,
 )
 

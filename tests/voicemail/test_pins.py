@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.conffile import ConfigError
-from harness.voicemail.config import MailboxConfig, load_voicemail_conf
+from harness.voicemail.conf.dialect import ConfigError
+from harness.voicemail.conf.voicemail_conf import MailboxConfig, load_voicemail_conf
 from harness.voicemail.pins import PinChangeError, change_pin, read_spool_pin, stored_pin
 
 CONF = (

@@ -28,7 +28,7 @@ from harness.sim.proxy import SimProxy
 from harness.smdi.codec import MdMessage, MwiCommand
 from harness.smdi.link import PtyPair, SerialSettings, open_pty_pair
 from harness.targets import EmbeddedTarget, MailboxEntry, SmdiEntry
-from harness.voicemail.config import SmdiInterface
+from harness.voicemail.conf.smdi_conf import SmdiInterface
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.server import VoicemailServer
 from harness.voicemail.smdi import SmdiOptions, SmdiService

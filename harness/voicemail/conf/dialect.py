@@ -247,34 +247,7 @@ class _Reader:
         return next((b for b in self.sections if b.name.lower() == key), None)
 
     def section_header(self, text: str, file: str, number: int) -> None:
-        close = text.find("]")
-        if close < 0:
-            raise ConfigError(file, number, f"section header has no closing ']': {text!r}")
-        name, rest = text[1:close], text[close + 1 :]
-        if not name.strip():
-            raise ConfigError(file, number, "section with an empty name: '[]'")
-        if name != name.strip():
-            raise ConfigError(file, number, f"space inside the brackets of [{name}]")
-        items: list[str] = []
-        if rest.startswith("("):
-            end = rest.find(")")
-            if end < 0:
-                raise ConfigError(file, number, f"no closing ')' after [{name}]: {text!r}")
-            if rest[end + 1 :].strip():
-                trailing = rest[end + 1 :].strip()
-                raise ConfigError(
-                    file, number, f"unexpected text after [{name}](...): {trailing!r}"
-                )
-            items = [item.strip() for item in rest[1:end].split(",")]
-        elif rest.lstrip().startswith("("):
-            raise ConfigError(
-                file,
-                number,
-                f"write [{name}]{rest.strip()} without the space: "
-                "Asterisk ignores what follows a space after ']'",
-            )
-        elif rest.strip():
-            raise ConfigError(file, number, f"unexpected text after [{name}]: {rest.strip()!r}")
+        name, items = _header(text, file, number)
         builder = _Builder(name, file, number)
         target, is_new = builder, True
         for item in items:
@@ -283,16 +256,8 @@ class _Reader:
             if item == "!":
                 target.template = True
             elif item.startswith("+"):
-                if item != "+":
-                    raise ConfigError(file, number, f"'{item}' in [{name}](...) is not supported")
-                existing = self.find(name)
-                if existing is None or existing is builder:
-                    raise ConfigError(
-                        file, number, f"[{name}](+) adds to [{name}], which is not defined above"
-                    )
-                existing.template |= builder.template
-                existing.options.extend(builder.options)
-                target, is_new = existing, False
+                target = self.add_to_existing(builder, item, file, number)
+                is_new = False
             else:
                 base = self.find(item)
                 if base is None:
@@ -304,6 +269,20 @@ class _Reader:
         if is_new:
             self.sections.append(builder)
         self.current = target
+
+    def add_to_existing(self, builder: _Builder, item: str, file: str, number: int) -> _Builder:
+        """``[name](+)``: the section defined above, given what ``builder`` has gathered."""
+        name = builder.name
+        if item != "+":
+            raise ConfigError(file, number, f"'{item}' in [{name}](...) is not supported")
+        existing = self.find(name)
+        if existing is None or existing is builder:
+            raise ConfigError(
+                file, number, f"[{name}](+) adds to [{name}], which is not defined above"
+            )
+        existing.template |= builder.template
+        existing.options.extend(builder.options)
+        return existing
 
     def directive(self, text: str, path: Path, file: str, number: int) -> None:
         body = text[1:]
@@ -382,6 +361,36 @@ class _Reader:
         if not name:
             raise ConfigError(file, number, f"option without a name: {text!r}")
         section.options.append(Option(name, value.strip(), file, number, section.name, is_object))
+
+
+def _header(text: str, file: str, number: int) -> tuple[str, list[str]]:
+    """A ``[name]`` or ``[name](item,…)`` line as the name and the items in parentheses."""
+    close = text.find("]")
+    if close < 0:
+        raise ConfigError(file, number, f"section header has no closing ']': {text!r}")
+    name, rest = text[1:close], text[close + 1 :]
+    if not name.strip():
+        raise ConfigError(file, number, "section with an empty name: '[]'")
+    if name != name.strip():
+        raise ConfigError(file, number, f"space inside the brackets of [{name}]")
+    if rest.startswith("("):
+        end = rest.find(")")
+        if end < 0:
+            raise ConfigError(file, number, f"no closing ')' after [{name}]: {text!r}")
+        if rest[end + 1 :].strip():
+            trailing = rest[end + 1 :].strip()
+            raise ConfigError(file, number, f"unexpected text after [{name}](...): {trailing!r}")
+        return name, [item.strip() for item in rest[1:end].split(",")]
+    if rest.lstrip().startswith("("):
+        raise ConfigError(
+            file,
+            number,
+            f"write [{name}]{rest.strip()} without the space: "
+            "Asterisk ignores what follows a space after ']'",
+        )
+    if rest.strip():
+        raise ConfigError(file, number, f"unexpected text after [{name}]: {rest.strip()!r}")
+    return name, []
 
 
 def _strip_comments(line: str, number: int, opened: list[int]) -> str:

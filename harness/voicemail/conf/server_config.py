@@ -1,0 +1,117 @@
+"""The standalone server's configuration directory: voicemail.conf, sip.conf and smdi.conf together.
+
+Each file is read by its own module; this one loads the three from one directory and
+cross-checks them (a peer's or a station's mailbox that voicemail.conf does not define,
+``smdienable=yes`` without an interface).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core.mailbox import MailboxId
+from harness.voicemail.conf.dialect import ConfigError, ConfigWarning
+from harness.voicemail.conf.sip_conf import SipConfig, SipPeer, load_sip_conf
+from harness.voicemail.conf.smdi_conf import SmdiConfig, SmdiInterface, load_smdi_conf
+from harness.voicemail.conf.values import unique_warnings
+from harness.voicemail.conf.voicemail_conf import (
+    MailboxConfig,
+    VoicemailConfig,
+    load_voicemail_conf,
+)
+
+__all__ = ["DEFAULT_SMDI_PORT", "ServerConfig", "load_config"]
+
+#: The SMDI port app_voicemail uses when ``smdienable=yes`` names none.
+DEFAULT_SMDI_PORT = "/dev/ttyS0"
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything the standalone server reads from its configuration directory.
+
+    ``smdi_notify`` is the interface app_voicemail-style lamp commands go out on: set when
+    ``smdienable=yes`` and smdi.conf defines the port, else None. ``warnings`` gathers those of
+    every file plus the cross-checks between them.
+    """
+
+    directory: Path
+    voicemail: VoicemailConfig = field(default_factory=VoicemailConfig)
+    sip: SipConfig = field(default_factory=SipConfig)
+    smdi: SmdiConfig | None = None
+    smdi_notify: SmdiInterface | None = None
+    warnings: tuple[ConfigWarning, ...] = ()
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file read, includes too (what a reload watches)."""
+        smdi_files = () if self.smdi is None else self.smdi.files
+        return (*self.voicemail.files, *self.sip.files, *smdi_files)
+
+    def mailbox(self, mailbox: MailboxId) -> MailboxConfig | None:
+        """The mailbox ``box@context`` of voicemail.conf, or None."""
+        return self.voicemail.mailbox(mailbox)
+
+    def peers_for(self, mailbox: MailboxId) -> list[SipPeer]:
+        """The peers to NOTIFY when ``mailbox`` changes: those whose ``mailbox=`` names it or
+        one of its aliases (``aliasescontext``), as Asterisk republishes MWI for aliases."""
+        aliases = [alias for alias, target in self.voicemail.aliases.items() if target == mailbox]
+        return self.sip.peers_for(mailbox, *aliases)
+
+
+def load_config(directory: Path) -> ServerConfig:
+    """Read ``voicemail.conf`` (required), ``sip.conf`` and ``smdi.conf`` (optional) from
+    ``directory`` and cross-check them. Raises :class:`ConfigError`."""
+    if not directory.is_dir():
+        raise ConfigError(str(directory), None, "configuration directory not found")
+    voicemail_path = directory / "voicemail.conf"
+    if not voicemail_path.exists():
+        raise ConfigError("voicemail.conf", None, f"not found in {directory}; the server needs it")
+    voicemail = load_voicemail_conf(voicemail_path, root=directory)
+    sip_path, smdi_path = directory / "sip.conf", directory / "smdi.conf"
+    sip = load_sip_conf(sip_path, root=directory) if sip_path.exists() else SipConfig()
+    smdi = load_smdi_conf(smdi_path, root=directory) if smdi_path.exists() else None
+    warnings = [*voicemail.warnings, *sip.warnings, *(() if smdi is None else smdi.warnings)]
+    known = set(voicemail.mailboxes) | set(voicemail.aliases)
+    for peer in sip.peers:
+        for mailbox in peer.mailboxes:
+            if mailbox not in known:
+                warnings.append(
+                    ConfigWarning(
+                        peer.file,
+                        peer.line,
+                        f"peer [{peer.name}] names mailbox {mailbox}, "
+                        "which voicemail.conf does not define",
+                    )
+                )
+    for mapping in () if smdi is None else smdi.mappings:
+        if mapping.mailbox not in known:
+            warnings.append(
+                ConfigWarning(
+                    mapping.file,
+                    mapping.line,
+                    f"station {mapping.station} shows mailbox {mapping.mailbox}, "
+                    "which voicemail.conf does not define",
+                )
+            )
+    general = voicemail.general
+    smdi_notify = None
+    if general.smdienable:
+        port = general.smdiport or DEFAULT_SMDI_PORT
+        smdi_notify = None if smdi is None else smdi.interface(port)
+        if smdi_notify is None:
+            where = general.options.get("smdiport") or general.options["smdienable"]
+            missing = (
+                f"there is no smdi.conf to define interface {port}"
+                if smdi is None
+                else f"smdi.conf defines no interface {port}"
+            )
+            warnings.append(
+                ConfigWarning.at(
+                    where,
+                    f"smdienable=yes but {missing}: SMDI lamp notification is disabled "
+                    "(Asterisk logs an error and does the same)",
+                )
+            )
+    return ServerConfig(directory, voicemail, sip, smdi, smdi_notify, unique_warnings(warnings))
