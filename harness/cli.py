@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from harness import __version__
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
-from harness.scenario.model import Scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 from harness.voicemail.conffile import ConfigError
 from harness.voicemail.config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
@@ -183,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
     if args.report is not None or args.junit is not None:
         try:
-            _write_results(outcomes, dict(scenarios), args.report, args.junit)
+            _write_results(outcomes, args.report, args.junit)
         except OSError as error:
             print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -193,7 +194,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _write_results(
     outcomes: list[ScenarioOutcome],
-    scenarios: dict[Path, Scenario],
     report: Path | None,
     junit: Path | None,
 ) -> None:
@@ -202,10 +202,7 @@ def _write_results(
     from harness.report.junit import write_junit  # noqa: PLC0415
     from harness.report.trace import Trace  # noqa: PLC0415
 
-    traces = [
-        Trace.from_outcome(outcome, scenario=scenarios.get(outcome.path) if outcome.path else None)
-        for outcome in outcomes
-    ]
+    traces = [Trace.from_outcome(outcome) for outcome in outcomes]
     files: dict[int, list[str]] = {}
     if report is not None:
         index = write_report(traces, report)

@@ -34,9 +34,11 @@ import pytest
 
 from harness.core.routing import CONVENTIONS
 from harness.peers.kamailio import KamailioError
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import SCENARIO_SUFFIXES, ScenarioError, load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import Plan, RunOptions, ScenarioOutcome, plan_run, run_scenario
+from harness.scenario.plan import Plan, RunOptions, plan_run
+from harness.scenario.runner import run_scenario
 
 #: The run options of every combination the command line asks for.
 RUNS = pytest.StashKey[list[RunOptions]]()
@@ -232,7 +234,7 @@ class ScenarioItem(pytest.Item):
         from harness.report.pcap import pcap_bytes  # noqa: PLC0415
         from harness.report.trace import Trace  # noqa: PLC0415
 
-        trace = Trace.from_outcome(outcome, scenario=self.scenario)
+        trace = Trace.from_outcome(outcome)
         dynamic: Any = allure.dynamic  # its methods carry no annotations
         dynamic.title(self.scenario.name)
         dynamic.feature(self.plan.convention)

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import load_scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 
 LAMP = """\
 name: a message lights the lamp
@@ -241,3 +243,4 @@ steps:
 
     assert outcome.status == "passed", failure_of(outcome)
     assert outcome.steps[0].detail == "phone 2000 subscribed to message-summary (expires 60)"
+

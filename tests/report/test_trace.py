@@ -11,18 +11,20 @@ from typing import Any
 import pytest
 
 from harness.media.session import RtpSession
-from harness.report.trace import (
-    SCHEMA_VERSION,
+from harness.report.records import (
     DtmfDigit,
     Endpoint,
     LatencySample,
     RtpStream,
     SmdiFrame,
+    rtp_stream,
+)
+from harness.report.trace import (
+    SCHEMA_VERSION,
     Trace,
     TraceError,
     message_label,
     pair_echoes,
-    rtp_stream,
 )
 from harness.sip.transport import WireMessage
 
