@@ -27,7 +27,7 @@ from harness.scenario.topology import MailboxSpec, PhoneSpec, ProxySpec
 DATA = Path(__file__).parent / "data"
 
 KINDS = (
-    "deposit, expect_lamp, expect_no_notify, expect_notify, expect_sip, "
+    "deposit, expect_heard, expect_lamp, expect_no_notify, expect_notify, expect_sip, "
     "expect_smdi, expect_spool, parallel, register, repeat, retrieve, smdi_send, subscribe, "
     "unsubscribe, wait"
 )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import pytest
 
+from harness.scenario.loader import load_scenario
 from harness.scenario.registry import (
     STEPS,
     Block,
@@ -50,6 +52,7 @@ def test_every_kind_of_the_language_is_registered_under_its_model_s_name() -> No
         "expect_notify",
         "expect_no_notify",
         "expect_spool",
+        "expect_heard",
         "expect_sip",
         "smdi_send",
         "expect_lamp",
@@ -110,3 +113,19 @@ def test_a_kind_registers_once() -> None:
     registry.register(StepKind("ping", PingStep, run_ping))
     with pytest.raises(RegistryError, match="registered twice"):
         registry.register(StepKind("ping", PingStep, run_ping))
+
+
+def test_expect_heard_loads_and_names_a_declared_phone(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        """\
+name: t
+mailboxes: [{box: "2000", pin: "5"}]
+phones: [{user: "2000"}]
+steps:
+  - expect_heard: {phone: "2001", prompts: [vm-goodbye]}
+""",
+        encoding="utf-8",
+    )
+    with pytest.raises(Exception, match=r'steps\[0\]\.expect_heard\.phone: no phone "2001"'):
+        load_scenario(path)

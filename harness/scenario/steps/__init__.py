@@ -8,6 +8,7 @@ new module here, listed below.
 from harness.scenario.steps import (
     blocks,
     calls,
+    heard,
     mwi,
     registration,
     smdi,
@@ -15,4 +16,4 @@ from harness.scenario.steps import (
     wire,
 )
 
-__all__ = ["blocks", "calls", "mwi", "registration", "smdi", "spool", "wire"]
+__all__ = ["blocks", "calls", "heard", "mwi", "registration", "smdi", "spool", "wire"]
