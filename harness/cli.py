@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
 from harness.report.records import ScenarioOutcome
@@ -47,6 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log SIP and server events")
     commands = parser.add_subparsers(dest="command")
 
+    _add_run(commands)
+    validate = commands.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+
+    report = commands.add_parser(
+        "report",
+        help="rebuild a run's HTML report from its saved traces, or compare two runs",
+        description="vmharness report RUN_DIR rebuilds RUN_DIR/index.html from RUN_DIR/traces; "
+        "vmharness report --compare A B shows what changed from run A to run B.",
+    )
+    report.add_argument("run_dir", nargs="?", type=Path, help="a directory run --report wrote")
+    report.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two run directories"
+    )
+    report.add_argument(
+        "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
+    )
+
+    _add_serve(commands)
+    return parser
+
+
+def _add_run(commands: Any) -> None:
+    """``vmharness run``: scenarios, where results go, and what plays each party."""
     run = commands.add_parser(
         "run",
         help="run scenarios (by default against the embedded voicemail server and the "
@@ -100,23 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         "whose peers name it",
     )
 
-    validate = commands.add_parser("validate", help="check scenario files without running them")
-    validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
 
-    report = commands.add_parser(
-        "report",
-        help="rebuild a run's HTML report from its saved traces, or compare two runs",
-        description="vmharness report RUN_DIR rebuilds RUN_DIR/index.html from RUN_DIR/traces; "
-        "vmharness report --compare A B shows what changed from run A to run B.",
-    )
-    report.add_argument("run_dir", nargs="?", type=Path, help="a directory run --report wrote")
-    report.add_argument(
-        "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two run directories"
-    )
-    report.add_argument(
-        "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
-    )
-
+def _add_serve(commands: Any) -> None:
+    """``vmharness serve``: the standalone voicemail server."""
     serve = commands.add_parser("serve", help="run the standalone voicemail server")
     serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
     serve.add_argument("--spool", type=Path, required=True, help="voicemail spool directory")
@@ -127,7 +138,6 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="serve read-only JSON status (GET /status) on this TCP port of --host (0: any free)",
     )
-    return parser
 
 
 def _validate(args: argparse.Namespace) -> int:

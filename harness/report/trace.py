@@ -368,67 +368,10 @@ class Trace:
             "status": self.status,
             "started": self.started,
             "ended": self.ended,
-            "steps": [
-                {
-                    "index": step.index,
-                    "kind": step.kind,
-                    "status": step.status,
-                    "detail": step.detail,
-                    "started": step.started,
-                    "ended": step.ended,
-                    "spec": dict(step.spec),
-                }
-                for step in self.steps
-            ],
-            "sip": [
-                {
-                    "index": record.index,
-                    "party": record.party,
-                    "direction": record.direction,
-                    "transport": record.transport,
-                    "local": _endpoint_json(record.local),
-                    "remote": _endpoint_json(record.remote),
-                    "wall": record.wall,
-                    "monotonic": record.monotonic,
-                    **_bytes_json(record.data),
-                    "error": record.error,
-                    "echo_of": record.echo_of,
-                }
-                for record in self.sip
-            ],
-            "rtp": [
-                {
-                    "party": stream.party,
-                    "call_id": stream.call_id,
-                    "local": _endpoint_json(stream.local),
-                    "remote": _endpoint_json(stream.remote),
-                    "ssrc": stream.ssrc,
-                    "payload_types": list(stream.payload_types),
-                    "packets_sent": stream.packets_sent,
-                    "received": stream.received,
-                    "duplicates": stream.duplicates,
-                    "lost": stream.lost,
-                    "out_of_order": stream.out_of_order,
-                    "jitter": stream.jitter,
-                    "other_ssrc": stream.other_ssrc,
-                    "malformed": stream.malformed,
-                    "dtmf": [
-                        {"digit": digit.digit, "timestamp": digit.timestamp}
-                        for digit in stream.dtmf
-                    ],
-                }
-                for stream in self.rtp
-            ],
-            "smdi": [
-                {
-                    "party": frame.party,
-                    "kind": frame.kind,
-                    "direction": frame.direction,
-                    "wall": frame.wall,
-                    **_bytes_json(frame.data),
-                }
-                for frame in self.smdi
-            ],
+            "steps": [_step_json(step) for step in self.steps],
+            "sip": [_record_json(record) for record in self.sip],
+            "rtp": [_stream_json(stream) for stream in self.rtp],
+            "smdi": [_frame_json(frame) for frame in self.smdi],
             "latency": [
                 {"time": sample.time, "latency": sample.latency} for sample in self.latency
             ],
@@ -528,6 +471,64 @@ def pair_echoes(
 
 
 # -- JSON helpers ---------------------------------------------------------------------------
+
+
+def _step_json(step: TraceStep) -> dict[str, Any]:
+    return {
+        "index": step.index,
+        "kind": step.kind,
+        "status": step.status,
+        "detail": step.detail,
+        "started": step.started,
+        "ended": step.ended,
+        "spec": dict(step.spec),
+    }
+
+
+def _record_json(record: SipRecord) -> dict[str, Any]:
+    return {
+        "index": record.index,
+        "party": record.party,
+        "direction": record.direction,
+        "transport": record.transport,
+        "local": _endpoint_json(record.local),
+        "remote": _endpoint_json(record.remote),
+        "wall": record.wall,
+        "monotonic": record.monotonic,
+        **_bytes_json(record.data),
+        "error": record.error,
+        "echo_of": record.echo_of,
+    }
+
+
+def _stream_json(stream: RtpStream) -> dict[str, Any]:
+    return {
+        "party": stream.party,
+        "call_id": stream.call_id,
+        "local": _endpoint_json(stream.local),
+        "remote": _endpoint_json(stream.remote),
+        "ssrc": stream.ssrc,
+        "payload_types": list(stream.payload_types),
+        "packets_sent": stream.packets_sent,
+        "received": stream.received,
+        "duplicates": stream.duplicates,
+        "lost": stream.lost,
+        "out_of_order": stream.out_of_order,
+        "jitter": stream.jitter,
+        "other_ssrc": stream.other_ssrc,
+        "malformed": stream.malformed,
+        "dtmf": [{"digit": digit.digit, "timestamp": digit.timestamp} for digit in stream.dtmf],
+    }
+
+
+def _frame_json(frame: SmdiFrame) -> dict[str, Any]:
+    return {
+        "party": frame.party,
+        "kind": frame.kind,
+        "direction": frame.direction,
+        "wall": frame.wall,
+        **_bytes_json(frame.data),
+    }
 
 
 def _endpoint_json(endpoint: Endpoint | None) -> dict[str, Any] | None:

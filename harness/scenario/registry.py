@@ -11,10 +11,12 @@ and :func:`walk_steps` and the reference checks read what each kind declares.
 
 from __future__ import annotations
 
+import functools
 import inspect
+import operator
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar, Union
+from typing import TYPE_CHECKING, Annotated, Any, Generic, TypeVar
 
 from pydantic import BeforeValidator, Discriminator, GetCoreSchemaHandler, GetPydanticSchema, Tag
 from pydantic_core import CoreSchema, PydanticCustomError
@@ -174,9 +176,9 @@ class Registry:
 
     def union(self) -> Any:
         """The pydantic type of any registered step: ``{kind: fields}`` or a Step as it is."""
-        tagged = tuple(Annotated[kind.model, Tag(name)] for name, kind in self._kinds.items())
+        tagged = [Annotated[kind.model, Tag(name)] for name, kind in self._kinds.items()]
         return Annotated[
-            Union[tagged],  # noqa: UP007 - a union built from a tuple of types
+            functools.reduce(operator.or_, tagged),
             Discriminator(_step_tag),
             BeforeValidator(self.check_shape),
         ]
