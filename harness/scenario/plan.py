@@ -25,7 +25,7 @@ from typing import Literal
 from harness.peers.kamailio import CONVENTIONS as KAMAILIO_CONVENTIONS
 from harness.peers.kamailio import KamailioError, find_kamailio
 from harness.scenario.model import Scenario
-from harness.scenario.registry import STEPS, SimulatorUse
+from harness.scenario.registry import SimulatorUse
 from harness.sim import profiles
 from harness.sim.profiles import ProxyProfile
 from harness.sip.transaction import Peer
@@ -189,8 +189,9 @@ def _real_proxy_skip(scenario: Scenario, plan: Plan) -> str | None:
             f"needs the simulated proxy ({', '.join(shaped)}); a real proxy behaves as it is "
             "configured"
         )
-    for _, step, _ in STEPS.walk(scenario.steps):
-        for use in STEPS.references(step):
+    registry = scenario.registry
+    for _, step, _ in registry.walk(scenario.steps):
+        for use in registry.references(step):
             if isinstance(use, SimulatorUse):
                 return use.why
     if plan.target is not None and scenario.pbx is not None:

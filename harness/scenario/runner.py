@@ -26,7 +26,6 @@ from harness.report.records import (
 )
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
-from harness.scenario.registry import STEPS
 from harness.scenario.step import StepFailed, StepSkipped
 from harness.scenario.testbed import Testbed, build_testbed
 
@@ -81,7 +80,7 @@ async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...
             outcomes.append(StepOutcome(index, step.kind, "not run", "", begun, begun))
             continue
         try:
-            detail = await STEPS.run(step, bed)
+            detail = await scenario.registry.run(step, bed)
             status = "passed"
         except StepSkipped as skip:
             detail, status = str(skip), "skipped"

@@ -138,7 +138,7 @@ async def run_wait(step: WaitStep, bed: Testbed) -> str:
 async def _attempt(step: Step, bed: Testbed) -> tuple[str, str]:
     """Run ``step``: (``passed``/``failed``/``skipped``, what it said)."""
     try:
-        return "passed", await STEPS.run(step, bed)
+        return "passed", await bed.scenario.registry.run(step, bed)
     except StepSkipped as skip:
         return "skipped", str(skip)
     except StepFailed as failure:
