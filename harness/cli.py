@@ -13,11 +13,13 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from harness import __version__
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
-from harness.scenario.model import Scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
@@ -46,6 +48,30 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log SIP and server events")
     commands = parser.add_subparsers(dest="command")
 
+    _add_run(commands)
+    validate = commands.add_parser("validate", help="check scenario files without running them")
+    validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+
+    report = commands.add_parser(
+        "report",
+        help="rebuild a run's HTML report from its saved traces, or compare two runs",
+        description="vmharness report RUN_DIR rebuilds RUN_DIR/index.html from RUN_DIR/traces; "
+        "vmharness report --compare A B shows what changed from run A to run B.",
+    )
+    report.add_argument("run_dir", nargs="?", type=Path, help="a directory run --report wrote")
+    report.add_argument(
+        "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two run directories"
+    )
+    report.add_argument(
+        "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
+    )
+
+    _add_serve(commands)
+    return parser
+
+
+def _add_run(commands: Any) -> None:
+    """``vmharness run``: scenarios, where results go, and what plays each party."""
     run = commands.add_parser(
         "run",
         help="run scenarios (by default against the embedded voicemail server and the "
@@ -99,23 +125,9 @@ def _parser() -> argparse.ArgumentParser:
         "whose peers name it",
     )
 
-    validate = commands.add_parser("validate", help="check scenario files without running them")
-    validate.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
 
-    report = commands.add_parser(
-        "report",
-        help="rebuild a run's HTML report from its saved traces, or compare two runs",
-        description="vmharness report RUN_DIR rebuilds RUN_DIR/index.html from RUN_DIR/traces; "
-        "vmharness report --compare A B shows what changed from run A to run B.",
-    )
-    report.add_argument("run_dir", nargs="?", type=Path, help="a directory run --report wrote")
-    report.add_argument(
-        "--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"), help="two run directories"
-    )
-    report.add_argument(
-        "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
-    )
-
+def _add_serve(commands: Any) -> None:
+    """``vmharness serve``: the standalone voicemail server."""
     serve = commands.add_parser("serve", help="run the standalone voicemail server")
     serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
     serve.add_argument("--spool", type=Path, required=True, help="voicemail spool directory")
@@ -126,7 +138,6 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         help="serve read-only JSON status (GET /status) on this TCP port of --host (0: any free)",
     )
-    return parser
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -183,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
     if args.report is not None or args.junit is not None:
         try:
-            _write_results(outcomes, dict(scenarios), args.report, args.junit)
+            _write_results(outcomes, args.report, args.junit)
         except OSError as error:
             print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
             return EXIT_USAGE
@@ -193,7 +204,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _write_results(
     outcomes: list[ScenarioOutcome],
-    scenarios: dict[Path, Scenario],
     report: Path | None,
     junit: Path | None,
 ) -> None:
@@ -202,10 +212,7 @@ def _write_results(
     from harness.report.junit import write_junit  # noqa: PLC0415
     from harness.report.trace import Trace  # noqa: PLC0415
 
-    traces = [
-        Trace.from_outcome(outcome, scenario=scenarios.get(outcome.path) if outcome.path else None)
-        for outcome in outcomes
-    ]
+    traces = [Trace.from_outcome(outcome) for outcome in outcomes]
     files: dict[int, list[str]] = {}
     if report is not None:
         index = write_report(traces, report)

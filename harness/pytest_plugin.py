@@ -34,9 +34,11 @@ import pytest
 
 from harness.core.routing import CONVENTIONS
 from harness.peers.kamailio import KamailioError
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import SCENARIO_SUFFIXES, ScenarioError, load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import Plan, RunOptions, ScenarioOutcome, plan_run, run_scenario
+from harness.scenario.plan import Plan, RunOptions, plan_run
+from harness.scenario.runner import run_scenario
 
 #: The run options of every combination the command line asks for.
 RUNS = pytest.StashKey[list[RunOptions]]()
@@ -109,9 +111,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     """Register the markers scenario items carry; check the options."""
     config.addinivalue_line("markers", "scenario: a vmharness scenario file")
-    for name in CONVENTIONS:
+    for convention in CONVENTIONS:
         config.addinivalue_line(
-            "markers", f"{_marker(name)}: scenarios using the {name} convention"
+            "markers", f"{_marker(convention)}: scenarios using the {convention} convention"
         )
     for name, text in (
         ("embedded_target", "scenarios run against the embedded voicemail server"),
@@ -232,7 +234,7 @@ class ScenarioItem(pytest.Item):
         from harness.report.pcap import pcap_bytes  # noqa: PLC0415
         from harness.report.trace import Trace  # noqa: PLC0415
 
-        trace = Trace.from_outcome(outcome, scenario=self.scenario)
+        trace = Trace.from_outcome(outcome)
         dynamic: Any = allure.dynamic  # its methods carry no annotations
         dynamic.title(self.scenario.name)
         dynamic.feature(self.plan.convention)

@@ -13,17 +13,26 @@ The proxy is the simulator shaped by a profile (:class:`SimulatedProxy`), a Kama
 starts for the run (:class:`KamailioProxy`), or a proxy under test at an address
 (:class:`ExternalProxy`). Each is bound (its address known) before the voicemail server starts,
 and started once the voicemail server's address is known, since each names the other.
+
+What a scenario step may ask of either is the :class:`Target` and :class:`ProxyParty`
+protocols: the runtime never sees which implementation it talks to, so an external server is
+just another target, and everything particular to the embedded server stays behind
+:class:`EmbeddedTarget`'s methods.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, Protocol
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Router
+from harness.media.session import RtpSession
 from harness.peers.kamailio import Kamailio, KamailioConvention, KamailioError
 from harness.sim.profiles import ProxyProfile
 from harness.sim.proxy import SimProxy
@@ -36,6 +45,128 @@ from harness.voicemail.conf.server_config import load_config
 from harness.voicemail.server import VoicemailServer
 from harness.voicemail.smdi import SmdiOptions
 from harness.voicemail.store import Spool
+
+#: Told of each call's media as the call ends: the call's Call-ID and its RTP session.
+MediaObserver = Callable[[str, RtpSession], None]
+
+
+class SpoolReader(Protocol):
+    """A voicemail spool the harness can read (Asterisk's layout)."""
+
+    def count(self, mailbox: MailboxId, folder: str = "INBOX") -> int:
+        """How many messages ``folder`` of ``mailbox`` holds."""
+        ...
+
+    def newest_callerid(self, mailbox: MailboxId, folder: str = "INBOX") -> str | None:
+        """The ``callerid=`` of the newest message in the folder (None when it is empty)."""
+        ...
+
+
+class Target(Protocol):
+    """The voicemail server of a run, as steps see it."""
+
+    @property
+    def identity(self) -> str:
+        """``embedded`` or ``sip:HOST:PORT``."""
+        ...
+
+    @property
+    def spool_reader(self) -> SpoolReader | None:
+        """The server's spool when the harness can read it, else None (white-box steps skip)."""
+        ...
+
+    @property
+    def smdi_port(self) -> str | None:
+        """The SMDI port the server opened, if it opened one."""
+        ...
+
+    def subscribe(self, observer: Observer) -> None:
+        """Tell ``observer`` about every SIP message the server sends or receives, when the
+        harness sees them (an external server's traffic is recorded by its peers)."""
+        ...
+
+    def on_media_closed(self, observer: MediaObserver) -> None:
+        """Tell ``observer`` about each call's media as the call ends, when the harness sees it."""
+        ...
+
+    async def start(self, proxy: Peer) -> Peer:
+        """Start serving behind ``proxy``; the server's SIP address."""
+        ...
+
+    async def settle(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) for the message-waiting NOTIFYs the server sends
+        at start-up to be answered, so steps see only their own."""
+        ...
+
+    async def wait_idle(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) until no call is in progress, so what calls left
+        is filed."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the server, if the harness runs it."""
+        ...
+
+
+class ProxyParty(Protocol):
+    """The proxy of a run, as steps see it."""
+
+    @property
+    def name(self) -> str:
+        """``simulator``, ``kamailio`` or ``sip:HOST:PORT``."""
+        ...
+
+    @property
+    def address(self) -> Peer:
+        """Where phones register and the voicemail server sends its NOTIFYs."""
+        ...
+
+    @property
+    def identity(self) -> str | None:
+        """The proxy's software identity, when it is known here."""
+        ...
+
+    def subscribe(self, observer: Observer) -> None:
+        """Tell ``observer`` about every SIP message the proxy sends or receives, when the
+        harness sees them."""
+        ...
+
+    def forward_unconditionally(self, user: str) -> bool:
+        """Forward every call to ``user`` to voicemail from now on; False when this proxy
+        cannot be told to (it behaves as it is configured)."""
+        ...
+
+    def stop_forwarding_unconditionally(self, user: str) -> None:
+        """Undo :meth:`forward_unconditionally`."""
+        ...
+
+    async def bind(self) -> Peer:
+        """Open the proxy's port (or learn it); its address."""
+        ...
+
+    async def start(self, voicemail: Peer) -> None:
+        """Forward calls to ``voicemail`` from now on."""
+        ...
+
+    async def close(self) -> None:
+        """Stop the proxy, if the harness runs it."""
+        ...
+
+
+class AsteriskSpool:
+    """A :class:`SpoolReader` over a spool directory in Asterisk's layout."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+
+    def count(self, mailbox: MailboxId, folder: str = "INBOX") -> int:
+        """How many messages ``folder`` of ``mailbox`` holds."""
+        return self.spool.count(mailbox, folder)
+
+    def newest_callerid(self, mailbox: MailboxId, folder: str = "INBOX") -> str | None:
+        """The ``callerid=`` of the newest message in the folder (None when it is empty)."""
+        messages = self.spool.messages(mailbox, folder)
+        return messages[-1].info.callerid if messages else None
 
 
 def sip_peer(text: str) -> Peer:
@@ -141,6 +272,30 @@ class SmdiEntry:
     stations: tuple[tuple[str, MailboxId], ...] = ()
     options: SmdiOptions = field(default_factory=SmdiOptions)
 
+    @classmethod
+    def of(
+        cls,
+        port: str,
+        settings: SerialSettings,
+        *,
+        msdstrip: int,
+        msgexpirytime: int,
+        stations: tuple[tuple[str, MailboxId], ...],
+        search: Literal["station", "terminal", "desk"],
+        timeout: float,
+        pacing: bool,
+    ) -> SmdiEntry:
+        """An interface on ``port`` whose server looks calls up by ``search`` for ``timeout``
+        seconds and paces its lamp commands if ``pacing``."""
+        return cls(
+            port,
+            settings,
+            msdstrip=msdstrip,
+            msgexpirytime=msgexpirytime,
+            stations=stations,
+            options=SmdiOptions(search=search, timeout=timeout, pacing=pacing),
+        )
+
 
 def render_smdi_conf(entry: SmdiEntry) -> str:
     """smdi.conf text: one interface with ``entry``'s line settings, and its station map."""
@@ -201,6 +356,8 @@ class EmbeddedTarget:
         self._directory = tempfile.TemporaryDirectory(prefix="vmharness-")
         self.root = Path(self._directory.name)
         self.server: VoicemailServer | None = None
+        self._observers: list[Observer] = []
+        self._media_observers: list[MediaObserver] = []
 
     @property
     def spool(self) -> Path:
@@ -208,9 +365,47 @@ class EmbeddedTarget:
         return self.root / "spool"
 
     @property
-    def spool_reader(self) -> Spool | None:
+    def spool_reader(self) -> SpoolReader | None:
         """The running server's spool (None before it starts)."""
-        return None if self.server is None else self.server.spool
+        return None if self.server is None else AsteriskSpool(self.server.spool)
+
+    @property
+    def smdi_port(self) -> str | None:
+        """The SMDI port the running server opened, if it opened one."""
+        if self.server is None or self.server.smdi is None or self.smdi is None:
+            return None
+        return self.smdi.port
+
+    def subscribe(self, observer: Observer) -> None:
+        """Tell ``observer`` about every SIP message the server sends or receives (from its
+        start on)."""
+        self._observers.append(observer)
+        if self.server is not None:
+            self.server.transport.subscribe(observer)
+
+    def on_media_closed(self, observer: MediaObserver) -> None:
+        """Tell ``observer`` about each call's media as the call ends."""
+        self._media_observers.append(observer)
+
+    def _media_closed(self, call_id: str, session: RtpSession) -> None:
+        for observer in self._media_observers:
+            observer(call_id, session)
+
+    async def settle(self, within: float) -> None:
+        """Wait for the start-up NOTIFYs of the server to be answered (at most ``within``)."""
+        notifier = None if self.server is None else self.server.notifier
+        if notifier is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while notifier.pending() and loop.time() < deadline:
+            await asyncio.sleep(0.02)
+
+    async def wait_idle(self, within: float) -> None:
+        """Wait until the server has no call in progress (at most ``within`` seconds)."""
+        if self.server is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.server.wait_idle(), within)
 
     @property
     def config_dir(self) -> Path:
@@ -239,7 +434,10 @@ class EmbeddedTarget:
             smdi=None if self.smdi is None else self.smdi.options,
             tcp=self.tcp,
         )
+        self.server.on_media_closed = self._media_closed
         await self.server.start()
+        for observer in self._observers:
+            self.server.transport.subscribe(observer)
         return self.server.address
 
     async def close(self) -> None:
@@ -256,8 +454,8 @@ class ExternalTarget:
     server's spool (Asterisk's layout) can be read.
     """
 
-    #: An external target has no server object: white-box access goes through ``spool`` only.
-    server: VoicemailServer | None = None
+    #: The harness opens no SMDI port of a foreign server.
+    smdi_port: str | None = None
 
     def __init__(self, address: Peer, spool: Path | None = None) -> None:
         self.address = address
@@ -265,13 +463,25 @@ class ExternalTarget:
         self.identity = sip_address(address)
 
     @property
-    def spool_reader(self) -> Spool | None:
+    def spool_reader(self) -> SpoolReader | None:
         """The server's spool when a readable one was given, else None."""
-        return None if self.spool is None else Spool(self.spool)
+        return None if self.spool is None else AsteriskSpool(Spool(self.spool))
+
+    def subscribe(self, observer: Observer) -> None:
+        """The server's traffic is recorded by the parties it talks to."""
+
+    def on_media_closed(self, observer: MediaObserver) -> None:
+        """The server's media is not seen here."""
 
     async def start(self, proxy: Peer) -> Peer:
         """Nothing to start: the server is already running; returns its address."""
         return self.address
+
+    async def settle(self, within: float) -> None:
+        """Nothing to wait for: what a foreign server sends at start-up is not known here."""
+
+    async def wait_idle(self, within: float) -> None:
+        """Nothing to wait for: a foreign server's calls are not seen here."""
 
     async def close(self) -> None:
         """Nothing to stop."""
@@ -302,6 +512,15 @@ class SimulatedProxy:
         """Tell ``observer`` about every SIP message the proxy sends or receives."""
         self.sim.transport.subscribe(observer)
 
+    def forward_unconditionally(self, user: str) -> bool:
+        """Have the simulator forward every call to ``user`` to voicemail."""
+        self.sim.forward_unconditional.add(user)
+        return True
+
+    def stop_forwarding_unconditionally(self, user: str) -> None:
+        """Forward calls to ``user`` by the callee's answer again."""
+        self.sim.forward_unconditional.discard(user)
+
     async def bind(self) -> Peer:
         """Open the proxy's socket; its address."""
         await self.sim.start()
@@ -320,7 +539,6 @@ class KamailioProxy:
     """A Kamailio the harness starts for one run (:class:`harness.peers.kamailio.Kamailio`)."""
 
     name = "kamailio"
-    sim: SimProxy | None = None
 
     def __init__(
         self,
@@ -347,6 +565,13 @@ class KamailioProxy:
     def subscribe(self, observer: Observer) -> None:
         """Kamailio's traffic is recorded by the parties it talks to."""
 
+    def forward_unconditionally(self, user: str) -> bool:
+        """A real proxy forwards as it is configured: it cannot be told to."""
+        return False
+
+    def stop_forwarding_unconditionally(self, user: str) -> None:
+        """Nothing was changed."""
+
     async def bind(self) -> Peer:
         """Kamailio's port is chosen already; its address."""
         return self.kamailio.address
@@ -365,8 +590,6 @@ class ExternalProxy:
     """A proxy under test at ``address``, configured by its owner to reach the voicemail
     server (the embedded one on a fixed port, or an external target)."""
 
-    sim: SimProxy | None = None
-
     def __init__(self, address: Peer) -> None:
         self.address = address
         self.name = sip_address(address)
@@ -379,6 +602,13 @@ class ExternalProxy:
     def subscribe(self, observer: Observer) -> None:
         """The proxy's traffic is recorded by the parties it talks to."""
 
+    def forward_unconditionally(self, user: str) -> bool:
+        """A real proxy forwards as it is configured: it cannot be told to."""
+        return False
+
+    def stop_forwarding_unconditionally(self, user: str) -> None:
+        """Nothing was changed."""
+
     async def bind(self) -> Peer:
         """The proxy is already running; its address."""
         return self.address
@@ -388,9 +618,3 @@ class ExternalProxy:
 
     async def close(self) -> None:
         """Nothing to stop."""
-
-
-#: The voicemail server of a run.
-Target = EmbeddedTarget | ExternalTarget
-#: The proxy of a run.
-ProxyParty = SimulatedProxy | KamailioProxy | ExternalProxy

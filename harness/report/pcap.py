@@ -22,7 +22,8 @@ from scapy.layers.l2 import Ether
 from scapy.packet import Raw
 from scapy.utils import PcapWriter
 
-from harness.report.trace import Endpoint, Trace, Transmission
+from harness.report.records import Endpoint
+from harness.report.trace import Trace, Transmission
 
 #: Largest TCP payload per segment (an Ethernet MSS), so long messages span segments as on a LAN.
 MSS = 1460

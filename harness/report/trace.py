@@ -18,22 +18,27 @@ import base64
 import binascii
 import json
 import math
-from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 from harness import __version__
 from harness.core.mwi import MwiError, parse_summary
+from harness.report.records import (
+    ClockAnchor,
+    Direction,
+    DtmfDigit,
+    Endpoint,
+    LatencySample,
+    RtpStream,
+    ScenarioOutcome,
+    SmdiFrame,
+    echo_pairs,
+)
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response, parse_message
-
-if TYPE_CHECKING:
-    from harness.media.session import RtpSession
-    from harness.scenario.model import Scenario
-    from harness.scenario.runner import ScenarioOutcome
-    from harness.sip.transport import WireMessage
+from harness.sip.transport import WireMessage
 
 #: The ``schema`` value of every trace file.
 SCHEMA = "vmharness.trace"
@@ -41,25 +46,12 @@ SCHEMA = "vmharness.trace"
 #: version (readers ignore fields they do not know); removing or redefining one bumps it.
 SCHEMA_VERSION = 1
 
-Direction = Literal["in", "out"]
 STATUSES = ("passed", "failed", "skipped")
 STEP_STATUSES = ("passed", "failed", "skipped", "not run")
 
 
 class TraceError(ValueError):
     """A trace file is unreadable or does not follow the schema; names the file and field."""
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """A transport address."""
-
-    host: str
-    port: int
-
-    def __str__(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,55 +85,6 @@ class TraceStep:
     ended: float
     #: The step as the scenario file wrote it (field names as in YAML), when known.
     spec: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class DtmfDigit:
-    """An RFC 4733 digit received on a stream, with the RTP timestamp of its event."""
-
-    digit: str
-    timestamp: int
-
-
-@dataclass(frozen=True, slots=True)
-class RtpStream:
-    """Reception statistics of one RTP stream, as the receiving party counted them."""
-
-    party: str
-    call_id: str
-    local: Endpoint | None
-    remote: Endpoint | None
-    ssrc: int | None
-    payload_types: tuple[int, ...]
-    packets_sent: int
-    received: int
-    duplicates: int
-    lost: int
-    out_of_order: int
-    #: RFC 3550 interarrival jitter, in seconds.
-    jitter: float
-    other_ssrc: int
-    malformed: int
-    dtmf: tuple[DtmfDigit, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class SmdiFrame:
-    """One SMDI message (or run of noise) on a serial link."""
-
-    party: str
-    kind: str
-    direction: Direction
-    data: bytes
-    wall: float
-
-
-@dataclass(frozen=True, slots=True)
-class LatencySample:
-    """One measured latency of a load run: when (wall time) and how long, in seconds."""
-
-    time: float
-    latency: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,29 +194,14 @@ class Trace:
         cls,
         outcome: ScenarioOutcome,
         *,
-        scenario: Scenario | None = None,
         rtp: Iterable[RtpStream] | None = None,
         smdi: Iterable[SmdiFrame] | None = None,
         latency: Iterable[LatencySample] = (),
     ) -> Trace:
-        """The trace of a runner outcome.
-
-        ``scenario`` adds the steps as written, the description and tags (and the quirks, when
-        the outcome names none). RTP streams, SMDI frames and latency samples come from the
-        arguments, else from the outcome.
-        """
-        specs: list[Mapping[str, Any]] = []
-        description = ""
-        tags: tuple[str, ...] = ()
-        quirks: tuple[str, ...] = ()
-        if scenario is not None:
-            specs = [_step_spec(step) for step in scenario.steps]
-            description = scenario.description or ""
-            tags = tuple(scenario.tags)
-            quirks = tuple(
-                quirk if isinstance(quirk, str) else next(iter(quirk), "")
-                for quirk in scenario.proxy.quirks
-            )
+        """The trace of a runner outcome: its steps with their fields as written (from the
+        outcome's summary), its wire log dated by the run's clock anchor. RTP streams, SMDI
+        frames and latency samples come from the arguments, else from the outcome."""
+        summary = outcome.summary
         steps = tuple(
             TraceStep(
                 index=step.index,
@@ -282,8 +210,8 @@ class Trace:
                 detail=step.detail,
                 started=step.started,
                 ended=step.ended,
-                spec=specs[step.index]
-                if step.kind != "setup" and 0 <= step.index < len(specs)
+                spec=summary.steps[step.index]
+                if step.kind != "setup" and 0 <= step.index < len(summary.steps)
                 else {},
             )
             for step in outcome.steps
@@ -295,14 +223,14 @@ class Trace:
             started=outcome.started,
             ended=outcome.ended,
             steps=steps,
-            sip=pair_echoes(outcome.wire),
+            sip=pair_echoes(outcome.wire, outcome.clock),
             target=outcome.target,
             convention=outcome.convention,
-            quirks=outcome.quirks or quirks,
+            quirks=outcome.quirks or summary.quirks,
             proxy=outcome.proxy,
             external=tuple((Endpoint(*peer), name) for peer, name in outcome.parties),
-            description=description,
-            tags=tags,
+            description=summary.description,
+            tags=summary.tags,
             rtp=tuple(rtp if rtp is not None else outcome.rtp),
             smdi=tuple(smdi if smdi is not None else outcome.smdi),
             latency=tuple(latency) or outcome.latency,
@@ -440,67 +368,10 @@ class Trace:
             "status": self.status,
             "started": self.started,
             "ended": self.ended,
-            "steps": [
-                {
-                    "index": step.index,
-                    "kind": step.kind,
-                    "status": step.status,
-                    "detail": step.detail,
-                    "started": step.started,
-                    "ended": step.ended,
-                    "spec": dict(step.spec),
-                }
-                for step in self.steps
-            ],
-            "sip": [
-                {
-                    "index": record.index,
-                    "party": record.party,
-                    "direction": record.direction,
-                    "transport": record.transport,
-                    "local": _endpoint_json(record.local),
-                    "remote": _endpoint_json(record.remote),
-                    "wall": record.wall,
-                    "monotonic": record.monotonic,
-                    **_bytes_json(record.data),
-                    "error": record.error,
-                    "echo_of": record.echo_of,
-                }
-                for record in self.sip
-            ],
-            "rtp": [
-                {
-                    "party": stream.party,
-                    "call_id": stream.call_id,
-                    "local": _endpoint_json(stream.local),
-                    "remote": _endpoint_json(stream.remote),
-                    "ssrc": stream.ssrc,
-                    "payload_types": list(stream.payload_types),
-                    "packets_sent": stream.packets_sent,
-                    "received": stream.received,
-                    "duplicates": stream.duplicates,
-                    "lost": stream.lost,
-                    "out_of_order": stream.out_of_order,
-                    "jitter": stream.jitter,
-                    "other_ssrc": stream.other_ssrc,
-                    "malformed": stream.malformed,
-                    "dtmf": [
-                        {"digit": digit.digit, "timestamp": digit.timestamp}
-                        for digit in stream.dtmf
-                    ],
-                }
-                for stream in self.rtp
-            ],
-            "smdi": [
-                {
-                    "party": frame.party,
-                    "kind": frame.kind,
-                    "direction": frame.direction,
-                    "wall": frame.wall,
-                    **_bytes_json(frame.data),
-                }
-                for frame in self.smdi
-            ],
+            "steps": [_step_json(step) for step in self.steps],
+            "sip": [_record_json(record) for record in self.sip],
+            "rtp": [_stream_json(stream) for stream in self.rtp],
+            "smdi": [_frame_json(frame) for frame in self.smdi],
             "latency": [
                 {"time": sample.time, "latency": sample.latency} for sample in self.latency
             ],
@@ -573,32 +444,14 @@ class Trace:
         return cls.from_json(data, str(path))
 
 
-def pair_echoes(wire: Sequence[WireMessage]) -> tuple[SipRecord, ...]:
-    """The wire log as records, each ``in`` record of a message a party sent marked ``echo_of``.
-
-    A received message is the echo of the earliest unpaired ``out`` record of another party
-    with the same bytes and transport, addressed to the receiver (for TCP, to its host: a
-    client's records name its listening port, not the connection's).
-    """
-    unpaired: dict[bytes, deque[int]] = defaultdict(deque)
-    echo_of: dict[int, int] = {}
-    for index, message in enumerate(wire):
-        if message.direction == "out":
-            unpaired[message.data].append(index)
-            continue
-        candidates = unpaired.get(message.data)
-        if not candidates:
-            continue
-        for candidate in candidates:
-            sent = wire[candidate]
-            if sent.party == message.party or sent.transport != message.transport:
-                continue
-            if sent.remote == message.local or (
-                message.transport == "TCP" and sent.remote[0] == message.local[0]
-            ):
-                echo_of[index] = candidate
-                candidates.remove(candidate)
-                break
+def pair_echoes(
+    wire: Sequence[WireMessage], clock: ClockAnchor | None = None
+) -> tuple[SipRecord, ...]:
+    """The wire log as records, each ``in`` record of a message a party sent marked ``echo_of``
+    (:func:`harness.report.records.echo_pairs`), dated by ``clock`` (by default the anchor the
+    log's first message carries)."""
+    clock = clock or ClockAnchor.of_wire(wire)
+    echo_of = echo_pairs(wire)
     return tuple(
         SipRecord(
             index=index,
@@ -607,7 +460,7 @@ def pair_echoes(wire: Sequence[WireMessage]) -> tuple[SipRecord, ...]:
             transport=message.transport,
             local=Endpoint(*message.local),
             remote=Endpoint(*message.remote),
-            wall=message.wall,
+            wall=clock.date(message.monotonic),
             monotonic=message.monotonic,
             data=message.data,
             error=message.error,
@@ -617,42 +470,65 @@ def pair_echoes(wire: Sequence[WireMessage]) -> tuple[SipRecord, ...]:
     )
 
 
-def rtp_stream(party: str, session: RtpSession, call_id: str = "") -> RtpStream:
-    """A snapshot of ``session``'s reception statistics for the trace.
-
-    The runner's hook: call it for each RTP session when its call ends (before or after the
-    session is closed) and hand the results to :meth:`Trace.from_outcome`.
-    """
-    try:
-        local: Endpoint | None = Endpoint(*session.local_address)
-    except RuntimeError:  # closed: the socket's address is gone
-        local = None
-    stats = session.receiver.stats
-    return RtpStream(
-        party=party,
-        call_id=call_id,
-        local=local,
-        remote=Endpoint(*session.remote) if session.remote is not None else None,
-        ssrc=stats.ssrc,
-        payload_types=tuple(sorted(session.receiver.payload_types())),
-        packets_sent=session.packets_sent,
-        received=stats.received,
-        duplicates=stats.duplicates,
-        lost=stats.lost,
-        out_of_order=stats.out_of_order,
-        jitter=stats.jitter,
-        other_ssrc=stats.other_ssrc,
-        malformed=session.malformed,
-        dtmf=tuple(DtmfDigit(digit.digit, digit.timestamp) for digit in session.dtmf.digits),
-    )
-
-
 # -- JSON helpers ---------------------------------------------------------------------------
 
 
-def _step_spec(step: Any) -> dict[str, Any]:
-    spec = step.model_dump(mode="json", by_alias=True, exclude_none=True)
-    return spec if isinstance(spec, dict) else {}
+def _step_json(step: TraceStep) -> dict[str, Any]:
+    return {
+        "index": step.index,
+        "kind": step.kind,
+        "status": step.status,
+        "detail": step.detail,
+        "started": step.started,
+        "ended": step.ended,
+        "spec": dict(step.spec),
+    }
+
+
+def _record_json(record: SipRecord) -> dict[str, Any]:
+    return {
+        "index": record.index,
+        "party": record.party,
+        "direction": record.direction,
+        "transport": record.transport,
+        "local": _endpoint_json(record.local),
+        "remote": _endpoint_json(record.remote),
+        "wall": record.wall,
+        "monotonic": record.monotonic,
+        **_bytes_json(record.data),
+        "error": record.error,
+        "echo_of": record.echo_of,
+    }
+
+
+def _stream_json(stream: RtpStream) -> dict[str, Any]:
+    return {
+        "party": stream.party,
+        "call_id": stream.call_id,
+        "local": _endpoint_json(stream.local),
+        "remote": _endpoint_json(stream.remote),
+        "ssrc": stream.ssrc,
+        "payload_types": list(stream.payload_types),
+        "packets_sent": stream.packets_sent,
+        "received": stream.received,
+        "duplicates": stream.duplicates,
+        "lost": stream.lost,
+        "out_of_order": stream.out_of_order,
+        "jitter": stream.jitter,
+        "other_ssrc": stream.other_ssrc,
+        "malformed": stream.malformed,
+        "dtmf": [{"digit": digit.digit, "timestamp": digit.timestamp} for digit in stream.dtmf],
+    }
+
+
+def _frame_json(frame: SmdiFrame) -> dict[str, Any]:
+    return {
+        "party": frame.party,
+        "kind": frame.kind,
+        "direction": frame.direction,
+        "wall": frame.wall,
+        **_bytes_json(frame.data),
+    }
 
 
 def _endpoint_json(endpoint: Endpoint | None) -> dict[str, Any] | None:

@@ -27,7 +27,10 @@ from pydantic_core import ErrorDetails
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from harness.scenario.model import LOCATED, STEP_TYPES, Scenario, closest_name
+from harness.scenario.fields import LOCATED, closest_name
+from harness.scenario.model import Scenario
+from harness.scenario.registry import STEPS
+from harness.scenario.step import Step
 from harness.scenario.variables import Loc
 from harness.yaml_problems import describe_node, describe_value, field_path, line_and_column, locate
 
@@ -381,7 +384,9 @@ def _model_at(loc: Loc) -> Any:
     current: Any = Scenario
     for part in loc:
         current = _strip(current)
-        if isinstance(part, int):
+        if current is Step and isinstance(part, str) and part in STEPS:
+            current = STEPS.model(part)
+        elif isinstance(part, int):
             args = get_args(current)
             current = args[0] if args else None
         elif isinstance(current, type) and issubclass(current, BaseModel):
@@ -389,8 +394,6 @@ def _model_at(loc: Loc) -> Any:
                 (f for f in current.model_fields.values() if f.validation_alias == part), None
             )
             current = field.annotation if field is not None else None
-        elif part in STEP_TYPES:
-            current = STEP_TYPES[part]
         else:
             return None
     return _strip(current)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from harness.report.trace import Endpoint, pair_echoes
+from harness.report.records import Endpoint, echo_pairs
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response, header_key, parse_message
 from harness.sip.transaction import Peer
@@ -65,27 +65,60 @@ class WireView:
 
     def crossings(self, since: int = 0) -> list[Crossing]:
         """Every parsable message sent at or after wire position ``since``, in order."""
-        records = pair_echoes(list(self.wire))
+        wire = list(self.wire)
+        echo_of = echo_pairs(wire)
+        echoes = {sent: received for received, sent in echo_of.items()}
         owners = dict(self.parties)
-        for record in records:
-            owners.setdefault(record.local, record.party)
-        echoes = {record.echo_of: record for record in records if record.echo_of is not None}
+        for stamped in wire:
+            owners.setdefault(Endpoint(*stamped.local), stamped.party)
         found: list[Crossing] = []
-        for record in records[since:]:
-            if record.echo_of is not None:
+        for index in range(since, len(wire)):
+            if index in echo_of:
                 continue
-            message = self._parse(record.index, record.data)
+            message = self._parse(index, wire[index].data)
             if message is None:
                 continue
+            record = wire[index]
+            remote = Endpoint(*record.remote)
             if record.direction == "out":
-                echo = echoes.get(record.index)
+                echo = echoes.get(index)
                 sender = record.party
-                receiver = echo.party if echo else owners.get(record.remote, str(record.remote))
+                receiver = wire[echo].party if echo is not None else owners.get(remote, str(remote))
             else:
-                sender = owners.get(record.remote, str(record.remote))
+                sender = owners.get(remote, str(remote))
                 receiver = record.party
-            found.append(Crossing(record.index, sender, receiver, message))
+            found.append(Crossing(index, sender, receiver, message))
         return found
+
+    def position_at(self, at: float, until: int) -> int:
+        """The wire position of the first message stamped at or after loop time ``at`` (at
+        most ``until``)."""
+        for index, record in enumerate(self.wire[:until]):
+            if record.monotonic >= at:
+                return index
+        return until
+
+    def request_story(self, mark: int, method: str) -> str:
+        """Where a phone's ``method`` request since wire position ``mark`` went through the
+        proxy, for a failure message."""
+        crossings = self.crossings(mark)
+        forwarded = [
+            c
+            for c in crossings
+            if c.sender == "proxy"
+            and c.receiver == "voicemail"
+            and isinstance(c.message, Request)
+            and c.message.method == method
+        ]
+        if not forwarded:
+            return f". The proxy did not pass the {method} on to the voicemail server."
+        answer = final_answer(forwarded[0], crossings)
+        said = status_line(answer) if answer is not None else "nothing"
+        assert isinstance(forwarded[0].message, Request)
+        return (
+            f". The {method} reached the voicemail server, which answered {said}; the proxy "
+            f"sent: {summary(forwarded[0].message)}"
+        )
 
     def _parse(self, index: int, data: bytes) -> Request | Response | None:
         if index not in self._parsed:

@@ -340,7 +340,7 @@ class SipTransport:
             local=self.local,
             remote=remote,
             transport=transport,
-            monotonic=time.monotonic(),
+            monotonic=self._now(),
             wall=time.time(),
             party=self.party,
             error=error,

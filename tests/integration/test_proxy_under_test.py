@@ -11,10 +11,12 @@ import pytest
 
 from harness.peers.kamailio import KAMAILIO_BINARY, Kamailio, free_port
 from harness.report.html import write_report
+from harness.report.records import ScenarioOutcome
 from harness.report.trace import Trace
 from harness.scenario.loader import load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ async def test_kamailio_forwards_every_way_and_relays_notify_or_answers_404(
     # Kamailio's log is kept where the run was told to put it.
     log = tmp_path / f"{tmp_path.name}-s" / "kamailio.log"
     assert "Listening on" in log.read_text()
-    trace = Trace.from_outcome(outcome, scenario=written)
+    trace = Trace.from_outcome(outcome)
     assert trace.proxy_identity.startswith("kamailio (")
     assert trace.target_identity == f"vmharness via {trace.proxy_identity}"
     # Kamailio is drawn as the proxy in the ladder, not as an address.
@@ -136,7 +138,7 @@ async def test_the_kamailio_run_is_a_column_of_its_own_in_the_report(tmp_path: P
     simulated = await run_scenario(written, path)
     real = await run_scenario(written, path, RunOptions(proxy="kamailio"))
 
-    traces = [Trace.from_outcome(outcome, scenario=written) for outcome in (simulated, real)]
+    traces = [Trace.from_outcome(outcome) for outcome in (simulated, real)]
     assert [trace.status for trace in traces] == ["passed", "passed"]
     index = write_report(traces, tmp_path / "report").read_text()
     matrix = index.split('id="matrix"')[1]

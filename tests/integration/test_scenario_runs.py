@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import load_scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 
 LAMP = """\
 name: a message lights the lamp
@@ -241,3 +243,27 @@ steps:
 
     assert outcome.status == "passed", failure_of(outcome)
     assert outcome.steps[0].detail == "phone 2000 subscribed to message-summary (expires 60)"
+
+
+HEARD = """\
+name: what the owner heard at login
+proxy: {convention: x-voicemail}
+mailboxes: [{box: "2000", pin: "5"}]
+phones: [{user: "2000"}]
+steps:
+  - retrieve: {phone: "2000", pin: "5", keys: "#"}
+  - expect_heard: {phone: "2000", prompts: [vm-password, vm-youhave, vm-goodbye]}
+  - expect_heard: {phone: "2000", prompts: [vm-goodbye, vm-password]}
+"""
+
+
+async def test_expect_heard_checks_the_prompts_of_the_phone_s_last_call(tmp_path: Path) -> None:
+    outcome = await run(tmp_path, HEARD)
+    assert [step.status for step in outcome.steps] == ["passed", "passed", "failed"]
+    assert outcome.steps[1].detail == (
+        "phone 2000 heard vm-password, vm-youhave, vm-goodbye on its last call"
+    )
+    assert failure_of(outcome).startswith(
+        "step 3 (expect_heard): phone 2000 expected to hear vm-goodbye, vm-password in that "
+        "order; it heard vm-password, "
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.report.html import entries_for, load_run, write_report
-from harness.report.trace import LatencySample, RtpStream, SmdiFrame
+from harness.report.records import LatencySample, RtpStream, SmdiFrame
 
 
 def _traces(kit: Any) -> list[Any]:

@@ -11,18 +11,21 @@ from typing import Any
 import pytest
 
 from harness.media.session import RtpSession
-from harness.report.trace import (
-    SCHEMA_VERSION,
+from harness.report.records import (
+    ClockAnchor,
     DtmfDigit,
     Endpoint,
     LatencySample,
     RtpStream,
     SmdiFrame,
+    rtp_stream,
+)
+from harness.report.trace import (
+    SCHEMA_VERSION,
     Trace,
     TraceError,
     message_label,
     pair_echoes,
-    rtp_stream,
 )
 from harness.sip.transport import WireMessage
 
@@ -228,3 +231,16 @@ async def test_the_runner_hook_snapshots_an_rtp_session() -> None:
 def receiver_address(stream: RtpStream) -> tuple[str, int]:
     assert stream.local is not None
     return stream.local.host, stream.local.port
+
+
+def test_the_wire_is_dated_by_the_run_s_one_anchor(kit: Any) -> None:
+    wire = kit.sample_wire()
+    records = pair_echoes(wire, ClockAnchor(loop=0.0, wall=kit.T0 + 100))
+    assert [record.monotonic for record in records] == [message.monotonic for message in wire]
+    assert all(
+        record.wall == kit.T0 + 100 + message.monotonic
+        for record, message in zip(records, wire, strict=True)
+    )
+    # Without an anchor, the log's first message carries one.
+    first = wire[0]
+    assert pair_echoes(wire)[3].wall == first.wall + (wire[3].monotonic - first.monotonic)

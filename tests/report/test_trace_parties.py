@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.trace import Endpoint, Trace, pair_echoes
+from harness.report.records import Endpoint
+from harness.report.trace import Trace, pair_echoes
 from harness.sip.transport import WireMessage
 
 

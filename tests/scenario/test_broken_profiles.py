@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import load_scenario
-from harness.scenario.runner import RunOptions, ScenarioOutcome, run_scenario
+from harness.scenario.plan import RunOptions
+from harness.scenario.runner import run_scenario
 
 LIBRARY = Path(__file__).resolve().parents[2] / "scenarios"
 

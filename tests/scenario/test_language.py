@@ -8,21 +8,14 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.scenario.loader import load_scenario, validate_paths
-from harness.scenario.model import (
-    DepositStep,
-    ExpectNotifyStep,
-    ExpectSipStep,
-    MailboxRange,
-    ParallelStep,
-    PhoneSpec,
-    RegisterStep,
-    RepeatStep,
-    Scenario,
-    SubscribeStep,
-    UnsubscribeStep,
-    WaitStep,
-    walk_steps,
-)
+from harness.scenario.model import Scenario
+from harness.scenario.registry import walk_steps
+from harness.scenario.steps.blocks import ParallelStep, RepeatStep, WaitStep
+from harness.scenario.steps.calls import DepositStep
+from harness.scenario.steps.mwi import ExpectNotifyStep
+from harness.scenario.steps.registration import RegisterStep, SubscribeStep, UnsubscribeStep
+from harness.scenario.steps.wire import ExpectSipStep
+from harness.scenario.topology import MailboxRange, PhoneSpec
 from harness.scenario.variables import range_values, substitute
 
 # Seven lines; the steps a test adds start on line 8.

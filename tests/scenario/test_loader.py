@@ -16,25 +16,20 @@ from harness.scenario.loader import (
     scenario_files,
     validate_paths,
 )
-from harness.scenario.model import (
-    DepositStep,
-    ExpectNoNotifyStep,
-    ExpectNotifyStep,
-    ExpectSpoolStep,
-    MailboxSpec,
-    PhoneSpec,
-    ProxySpec,
-    RegisterStep,
-    RetrieveStep,
-    Scenario,
-    WaitStep,
-)
+from harness.scenario.model import Scenario
+from harness.scenario.steps.blocks import WaitStep
+from harness.scenario.steps.calls import DepositStep, RetrieveStep
+from harness.scenario.steps.mwi import ExpectNoNotifyStep, ExpectNotifyStep
+from harness.scenario.steps.registration import RegisterStep
+from harness.scenario.steps.spool import ExpectSpoolStep
+from harness.scenario.topology import MailboxSpec, PhoneSpec, ProxySpec
 
 DATA = Path(__file__).parent / "data"
 
 KINDS = (
-    "register, deposit, expect_notify, expect_no_notify, retrieve, expect_spool, wait, "
-    "smdi_send, expect_lamp, expect_smdi, subscribe, unsubscribe, expect_sip, parallel, repeat"
+    "deposit, expect_heard, expect_lamp, expect_no_notify, expect_notify, expect_sip, "
+    "expect_smdi, expect_spool, parallel, register, repeat, retrieve, smdi_send, subscribe, "
+    "unsubscribe, wait"
 )
 
 # Seven lines; the steps a test adds start on line 8.

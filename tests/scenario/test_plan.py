@@ -9,7 +9,7 @@ import pytest
 
 from harness.scenario.loader import load_scenario
 from harness.scenario.model import Scenario
-from harness.scenario.runner import Plan, RunOptions, plan_run
+from harness.scenario.plan import Plan, RunOptions, plan_run
 
 TOPOLOGY = 'mailboxes: [{box: "2000", pin: "1"}]\nphones: [{user: "2000"}]\n'
 

@@ -8,7 +8,7 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.scenario.loader import load_scenario, validate_paths
-from harness.scenario.model import ExpectLampStep, ExpectSmdiStep, SmdiSendStep
+from harness.scenario.steps.smdi import ExpectLampStep, ExpectSmdiStep, SmdiSendStep
 from harness.smdi.link import SerialSettings
 
 HEADER = """\

@@ -1,0 +1,159 @@
+"""Message-waiting steps: ``expect_notify`` and ``expect_no_notify``.
+
+A NOTIFY expectation looks at what arrived after the NOTIFY the phone's previous expectation
+used, and when it is not met tells what became of the NOTIFYs at each hop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, ClassVar
+
+from pydantic import AfterValidator
+
+from harness.core.mwi import Counts, LampExpectation
+from harness.scenario.fields import Seconds, User, check_voice
+from harness.scenario.registry import STEPS, PhoneUse, Reference, StepKind
+from harness.scenario.step import Step, StepFailed
+from harness.scenario.wire import Crossing, distinct, final_answer, status_line
+from harness.sip.message import Request
+
+if TYPE_CHECKING:
+    from harness.scenario.testbed import Testbed
+
+
+class ExpectNotifyStep(Step):
+    """The phone must receive a message-summary NOTIFY with this state within ``within`` s."""
+
+    kind: ClassVar[str] = "expect_notify"
+    phone: User
+    waiting: bool
+    #: ``"new/old"`` voice-message counts; None leaves the counts unchecked.
+    voice: Annotated[str, AfterValidator(check_voice)] | None = None
+    within: Seconds = 5.0
+
+    @property
+    def voice_counts(self) -> tuple[int, int] | None:
+        """``voice`` as ``(new, old)``."""
+        if self.voice is None:
+            return None
+        new, old = self.voice.split("/")
+        return int(new), int(old)
+
+
+class ExpectNoNotifyStep(Step):
+    """The phone must receive no message-summary NOTIFY for ``within`` seconds."""
+
+    kind: ClassVar[str] = "expect_no_notify"
+    phone: User
+    within: Seconds = 2.0
+
+
+async def run_expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
+    """Wait for a NOTIFY with the expected lamp state, after the last one a step used."""
+    phone = bed.phone(step.phone)
+    counts = step.voice_counts
+    voice = Counts(*counts) if counts is not None else None
+    expect = LampExpectation(waiting=step.waiting, voice=voice, within=step.within)
+    since = bed.notify_cursor(step.phone)
+    mark = bed.mark()
+    check = await phone.wait_lamp(expect, since, start=bed.now())
+    if check.status == "met" and check.state is not None:
+        bed.move_notify_cursor(step.phone, check.state.at + 1e-6)
+        return f"phone {step.phone}: {check.detail}"
+    wanted = f"Messages-Waiting: {'yes' if step.waiting else 'no'}"
+    if voice is not None:
+        wanted += f", Voice-Message: {voice.new}/{voice.old}"
+    raise StepFailed(
+        f"phone {step.phone} expected a NOTIFY with {wanted} within {step.within:g} s; "
+        f"{check.detail}{_notify_story(bed, step.phone, bed.view.position_at(since, mark))}"
+    )
+
+
+async def run_expect_no_notify(step: ExpectNoNotifyStep, bed: Testbed) -> str:
+    """StepFailed if the phone gets a NOTIFY within the step's time."""
+    phone = bed.phone(step.phone)
+    since = bed.now()
+    await asyncio.sleep(step.within)
+    received = phone.notifies_since(since)
+    if received:
+        bodies = "; ".join(
+            notify.request.body.decode(errors="replace").strip() for notify in received
+        )
+        raise StepFailed(
+            f"phone {step.phone} expected no NOTIFY for {step.within:g} s but got "
+            f"{len(received)}: {bodies}"
+        )
+    return f"phone {step.phone}: no NOTIFY in {step.within:g} s"
+
+
+def _notify_story(bed: Testbed, user: str, since: int) -> str:
+    """What happened to NOTIFYs for ``user`` at each hop since wire position ``since``."""
+    crossings = bed.view.crossings(since)
+    party = f"phone {user}"
+
+    def notifies(sender: str, receiver: str) -> list[tuple[Crossing, int]]:
+        return distinct(
+            c
+            for c in crossings
+            if c.sender == sender
+            and c.receiver == receiver
+            and isinstance(c.message, Request)
+            and c.message.method == "NOTIFY"
+            and _addressed_to(c.message, user)
+        )
+
+    sent = notifies("voicemail", "proxy")
+    relayed = notifies("proxy", party)
+    if not sent and not relayed:
+        if bed.plan.proxy != "simulator" and bed.plan.target is not None:
+            return ""
+        return ". The voicemail server sent no NOTIFY for this phone's mailbox to the proxy."
+    parts: list[str] = []
+    if sent:
+        said = _answers_said(sent, crossings)
+        copies = sum(count for _, count in sent)
+        parts.append(
+            f"The voicemail server sent {len(sent)} NOTIFY(s) for {user} to the proxy"
+            + (f" ({copies} copies with retransmissions)" if copies > len(sent) else "")
+            + f", which answered {said}"
+        )
+    if relayed:
+        said = _answers_said(relayed, crossings)
+        last = relayed[-1][0].message
+        assert isinstance(last, Request)
+        body = " ".join(last.body.decode(errors="replace").split()) or "no body"
+        parts.append(
+            f"the proxy relayed {len(relayed)} to {party}, which answered {said}; the last "
+            f"said: {body}"
+        )
+    else:
+        parts.append(f"the proxy relayed none to {party}")
+    return ". " + "; ".join(parts) + "."
+
+
+def _addressed_to(request: Request, user: str) -> bool:
+    """Whether a NOTIFY is for ``user``: its Request-URI user, or its To user in a dialog."""
+    if f"sip:{user}@" in request.uri:
+        return True
+    return f"sip:{user}@" in (request.header("To") or "")
+
+
+def _answers_said(requests: Sequence[tuple[Crossing, int]], crossings: list[Crossing]) -> str:
+    """``200 OK`` / ``481 ..., nothing``: the distinct final answers the requests got."""
+    said: dict[str, None] = {}
+    for request, _ in requests:
+        answer = final_answer(request, crossings)
+        said.setdefault(status_line(answer) if answer is not None else "nothing")
+    return ", ".join(said)
+
+
+def _phone(step: ExpectNotifyStep | ExpectNoNotifyStep) -> Sequence[Reference]:
+    return (PhoneUse("phone", step.phone),)
+
+
+STEPS.register(StepKind("expect_notify", ExpectNotifyStep, run_expect_notify, references=_phone))
+STEPS.register(
+    StepKind("expect_no_notify", ExpectNoNotifyStep, run_expect_no_notify, references=_phone)
+)
