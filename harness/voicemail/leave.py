@@ -19,7 +19,7 @@ app_voicemail's ``leave_voicemail()`` and ``play_record_review()`` do:
    ``MailboxChanged`` for each one stored. The caller hears ``auth-thankyou`` (after ``#``,
    silence or ``maxsecs``) and the call ends. A caller who hangs up mid-recording leaves the
    message too: the session reports ``RecordingFinished(why="hangup")`` (before or after
-   :class:`~harness.voicemail.callflow.HungUp`) and the flow stores it without a word.
+   :class:`~harness.voicemail.flows.callflow.HungUp`) and the flow stores it without a word.
 7. ``0`` while recording (operator): ``vm-saveoper``, then within 3 s ``1`` keeps the
    message, ``4`` keeps it Urgent, anything else deletes it (``vm-deleted``); ``transfer``.
 8. ``review=yes``: ``vm-review`` + ``vm-review-urgent`` (``vm-review-nonurgent`` once Urgent)
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     CallStarted,
     DigitPressed,
@@ -185,7 +185,7 @@ class LeaveOptions:
 class Leave:
     """One caller leaving a message for ``mailboxes`` (the greeting is the first one's).
 
-    Implements :class:`~harness.voicemail.callflow.CallFlow`. ``status`` is Asterisk's
+    Implements :class:`~harness.voicemail.flows.callflow.CallFlow`. ``status`` is Asterisk's
     ``VMSTATUS`` once decided: ``SUCCESS`` (stored, or a greetings-only box), ``USEREXIT``
     (``*`` or the operator) or ``FAILED`` (no mailbox, mailbox full, too short, hung up before
     recording, nothing stored).

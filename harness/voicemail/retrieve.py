@@ -47,7 +47,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 
 from harness.core.mailbox import DEFAULT_CONTEXT, MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     ApplyChanges,
     CallStarted,
@@ -324,7 +324,7 @@ GreetingKind = Literal["unavail", "busy", "temp", "greet"]
 
 class Retrieval:
     """One caller at the retrieval menu. Implements
-    :class:`~harness.voicemail.callflow.CallFlow`.
+    :class:`~harness.voicemail.flows.callflow.CallFlow`.
 
     ``mailbox``: the mailbox the request named (X-Voicemail headers, the caller's own box), or
     None to ask for it. ``caller``: the caller's number, used for an empty mailbox entry.

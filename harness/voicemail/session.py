@@ -22,7 +22,7 @@ from harness.media.dtmf import InbandDetector
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip.sdp import Negotiated
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     ApplyChanges,
     CallFlow,

@@ -9,7 +9,7 @@ from datetime import UTC, timedelta, timezone
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     ApplyChanges,
     CallStarted,

@@ -12,7 +12,7 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts
-from harness.voicemail.callflow import MailboxView, MessageChange, MessageRef
+from harness.voicemail.flows.callflow import MailboxView, MessageChange, MessageRef
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.store import (
     FOLDERS,
