@@ -1,8 +1,9 @@
 """The standalone voicemail server: SIP in front, the spool behind, NOTIFYs out to the proxy.
 
 A call forwarded by the proxy is told apart (deposit or retrieval) and resolved to a mailbox by
-the routing core, answered, and handed to a call flow — :class:`~harness.voicemail.leave.Leave`
-(VoiceMail) or :class:`~harness.voicemail.retrieve.Retrieval` (VoiceMailMain) — that a
+the routing core, answered, and handed to a call flow —
+:class:`~harness.voicemail.flows.leave.Leave`
+(VoiceMail) or :class:`~harness.voicemail.flows.retrieve.flow.Retrieval` (VoiceMailMain) — that a
 :class:`~harness.voicemail.session.CallSession` runs on the call's RTP stream. Every change of
 a mailbox then goes out as MWI: unsolicited NOTIFYs to every sip.conf peer whose ``mailbox=``
 covers it (sent to its ``host=``, the proxy), in-dialog NOTIFYs to subscribers, and the
@@ -43,11 +44,12 @@ from harness.sip.uri import URI
 from harness.voicemail.config import ServerConfig, SipPeer, load_config
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.flows.callflow import CallFlow
+from harness.voicemail.flows.leave import Leave, LeaveOptions
+from harness.voicemail.flows.retrieve.flow import Retrieval
+from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
-from harness.voicemail.leave import Leave, LeaveOptions
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.prompts import GeneratedPrompts, PromptLibrary
-from harness.voicemail.retrieve import Retrieval, RetrieveOptions
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService

@@ -33,7 +33,7 @@ from harness.voicemail.flows.callflow import (
     StoreRecording,
     TimerFired,
 )
-from harness.voicemail.leave import (
+from harness.voicemail.flows.leave import (
     ANY_KEY,
     PROMPTS_USED,
     REVIEW_WAIT,
