@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts, MessageSummary
-from harness.core.routing import Reason, Resolution, Router, RoutingError
+from harness.core.routing import Reason, Resolution, Routed, Router, RoutingError
 from harness.media.dtmf import DtmfError, parse_dtmf, parse_dtmf_relay
 from harness.media.session import RtpSession
 from harness.sip import sdp
@@ -85,6 +85,23 @@ def mwi_target(peer: SipPeer) -> MwiTarget | None:
         username=peer.defaultuser or peer.fromuser or peer.name,
         secret=peer.secret,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """Where an INVITE goes: ``deposit`` is the checked resolution of a deposit (None for a
+    retrieval); ``smdi_callerid`` the caller an SMDI MD message named."""
+
+    routed: Routed
+    deposit: Resolution | None
+    smdi_callerid: str | None
+
+    @property
+    def mailbox(self) -> MailboxId | None:
+        """The mailbox the call is for, when known."""
+        if self.deposit is not None:
+            return self.deposit.mailbox
+        return self.routed.resolution.mailbox if self.routed.resolution is not None else None
 
 
 @dataclass(slots=True)
@@ -262,22 +279,9 @@ class VoicemailServer:
         if incoming.in_dialog:
             self._reinvite(request, transaction)
             return
-        try:
-            routed = self.router.classify(request)
-        except RoutingError as error:
-            self._respond(transaction, request, 400, f"Bad Request ({error})")
+        routing = await self._route(incoming, transaction)
+        if routing is None:
             return
-        # A PBX on SMDI names the mailbox in an MD message on the serial line, not in SIP.
-        smdi_callerid: str | None = None
-        if self.smdi is not None and self.smdi.applies(routed, self.config):
-            found = await self.smdi.route(request)
-            if found is not None:
-                routed, smdi_callerid = found.routed, found.callerid
-        resolution: Resolution | None = None
-        if routed.kind == "deposit":
-            resolution = self._check_deposit(routed.resolution, request, transaction)
-            if resolution is None:
-                return
         media = await self._open_media(incoming, transaction)
         if media is None:
             return
@@ -296,33 +300,59 @@ class VoicemailServer:
         )
         dialog = Dialog.from_uas(request, response, local=self.transport.local)
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
-        if resolution is not None:
-            deposit = Deposit.from_call(incoming, resolution, channel, time.time())
-            if smdi_callerid is not None:
-                deposit = dataclasses.replace(deposit, callerid=smdi_callerid)
-            flow: CallFlow = Leave(resolution.mailboxes, self._leave_options(incoming, resolution))
-            mailbox: MailboxId | None = resolution.mailbox
-            services = CallServices(self, dialog, deposit)
-        else:
-            mailbox = routed.resolution.mailbox if routed.resolution is not None else None
-            flow = Retrieval(
-                self._retrieve_options(), mailbox, incoming.caller, call_time=time.time()
-            )
-            services = CallServices(self, dialog, None)
+        flow, deposit = self._flow(incoming, routing, channel)
         session = CallSession(
             flow,
             rtp,
             negotiated,
-            services,
+            CallServices(self, dialog, deposit),
             self.prompts,
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
         )
-        call = _Call(dialog, rtp, session, routed.kind, mailbox)
+        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox)
         self._calls[dialog.call_id] = call
         self.transport.respond(transaction, response)
-        log.info("%s %s for %s from %s", channel, routed.kind, mailbox, incoming.caller)
+        log.info("%s %s for %s from %s", channel, call.kind, call.mailbox, incoming.caller)
         call.task = asyncio.ensure_future(self._run_call(call))
+
+    async def _route(
+        self, incoming: IncomingCall, transaction: ServerTransaction
+    ) -> _Routing | None:
+        """Where the call goes, or None after answering why it cannot be taken."""
+        request = incoming.request
+        try:
+            routed = self.router.classify(request)
+        except RoutingError as error:
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
+            return None
+        # A PBX on SMDI names the mailbox in an MD message on the serial line, not in SIP.
+        smdi_callerid: str | None = None
+        if self.smdi is not None and self.smdi.applies(routed, self.config):
+            found = await self.smdi.route(request)
+            if found is not None:
+                routed, smdi_callerid = found.routed, found.callerid
+        if routed.kind != "deposit":
+            return _Routing(routed, None, None)
+        resolution = self._check_deposit(routed.resolution, request, transaction)
+        if resolution is None:
+            return None
+        return _Routing(routed, resolution, smdi_callerid)
+
+    def _flow(
+        self, incoming: IncomingCall, routing: _Routing, channel: str
+    ) -> tuple[CallFlow, Deposit | None]:
+        """The call flow a routed call runs, and the deposit it leaves (None: retrieval)."""
+        resolution = routing.deposit
+        if resolution is None:
+            retrieval = Retrieval(
+                self._retrieve_options(), routing.mailbox, incoming.caller, call_time=time.time()
+            )
+            return retrieval, None
+        deposit = Deposit.from_call(incoming, resolution, channel, time.time())
+        if routing.smdi_callerid is not None:
+            deposit = dataclasses.replace(deposit, callerid=routing.smdi_callerid)
+        return Leave(resolution.mailboxes, self._leave_options(incoming, resolution)), deposit
 
     async def _open_media(
         self, incoming: IncomingCall, transaction: ServerTransaction

@@ -31,7 +31,6 @@ FORWARD_ATTEMPTS = 4
 MAX_ENTRY = 79
 
 _DTMF = frozenset(ANY_KEY)
-_FOLDER_KEYS = "0123456789#"
 
 
 @dataclass(frozen=True, slots=True)
