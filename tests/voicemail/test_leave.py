@@ -28,6 +28,7 @@ from harness.voicemail.flows.callflow import (
     PlaybackFinished,
     Prompt,
     Record,
+    Recording,
     RecordingFinished,
     StoreFinished,
     StoreRecording,
@@ -40,7 +41,6 @@ from harness.voicemail.flows.leave import (
     SAVE_OPERATOR_WAIT,
     Leave,
     LeaveOptions,
-    Recording,
 )
 
 BOX = MailboxId("1234")
