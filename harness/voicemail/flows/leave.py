@@ -64,6 +64,7 @@ from harness.voicemail.flows.callflow import (
     StoreRecording,
 )
 from harness.voicemail.flows.engine import Engine
+from harness.voicemail.flows.say import say_box
 from harness.voicemail.flows.transitions import Transitions
 
 Status = Literal["SUCCESS", "USEREXIT", "FAILED"]
@@ -565,7 +566,7 @@ class Leave:
         if kind == "default":
             invented: tuple[Prompt, ...] = ()
         else:
-            person = (_THEPERSON, *_say_digits(mailbox.box))
+            person = (_THEPERSON, *say_box(mailbox.box))
             invented = (*person, _ISONPHONE if kind == "busy" else _ISUNAVAIL)
         if "temp" in recorded:
             return (Greeting(mailbox, "temp", fallback=invented),)
@@ -577,11 +578,6 @@ class Leave:
             # invent_message() says the recorded name in place of "the person at <box>".
             return (Greeting(mailbox, "greet", fallback=invented[:-1]), invented[-1])
         return invented
-
-
-def _say_digits(box: str) -> tuple[Prompt, ...]:
-    """``ast_say_digit_str`` of a box: one ``digits/N`` per digit; other characters are silent."""
-    return tuple(_DIGITS[int(char)] for char in box if char in "0123456789")
 
 
 def _with_recording(items: tuple[Prompt, ...]) -> tuple[Playable, ...]:

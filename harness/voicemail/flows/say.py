@@ -58,6 +58,12 @@ def say_digits(text: str) -> list[Prompt]:
     ]
 
 
+def say_box(box: str) -> tuple[Prompt, ...]:
+    """A mailbox number as ``leave_voicemail()``'s invented greeting says it: one
+    ``digits/N`` per ASCII digit (``ast_say_digit_str``); other characters are silent."""
+    return tuple(Prompt(f"digits/{char}") for char in box if char in "0123456789")
+
+
 def _say_year(year: int) -> list[Prompt]:
     if year >= 2000:
         return say_number(year)

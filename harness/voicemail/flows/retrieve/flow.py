@@ -5,14 +5,12 @@ menu (``vm_execmain()``) and, when they leave, hands back what changed. It says 
 says in English, prompt for prompt, and takes the same keys, so a scenario written against an
 Asterisk ``VoiceMailMain`` runs unchanged here.
 
-Login (``vm_authenticate()``): with the mailbox known (from the request) only the PIN is asked,
-``vm-password``, and a wrong one is answered ``vm-incorrect`` and asked again; a known mailbox
-that does not exist is treated as unknown, as Asterisk does. Otherwise ``vm-login`` asks for the
-box (an empty entry means the caller's number), then ``vm-password`` — even for a box that does
-not exist — and a failure is answered ``vm-incorrect-mailbox``, which asks for the box again.
-The ``maxlogins``-th failure is answered ``vm-incorrect``, ``vm-goodbye`` and the call ends,
-with nothing applied and no ``MailboxChanged``. Digits end with ``#``, after
-``first_digit_timeout`` without a first digit or ``digit_timeout`` between digits.
+The parts, one job each: :mod:`.login` (mailbox and PIN), :mod:`.menu` (the main menu and
+moving between messages), :mod:`.playback` (a message and its listening keys), :mod:`.folders`
+(change folder, save to folder), :mod:`.forward` (advanced options, forwarding),
+:mod:`.settings` (greetings, PIN change), :mod:`.mailbox` (what the session did to the
+mailbox); all run on one :class:`~harness.voicemail.flows.engine.Engine` and move through
+:data:`~harness.voicemail.flows.retrieve.state.TRANSITIONS`.
 
 Exit: ``#`` (or the menu going unanswered, or the caller hanging up) applies the session's
 changes in one ``ApplyChanges``, then ``MailboxChanged`` (also when nothing changed, as Asterisk
@@ -21,14 +19,6 @@ messages by ``msg_id`` and are worked out on the :class:`MailboxView` snapshot, 
 deposited meanwhile are never touched. As in Asterisk, leaving a folder settles it: deleted
 messages go, saved ones move to their folder and heard INBOX/Urgent ones to Old
 (``moveheard``), so a caller who changes to Old finds the messages just heard there.
-
-Playback position. A message plays as ``Play([MessageAudio(offset=o)])`` issued at time ``s``
-(the ``now`` of the event it answers). A key that cuts it at time ``t`` finds the position
-``o + (t - s)``, clamped to ``[0, duration]`` when the duration is known; the
-``PlaybackFinished(interrupted=True)`` that follows the key carries nothing more and is only
-counted off. Fast-forward (``#``) and rewind (``*``) move the position by ``skipms`` and play
-again from there (forward past the end ends the message); ``2`` plays from 0; ``0`` pauses at
-the position and ``0`` again resumes there; ``1``, ``3``-``9`` stop and act as menu keys.
 
 Where Asterisk's code does something no caller could want, this flow does the evident thing
 and says so: ``4`` from the first INBOX message plays the *last* Urgent message (Asterisk plays
