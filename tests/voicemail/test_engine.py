@@ -169,3 +169,18 @@ def test_transitions_allow_the_table_and_staying_put() -> None:
 def test_a_table_must_name_every_state() -> None:
     with pytest.raises(ValueError, match="lacks broken"):
         Transitions({Light.OFF: frozenset(), Light.ON: frozenset()}, Light.OFF)
+
+
+def test_keys_held_while_the_cutting_key_is_awaited_follow_it() -> None:
+    engine = Engine()
+    heard: list[str] = []
+
+    def on_key(key: str, t: float) -> list[Action]:
+        heard.append(key)
+        return []
+
+    engine.play(HELLO, None, 0.0, on_key, "#")
+    assert engine.played(0.5, interrupted=True) == []
+    assert engine.key("5", 0.6) == []  # not the cutting key: it waits
+    assert engine.key("#", 0.7) == []
+    assert heard == ["#", "5"]

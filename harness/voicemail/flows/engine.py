@@ -275,6 +275,6 @@ class Engine:
 
     def _flush(self, actions: list[Action], now: float) -> list[Action]:
         """Deliver keys held back while the flow could not take them."""
-        while self._held and self._loading is None and not self._plays:
+        while self._held and self._loading is None and not self._plays and not self._awaiting_key:
             actions += self._key(self._held.pop(0), now)
         return actions
