@@ -7,10 +7,7 @@ from dataclasses import dataclass
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Reason, Resolution
-from harness.sip.address import Address
-from harness.sip.errors import SIPParseError
-from harness.sip.message import Request
-from harness.sip.uri import URI
+from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.metadata import MessageInfo
 
 
@@ -23,25 +20,6 @@ class MessageIds:
     def next(self, unix_time: float) -> str:
         """A new id for a message recorded at ``unix_time``."""
         return f"{int(unix_time)}-{next(self._counter) & 0xFFFFFFFF:08x}"
-
-
-def caller_id(request: Request) -> str:
-    """The caller as app_voicemail writes ``callerid=`` (``ast_callerid_merge``).
-
-    ``"Name" <number>`` with both, the bare number or the bare name with one, else ``Unknown``.
-    """
-    text = request.header("From")
-    if text is None:
-        return "Unknown"
-    try:
-        sender = Address.parse(text)
-    except SIPParseError:
-        return "Unknown"
-    number = sender.uri.user or ""
-    name = sender.display_name or ""
-    if name and number:
-        return f'"{name}" <{number}>'
-    return name or number or "Unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,18 +35,14 @@ class Deposit:
     started: float
 
     @classmethod
-    def from_invite(
-        cls, request: Request, resolution: Resolution, callerchan: str, started: float
+    def from_call(
+        cls, call: IncomingCall, resolution: Resolution, callerchan: str, started: float
     ) -> Deposit:
-        """What an INVITE routed to ``resolution`` tells about the message it will leave."""
-        try:
-            exten = URI.parse(request.uri).user or resolution.mailbox.box
-        except SIPParseError:
-            exten = resolution.mailbox.box
+        """What a call routed to ``resolution`` tells about the message it will leave."""
         return cls(
             mailbox=resolution.mailbox,
-            callerid=caller_id(request),
-            exten=exten,
+            callerid=call.callerid,
+            exten=call.request_user or resolution.mailbox.box,
             rdnis=resolution.redirecting or "unknown",
             reason=resolution.reason,
             callerchan=callerchan,

@@ -1,8 +1,9 @@
 """The standalone voicemail server: SIP in front, the spool behind, NOTIFYs out to the proxy.
 
 A call forwarded by the proxy is told apart (deposit or retrieval) and resolved to a mailbox by
-the routing core, answered, and handed to a call flow — :class:`~harness.voicemail.leave.Leave`
-(VoiceMail) or :class:`~harness.voicemail.retrieve.Retrieval` (VoiceMailMain) — that a
+the routing core, answered, and handed to a call flow —
+:class:`~harness.voicemail.flows.leave.Leave`
+(VoiceMail) or :class:`~harness.voicemail.flows.retrieve.flow.Retrieval` (VoiceMailMain) — that a
 :class:`~harness.voicemail.session.CallSession` runs on the call's RTP stream. Every change of
 a mailbox then goes out as MWI: unsolicited NOTIFYs to every sip.conf peer whose ``mailbox=``
 covers it (sent to its ``host=``, the proxy), in-dialog NOTIFYs to subscribers, and the
@@ -28,11 +29,10 @@ import numpy.typing as npt
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts, MessageSummary
-from harness.core.routing import Reason, Resolution, Router, RoutingError
+from harness.core.routing import Reason, Resolution, Routed, Router, RoutingError
 from harness.media.dtmf import DtmfError, parse_dtmf, parse_dtmf_relay
 from harness.media.prompts import GeneratedPrompts, PromptLibrary
 from harness.media.session import RtpSession
-from harness.media.wav import read_wav, wav_bytes
 from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.builder import make_response, new_tag
@@ -42,19 +42,19 @@ from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
-from harness.voicemail import pins
-from harness.voicemail.callflow import CallFlow, MailboxView, MessageChange
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
-from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit, MessageIds
-from harness.voicemail.leave import Leave, LeaveOptions
-from harness.voicemail.metadata import MessageInfo
+from harness.voicemail.flows.callflow import CallFlow
+from harness.voicemail.flows.leave import Leave, LeaveOptions
+from harness.voicemail.flows.retrieve.flow import Retrieval
+from harness.voicemail.flows.retrieve.options import RetrieveOptions
+from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
-from harness.voicemail.retrieve import Retrieval, RetrieveOptions
+from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
-from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
+from harness.voicemail.store import Spool
 from harness.voicemail.subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,23 @@ def mwi_target(peer: SipPeer) -> MwiTarget | None:
         username=peer.defaultuser or peer.fromuser or peer.name,
         secret=peer.secret,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Routing:
+    """Where an INVITE goes: ``deposit`` is the checked resolution of a deposit (None for a
+    retrieval); ``smdi_callerid`` the caller an SMDI MD message named."""
+
+    routed: Routed
+    deposit: Resolution | None
+    smdi_callerid: str | None
+
+    @property
+    def mailbox(self) -> MailboxId | None:
+        """The mailbox the call is for, when known."""
+        if self.deposit is not None:
+            return self.deposit.mailbox
+        return self.routed.resolution.mailbox if self.routed.resolution is not None else None
 
 
 @dataclass(slots=True)
@@ -180,6 +197,7 @@ class VoicemailServer:
                 self._serve_status, host, self.status_port
             )
             self.status_port = self._status_server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(self.spool.load_counts, self.config.voicemail.mailboxes)
         self.smdi = await SmdiService.open(self.config, self.smdi_options, self.counts)
         self.resync()
 
@@ -214,8 +232,16 @@ class VoicemailServer:
         return asyncio.get_running_loop().time()
 
     def counts(self, mailbox: MailboxId) -> MailboxCounts:
-        """A mailbox's message counts now."""
+        """A mailbox's message counts now, as the spool keeps them."""
         return self.spool.counts(mailbox)
+
+    def next_message_id(self, unix_time: float) -> str:
+        """A new ``msg_id`` for a message recorded at ``unix_time``."""
+        return self._ids.next(unix_time)
+
+    async def reload_config(self) -> None:
+        """Read the configuration files again (after a PIN was written into them)."""
+        self.config = await asyncio.to_thread(load_config, self.config.directory)
 
     # -- SIP -------------------------------------------------------------------------------------
 
@@ -250,40 +276,17 @@ class VoicemailServer:
         self.transport.respond(transaction, response)
 
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
-        if Address.parse(request.header("To") or "").tag is not None:
+        incoming = IncomingCall.parse(request)
+        if incoming.in_dialog:
             self._reinvite(request, transaction)
             return
-        try:
-            routed = self.router.classify(request)
-        except RoutingError as error:
-            self._respond(transaction, request, 400, f"Bad Request ({error})")
+        routing = await self._route(incoming, transaction)
+        if routing is None:
             return
-        # A PBX on SMDI names the mailbox in an MD message on the serial line, not in SIP.
-        smdi_callerid: str | None = None
-        if self.smdi is not None and self.smdi.applies(routed, self.config):
-            found = await self.smdi.route(request)
-            if found is not None:
-                routed, smdi_callerid = found.routed, found.callerid
-        resolution: Resolution | None = None
-        if routed.kind == "deposit":
-            resolution = self._check_deposit(routed.resolution, request, transaction)
-            if resolution is None:
-                return
-        try:
-            offer = sdp.parse(request.body)
-            rtp = await RtpSession.open(self.transport.host)
-        except sdp.SdpError as error:
-            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+        media = await self._open_media(incoming, transaction)
+        if media is None:
             return
-        try:
-            answer, negotiated = sdp.answer(offer, self.transport.host, rtp.local_port)
-        except sdp.SdpError as error:
-            rtp.close()
-            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
-            return
-        rtp.remote = (negotiated.remote_address, negotiated.remote_port)
-        rtp.telephone_event_pt = negotiated.telephone_event_pt
-        rtp.ptime = negotiated.ptime
+        rtp, answer, negotiated = media
         response = make_response(
             request,
             200,
@@ -298,37 +301,81 @@ class VoicemailServer:
         )
         dialog = Dialog.from_uas(request, response, local=self.transport.local)
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
-        services: _CallServices
-        if resolution is not None:
-            deposit = Deposit.from_invite(request, resolution, channel, time.time())
-            if smdi_callerid is not None:
-                deposit = dataclasses.replace(deposit, callerid=smdi_callerid)
-            flow: CallFlow = Leave(resolution.mailboxes, self._leave_options(request, resolution))
-            mailbox: MailboxId | None = resolution.mailbox
-            services = _CallServices(self, dialog, deposit)
-        else:
-            mailbox = routed.resolution.mailbox if routed.resolution is not None else None
-            flow = Retrieval(
-                self._retrieve_options(),
-                mailbox,
-                _caller_number(request),
-                call_time=time.time(),
-            )
-            services = _CallServices(self, dialog, None)
+        flow, deposit = self._flow(incoming, routing, channel)
         session = CallSession(
             flow,
             rtp,
             negotiated,
-            services,
+            CallServices(self, dialog, deposit),
             self.prompts,
-            dtmf_mode=self._dtmf_mode(request),
+            dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
         )
-        call = _Call(dialog, rtp, session, routed.kind, mailbox)
+        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox)
         self._calls[dialog.call_id] = call
         self.transport.respond(transaction, response)
-        log.info("%s %s for %s from %s", channel, routed.kind, mailbox, _caller_number(request))
+        log.info("%s %s for %s from %s", channel, call.kind, call.mailbox, incoming.caller)
         call.task = asyncio.ensure_future(self._run_call(call))
+
+    async def _route(
+        self, incoming: IncomingCall, transaction: ServerTransaction
+    ) -> _Routing | None:
+        """Where the call goes, or None after answering why it cannot be taken."""
+        request = incoming.request
+        try:
+            routed = self.router.classify(request)
+        except RoutingError as error:
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
+            return None
+        # A PBX on SMDI names the mailbox in an MD message on the serial line, not in SIP.
+        smdi_callerid: str | None = None
+        if self.smdi is not None and self.smdi.applies(routed, self.config):
+            found = await self.smdi.route(request)
+            if found is not None:
+                routed, smdi_callerid = found.routed, found.callerid
+        if routed.kind != "deposit":
+            return _Routing(routed, None, None)
+        resolution = self._check_deposit(routed.resolution, request, transaction)
+        if resolution is None:
+            return None
+        return _Routing(routed, resolution, smdi_callerid)
+
+    def _flow(
+        self, incoming: IncomingCall, routing: _Routing, channel: str
+    ) -> tuple[CallFlow, Deposit | None]:
+        """The call flow a routed call runs, and the deposit it leaves (None: retrieval)."""
+        resolution = routing.deposit
+        if resolution is None:
+            retrieval = Retrieval(
+                self._retrieve_options(), routing.mailbox, incoming.caller, call_time=time.time()
+            )
+            return retrieval, None
+        deposit = Deposit.from_call(incoming, resolution, channel, time.time())
+        if routing.smdi_callerid is not None:
+            deposit = dataclasses.replace(deposit, callerid=routing.smdi_callerid)
+        return Leave(resolution.mailboxes, self._leave_options(incoming, resolution)), deposit
+
+    async def _open_media(
+        self, incoming: IncomingCall, transaction: ServerTransaction
+    ) -> tuple[RtpSession, sdp.SessionDescription, sdp.Negotiated] | None:
+        """The call's RTP session and SDP answer, or None after answering 488 why not."""
+        request = incoming.request
+        if incoming.offer is None:
+            self._respond(
+                transaction, request, 488, f"Not Acceptable Here ({incoming.offer_problem})"
+            )
+            return None
+        rtp = await RtpSession.open(self.transport.host)
+        try:
+            answer, negotiated = sdp.answer(incoming.offer, self.transport.host, rtp.local_port)
+        except sdp.SdpError as error:
+            rtp.close()
+            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+            return None
+        rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+        rtp.telephone_event_pt = negotiated.telephone_event_pt
+        rtp.ptime = negotiated.ptime
+        return rtp, answer, negotiated
 
     def _reinvite(self, request: Request, transaction: ServerTransaction) -> None:
         """A re-INVITE (a session-timer refresh, a phone moving its media): answer it and
@@ -382,14 +429,15 @@ class VoicemailServer:
         except Exception:
             log.exception("%s: the call flow failed", call.session.name)
             with contextlib.suppress(TransactionFailed):
-                await self._hang_up(call.dialog)
+                await self.hang_up(call.dialog)
         finally:
             if self.on_media_closed is not None:
                 self.on_media_closed(call.dialog.call_id, call.rtp)
             call.rtp.close()
             self._calls.pop(call.dialog.call_id, None)
 
-    async def _hang_up(self, dialog: Dialog) -> None:
+    async def hang_up(self, dialog: Dialog) -> None:
+        """Send BYE on ``dialog`` (the call's session ends the call from our side)."""
         bye = dialog.create_request("BYE")
         await self.transport.request(bye, dialog.next_hop())
 
@@ -442,23 +490,22 @@ class VoicemailServer:
 
     # -- per-call settings -------------------------------------------------------------------
 
-    def _dtmf_mode(self, request: Request) -> DtmfMode:
+    def _dtmf_mode(self, incoming: IncomingCall) -> DtmfMode:
         """The DTMF mode of the sip.conf peer the caller is (by From user), else [general]'s."""
-        caller = _caller_number(request)
+        caller = incoming.caller
         peer = self.config.sip.peer(caller) if caller else None
         mode = peer.dtmfmode if peer is not None else self.config.sip.general.dtmfmode
         return _DTMF_MODES.get(mode.lower(), "rfc2833")
 
-    def _leave_options(self, request: Request, resolution: Resolution) -> LeaveOptions:
+    def _leave_options(self, incoming: IncomingCall, resolution: Resolution) -> LeaveOptions:
         box = self.config.mailbox(resolution.mailbox)
         assert box is not None
         general = self.config.voicemail.general
         reason = resolution.reason
         greeting: Literal["busy", "unavail"] = "busy" if reason is Reason.USER_BUSY else "unavail"
-        priority = (request.header("Priority") or "").strip().lower()
         return LeaveOptions(
             greeting=greeting,
-            urgent=priority in ("urgent", "emergency"),
+            urgent=incoming.urgent,
             operator=box.effective("operator"),
             # Asterisk offers '*' when an 'a' extension exists; with no dialplan here, an
             # exitcontext to leave to is what says one does.
@@ -674,132 +721,6 @@ class VoicemailServer:
             pass
         finally:
             writer.close()
-
-
-class _CallServices:
-    """The mailbox services one call's session uses (see :class:`MailboxServices`)."""
-
-    def __init__(self, server: VoicemailServer, dialog: Dialog, deposit: Deposit | None) -> None:
-        self.server = server
-        self.dialog = dialog
-        self.deposit = deposit
-
-    @property
-    def spool(self) -> Spool:
-        return self.server.spool
-
-    def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
-        return self.server.config.mailbox(mailbox)
-
-    def load(self, mailbox: MailboxId) -> MailboxView | None:
-        config = self._config(mailbox)
-        if config is None:
-            return None
-        written = pins.stored_pin(config, self.spool.mailbox_dir(mailbox))
-        pin = written.lstrip("-") or None
-        return self.spool.view(mailbox, pin, not written.startswith("-"))
-
-    def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
-        path = self.spool.greeting_path(mailbox, kind)
-        return None if path is None else read_wav(path)[0]
-
-    def message(self, mailbox: MailboxId, folder: str, msg_id: str) -> Pcm | None:
-        stored = self.spool.find(mailbox, msg_id)
-        return None if stored is None else read_wav(stored.audio)[0]
-
-    async def store(
-        self, mailboxes: tuple[MailboxId, ...], audio: Pcm, urgent: bool
-    ) -> tuple[tuple[MailboxId, ...], tuple[MailboxId, ...]]:
-        deposit = self.deposit
-        if deposit is None:
-            return (), mailboxes
-        duration = len(audio) / 8000
-        data = wav_bytes(audio)
-        stored: list[MailboxId] = []
-        full: list[MailboxId] = []
-        for mailbox in mailboxes:
-            config = self._config(mailbox)
-            maxmsg = config.effective("maxmsg") if config is not None else 100
-            info = deposit.info(duration, self.server._ids.next(deposit.started), urgent=urgent)
-            info = _for_mailbox(info, mailbox)
-            folder = "Urgent" if urgent else "INBOX"
-            try:
-                await asyncio.to_thread(
-                    self.spool.save, mailbox, data, info, folder=folder, max_messages=maxmsg
-                )
-                stored.append(mailbox)
-            except MailboxFullError as error:
-                log.warning("message for %s not stored: %s", mailbox, error)
-                full.append(mailbox)
-        return tuple(stored), tuple(full)
-
-    async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
-        await asyncio.to_thread(self.spool.save_greeting, mailbox, kind, wav_bytes(audio))
-
-    async def remove_greeting(self, mailbox: MailboxId, kind: str) -> None:
-        await asyncio.to_thread(self.spool.remove_greeting, mailbox, kind)
-
-    async def apply_changes(self, mailbox: MailboxId, changes: tuple[MessageChange, ...]) -> None:
-        config = self._config(mailbox)
-        maxmsg = config.effective("maxmsg") if config is not None else 100
-        try:
-            await asyncio.to_thread(self.spool.apply_changes, mailbox, changes, max_messages=maxmsg)
-        except FolderFullError as error:
-            log.warning("%s: some messages were not moved: %s", mailbox, error)
-
-    async def copy_message(
-        self, mailbox: MailboxId, folder: str, msg_id: str, to: tuple[MailboxId, ...]
-    ) -> None:
-        for target in to:
-            config = self._config(target)
-            maxmsg = config.effective("maxmsg") if config is not None else 100
-            try:
-                await asyncio.to_thread(
-                    self.spool.copy, mailbox, folder, msg_id, target, max_messages=maxmsg
-                )
-            except MailboxFullError as error:
-                log.warning("forward to %s not stored: %s", target, error)
-                continue
-            self.server.mailbox_changed(target)
-
-    async def change_pin(self, mailbox: MailboxId, pin: str) -> None:
-        config = self._config(mailbox)
-        if config is None:
-            return
-        location = config.effective("passwordlocation")
-        try:
-            await asyncio.to_thread(
-                pins.change_pin,
-                config,
-                pin,
-                self.spool.mailbox_dir(mailbox),
-                location,
-                config_dir=self.server.config.directory,
-            )
-        except pins.PinChangeError as error:
-            log.warning("PIN of %s not changed: %s", mailbox, error)
-            return
-        # The new PIN is in the files; read them again so the next login sees it.
-        self.server.config = await asyncio.to_thread(load_config, self.server.config.directory)
-
-    def mailbox_changed(self, mailbox: MailboxId) -> None:
-        self.server.mailbox_changed(mailbox)
-
-    async def hang_up(self) -> None:
-        with contextlib.suppress(TransactionFailed):
-            await self.server._hang_up(self.dialog)
-
-
-def _for_mailbox(info: MessageInfo, mailbox: MailboxId) -> MessageInfo:
-    """The message information as filed in ``mailbox`` (its own context)."""
-    return dataclasses.replace(info, context=mailbox.context)
-
-
-def _caller_number(request: Request) -> str | None:
-    try:
-        return Address.parse(request.header("From") or "").uri.user
-    except SIPParseError:
-        return None
 
 
 async def _run_program(program: str, arguments: list[str]) -> None:

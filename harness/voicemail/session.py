@@ -22,7 +22,7 @@ from harness.media.dtmf import InbandDetector
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip.sdp import Negotiated
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     ApplyChanges,
     CallFlow,
@@ -250,6 +250,7 @@ class CallSession:
         self._stop_playback()
 
     async def _do(self, action: Action) -> None:
+        """Carry out one action: on the call itself, or on the mailboxes."""
         match action:
             case Play():
                 self._play(action)
@@ -259,29 +260,6 @@ class CallSession:
                 self._start_recording(action)
             case DiscardRecording():
                 self._last_recording = None
-            case StoreRecording():
-                audio = self._take_recording()
-                stored, full = await self.services.store(action.mailboxes, audio, action.urgent)
-                self._events.put_nowait(StoreFinished(self._loop.time(), stored, full))
-            case StoreGreeting():
-                await self.services.store_greeting(
-                    action.mailbox, action.kind, self._take_recording()
-                )
-            case RemoveGreeting():
-                await self.services.remove_greeting(action.mailbox, action.kind)
-            case LoadMailbox():
-                view = self.services.load(action.mailbox)
-                self._events.put_nowait(MailboxLoaded(self._loop.time(), action.mailbox, view))
-            case ApplyChanges():
-                await self.services.apply_changes(action.mailbox, action.changes)
-            case CopyMessage():
-                await self.services.copy_message(
-                    action.mailbox, action.folder, action.msg_id, action.to
-                )
-            case ChangePin():
-                await self.services.change_pin(action.mailbox, action.pin)
-            case MailboxChanged():
-                self.services.mailbox_changed(action.mailbox)
             case Hangup():
                 self._stop_playback()
                 if not self._hung_up:
@@ -289,6 +267,32 @@ class CallSession:
                     await self.services.hang_up()
             case Log():
                 log.info("%s: %s %s", self.name, action.state, action.detail)
+            case _:
+                await self._on_mailboxes(action)
+
+    async def _on_mailboxes(self, action: Action) -> None:
+        """Carry out an action on the spool or the notifier through the server's services."""
+        services = self.services
+        match action:
+            case StoreRecording():
+                audio = self._take_recording()
+                stored, full = await services.store(action.mailboxes, audio, action.urgent)
+                self._events.put_nowait(StoreFinished(self._loop.time(), stored, full))
+            case StoreGreeting():
+                await services.store_greeting(action.mailbox, action.kind, self._take_recording())
+            case RemoveGreeting():
+                await services.remove_greeting(action.mailbox, action.kind)
+            case LoadMailbox():
+                view = services.load(action.mailbox)
+                self._events.put_nowait(MailboxLoaded(self._loop.time(), action.mailbox, view))
+            case ApplyChanges():
+                await services.apply_changes(action.mailbox, action.changes)
+            case CopyMessage():
+                await services.copy_message(action.mailbox, action.folder, action.msg_id, action.to)
+            case ChangePin():
+                await services.change_pin(action.mailbox, action.pin)
+            case MailboxChanged():
+                services.mailbox_changed(action.mailbox)
 
     # -- playback ----------------------------------------------------------------------------
 

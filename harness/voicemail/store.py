@@ -32,7 +32,7 @@ from pathlib import Path
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts
-from harness.voicemail.callflow import MailboxView, MessageChange, MessageRef
+from harness.voicemail.flows.callflow import MailboxView, MessageChange, MessageRef
 from harness.voicemail.metadata import MessageInfo
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,9 @@ class Spool:
         self.audio_format = audio_format
         # Reentrant: the public readers take it too, and the writers call them.
         self._lock = threading.RLock()
+        # Messages per folder of each mailbox asked about: read from disk once, then kept by
+        # every change made through this spool, so the lamp never waits on a directory scan.
+        self._tallies: dict[MailboxId, dict[str, int]] = {}
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -179,13 +182,34 @@ class Spool:
         return len(self.numbers(mailbox, folder))
 
     def counts(self, mailbox: MailboxId) -> MailboxCounts:
-        """New (INBOX), old and urgent counts for the lamp."""
+        """New (INBOX), old and urgent counts for the lamp.
+
+        Read from disk the first time a mailbox is asked about (or by :meth:`load_counts`),
+        then kept up to date by every deposit, copy, move and deletion made through this spool.
+        """
         with self._lock:
-            return MailboxCounts(
-                new=self.count(mailbox, "INBOX"),
-                old=self.count(mailbox, "Old"),
-                urgent=self.count(mailbox, "Urgent"),
-            )
+            tally = self._tally(mailbox)
+            return MailboxCounts(new=tally["INBOX"], old=tally["Old"], urgent=tally["Urgent"])
+
+    def load_counts(self, mailboxes: Iterable[MailboxId]) -> None:
+        """Read the counts of ``mailboxes`` from disk now (at start-up, off the event loop)."""
+        with self._lock:
+            for mailbox in mailboxes:
+                self._tally(mailbox)
+
+    def _tally(self, mailbox: MailboxId) -> dict[str, int]:
+        tally = self._tallies.get(mailbox)
+        if tally is None:
+            tally = {folder: len(_numbers(self.folder(mailbox, folder))) for folder in FOLDERS}
+            self._tallies[mailbox] = tally
+        return tally
+
+    def _counted(self, mailbox: MailboxId, folder: str, change: int) -> None:
+        """A message came into (``+1``) or left (``-1``) a folder; a mailbox never asked about
+        is left to be read from disk when it is."""
+        tally = self._tallies.get(mailbox)
+        if tally is not None:
+            tally[folder] += change
 
     def messages(self, mailbox: MailboxId, folder: str = "INBOX") -> list[StoredMessage]:
         """Every message in a folder with its information, in number order.
@@ -277,7 +301,9 @@ class Spool:
         # Numbering and renames happen under one lock so two hang-ups never take one number.
         with self._lock:
             number = _next_number(mailbox, folder, _numbers(directory), limit)
-            return self._write_message(mailbox, folder, number, {"": audio}, info)
+            stored = self._write_message(mailbox, folder, number, {"": audio}, info)
+            self._counted(mailbox, folder, +1)
+            return stored
 
     def copy(
         self,
@@ -325,7 +351,9 @@ class Spool:
             }
             directory.mkdir(parents=True, exist_ok=True)
             number = _next_number(to, "INBOX", _numbers(directory), limit)
-            return self._write_message(to, "INBOX", number, audio, info)
+            copied = self._write_message(to, "INBOX", number, audio, info)
+            self._counted(to, "INBOX", +1)
+            return copied
 
     def _write_message(
         self,
@@ -383,6 +411,7 @@ class Spool:
                     unknown.append(change)
                 elif change.folder is None:
                     _delete(message)
+                    self._counted(mailbox, message.folder, -1)
                     del where[change.msg_id]
                     applied.append(change)
                 elif change.folder == message.folder:
@@ -396,6 +425,8 @@ class Spool:
                         full.append(change)
                         continue
                     where[change.msg_id] = self._move(message, change.folder, number)
+                    self._counted(mailbox, message.folder, -1)
+                    self._counted(mailbox, change.folder, +1)
                     applied.append(change)
             # Every folder, not only those touched: a run cut short by a crash left gaps that
             # the next one closes (Asterisk closes them whenever a folder is opened).

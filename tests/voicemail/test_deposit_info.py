@@ -11,7 +11,8 @@ from harness.core.routing import CONVENTIONS, Reason, Redirect, Resolution, Rout
 from harness.sip.builder import new_request
 from harness.sip.message import Request, parse_message
 from harness.sip.uri import URI
-from harness.voicemail.deposit import Deposit, MessageIds, caller_id
+from harness.voicemail.deposit import Deposit, MessageIds
+from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.metadata import MessageInfo
 
 VOICEMAIL = URI(scheme="sip", host="192.0.2.10", port=5070)
@@ -55,12 +56,15 @@ def forwarded(name: str, reason: Reason = Reason.USER_BUSY) -> Request:
     ],
 )
 def test_caller_id_as_ast_callerid_merge_writes_it(sender: str, expected: str) -> None:
-    assert caller_id(invite(sender)) == expected
+    assert IncomingCall.parse(invite(sender)).callerid == expected
 
 
 def test_caller_id_without_from_or_with_a_broken_one_is_unknown() -> None:
-    assert caller_id(invite().without_header("From")) == "Unknown"
-    assert caller_id(invite().replace_header("From", '"Alice <sip:5551234@x>')) == "Unknown"
+    assert IncomingCall.parse(invite().without_header("From")).callerid == "Unknown"
+    assert (
+        IncomingCall.parse(invite().replace_header("From", '"Alice <sip:5551234@x>')).callerid
+        == "Unknown"
+    )
 
 
 # --------------------------------------------------------------------------- from_invite
@@ -82,7 +86,9 @@ def test_deposit_from_each_convention(name: str, exten: str, rdnis: str) -> None
     resolution = Router.of([name]).resolve(request)
     assert resolution is not None
 
-    deposit = Deposit.from_invite(request, resolution, "SIP/192.0.2.1-00000001", STARTED)
+    deposit = Deposit.from_call(
+        IncomingCall.parse(request), resolution, "SIP/192.0.2.1-00000001", STARTED
+    )
 
     assert deposit.mailbox == MailboxId("2000")
     assert deposit.callerid == '"Alice" <5551234>'
@@ -101,7 +107,7 @@ def test_redirect_information_of_a_later_header_fills_rdnis_and_greeting() -> No
     resolution = Router().resolve(request)
     assert resolution is not None
 
-    deposit = Deposit.from_invite(request, resolution, "SIP/x-1", STARTED)
+    deposit = Deposit.from_call(IncomingCall.parse(request), resolution, "SIP/x-1", STARTED)
 
     assert deposit.mailbox == MailboxId("2000")
     assert deposit.rdnis == "3000"
@@ -115,7 +121,7 @@ def test_redirect_information_of_a_later_header_fills_rdnis_and_greeting() -> No
 def test_only_a_busy_redirect_plays_the_busy_greeting(reason: Reason | None, busy: bool) -> None:
     resolution = Resolution(MailboxId("2000"), reason, "diversion", "2000")
 
-    deposit = Deposit.from_invite(invite(), resolution, "SIP/x-1", STARTED)
+    deposit = Deposit.from_call(IncomingCall.parse(invite()), resolution, "SIP/x-1", STARTED)
 
     assert deposit.busy is busy
 
@@ -124,7 +130,7 @@ def test_exten_falls_back_to_the_box_when_the_request_uri_is_unreadable() -> Non
     request = Request("INVITE", "sip:bad host", invite().headers)
     resolution = Resolution(MailboxId("2000"), None, "x-voicemail")
 
-    deposit = Deposit.from_invite(request, resolution, "SIP/x-1", STARTED)
+    deposit = Deposit.from_call(IncomingCall.parse(request), resolution, "SIP/x-1", STARTED)
 
     assert deposit.exten == "2000"
 
@@ -133,7 +139,9 @@ def test_info_fills_every_field_of_the_message_file() -> None:
     request = forwarded("diversion", Reason.NO_ANSWER)
     resolution = Router().resolve(request)
     assert resolution is not None
-    deposit = Deposit.from_invite(request, resolution, "SIP/192.0.2.1-00000001", STARTED)
+    deposit = Deposit.from_call(
+        IncomingCall.parse(request), resolution, "SIP/192.0.2.1-00000001", STARTED
+    )
 
     info = deposit.info(12.9, "1767625445-0000002a")
 
@@ -153,7 +161,7 @@ def test_info_fills_every_field_of_the_message_file() -> None:
 
 def test_urgent_deposit_is_flagged() -> None:
     resolution = Resolution(MailboxId("2000", "sales"), None, "x-voicemail")
-    deposit = Deposit.from_invite(invite(), resolution, "SIP/x-1", STARTED)
+    deposit = Deposit.from_call(IncomingCall.parse(invite()), resolution, "SIP/x-1", STARTED)
 
     assert deposit.info(3, "1-00000000", urgent=True).flag == "Urgent"
     assert deposit.info(3, "1-00000000").flag == ""

@@ -9,7 +9,7 @@ from typing import TypeVar
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     CallStarted,
     DigitPressed,
@@ -28,19 +28,19 @@ from harness.voicemail.callflow import (
     PlaybackFinished,
     Prompt,
     Record,
+    Recording,
     RecordingFinished,
     StoreFinished,
     StoreRecording,
     TimerFired,
 )
-from harness.voicemail.leave import (
+from harness.voicemail.flows.leave import (
     ANY_KEY,
     PROMPTS_USED,
     REVIEW_WAIT,
     SAVE_OPERATOR_WAIT,
     Leave,
     LeaveOptions,
-    Recording,
 )
 
 BOX = MailboxId("1234")

@@ -9,7 +9,7 @@ from datetime import UTC, timedelta, timezone
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     ApplyChanges,
     CallStarted,
@@ -40,15 +40,9 @@ from harness.voicemail.callflow import (
     StoreGreeting,
     TimerFired,
 )
-from harness.voicemail.retrieve import (
-    PROMPTS_USED,
-    Retrieval,
-    RetrieveOptions,
-    caller_number,
-    say_number,
-    say_ordinal,
-    say_received,
-)
+from harness.voicemail.flows.retrieve.flow import PROMPTS_USED, Retrieval
+from harness.voicemail.flows.retrieve.options import RetrieveOptions
+from harness.voicemail.flows.say import caller_number, say_number, say_ordinal, say_received
 
 BOX = MailboxId("1234")
 BOB = MailboxId("5678")

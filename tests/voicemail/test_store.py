@@ -12,7 +12,7 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import MailboxCounts
-from harness.voicemail.callflow import MailboxView, MessageChange, MessageRef
+from harness.voicemail.flows.callflow import MailboxView, MessageChange, MessageRef
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.store import (
     FOLDERS,
@@ -955,3 +955,33 @@ def test_messages_sharing_a_msg_id_are_told_apart_in_folder_order(tmp_path: Path
     assert [ref.msg_id for ref in view.messages("Old")] == [f"{message}-3"]
     spool.apply_changes(ALICE, [MessageChange(f"{message}-2", None)])
     assert [m.audio.read_bytes() for m in spool.messages(ALICE)] == [b"in inbox"]
+
+
+def test_counts_are_read_once_then_kept_by_every_change(tmp_path: Path) -> None:
+    Spool(tmp_path).save(ALICE, AUDIO, info(0))  # on disk before this spool starts
+    spool = Spool(tmp_path)
+    spool.load_counts([ALICE])
+    assert spool.counts(ALICE) == MailboxCounts(new=1)
+    first = spool.save(ALICE, AUDIO, info(1))
+    spool.save(ALICE, AUDIO, info(2), folder="Urgent")
+    assert spool.counts(ALICE) == MailboxCounts(new=2, urgent=1)
+    spool.apply_changes(ALICE, [MessageChange(first.msg_id, "Old")])
+    assert spool.counts(ALICE) == MailboxCounts(new=1, old=1, urgent=1)
+    spool.apply_changes(ALICE, [MessageChange(first.msg_id, None)])
+    assert spool.counts(ALICE) == MailboxCounts(new=1, urgent=1)
+    spool.copy(ALICE, "Urgent", info(2).msg_id, MailboxId("2001"))
+    assert spool.counts(MailboxId("2001")) == MailboxCounts(new=1)
+    # Kept, not rescanned: a file written behind the spool's back is not seen until restart.
+    Spool(tmp_path).save(ALICE, AUDIO, info(3))
+    assert spool.counts(ALICE) == MailboxCounts(new=1, urgent=1)
+    assert Spool(tmp_path).counts(ALICE) == MailboxCounts(new=2, urgent=1)
+
+
+def test_a_refused_move_leaves_the_counts_alone(tmp_path: Path) -> None:
+    spool = Spool(tmp_path)
+    kept = spool.save(ALICE, AUDIO, info(0))
+    spool.save(ALICE, AUDIO, info(1), folder="Old")
+    assert spool.counts(ALICE) == MailboxCounts(new=1, old=1)
+    with pytest.raises(FolderFullError):
+        spool.apply_changes(ALICE, [MessageChange(kept.msg_id, "Old")], max_messages=1)
+    assert spool.counts(ALICE) == MailboxCounts(new=1, old=1)

@@ -19,7 +19,7 @@ app_voicemail's ``leave_voicemail()`` and ``play_record_review()`` do:
    ``MailboxChanged`` for each one stored. The caller hears ``auth-thankyou`` (after ``#``,
    silence or ``maxsecs``) and the call ends. A caller who hangs up mid-recording leaves the
    message too: the session reports ``RecordingFinished(why="hangup")`` (before or after
-   :class:`~harness.voicemail.callflow.HungUp`) and the flow stores it without a word.
+   :class:`~harness.voicemail.flows.callflow.HungUp`) and the flow stores it without a word.
 7. ``0`` while recording (operator): ``vm-saveoper``, then within 3 s ``1`` keeps the
    message, ``4`` keeps it Urgent, anything else deletes it (``vm-deleted``); ``transfer``.
 8. ``review=yes``: ``vm-review`` + ``vm-review-urgent`` (``vm-review-nonurgent`` once Urgent)
@@ -37,10 +37,11 @@ who hangs up before a re-recording leaves nothing, with status ``FAILED``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Literal
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.callflow import (
+from harness.voicemail.flows.callflow import (
     Action,
     CallStarted,
     DigitPressed,
@@ -49,12 +50,10 @@ from harness.voicemail.callflow import (
     Greeting,
     Hangup,
     HungUp,
-    LoadMailbox,
     Log,
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
-    Play,
     Playable,
     PlaybackFinished,
     Prompt,
@@ -63,24 +62,49 @@ from harness.voicemail.callflow import (
     RecordingFinished,
     StoreFinished,
     StoreRecording,
-    TimerFired,
 )
+from harness.voicemail.flows.engine import Engine
+from harness.voicemail.flows.say import say_box
+from harness.voicemail.flows.transitions import Transitions
 
 Status = Literal["SUCCESS", "USEREXIT", "FAILED"]
-LeaveState = Literal[
-    "idle",
-    "loading",
-    "greeting",
-    "instructions",
-    "mailbox-full",
-    "beep",
-    "recording",
-    "review",
-    "save-operator",
-    "re-record",
-    "closing",
-    "done",
-]
+
+
+class LeaveState(StrEnum):
+    """Where a caller leaving a message is."""
+
+    IDLE = "idle"
+    LOADING = "loading"
+    GREETING = "greeting"
+    INSTRUCTIONS = "instructions"
+    MAILBOX_FULL = "mailbox-full"
+    BEEP = "beep"
+    RECORDING = "recording"
+    REVIEW = "review"
+    SAVE_OPERATOR = "save-operator"
+    RE_RECORD = "re-record"
+    CLOSING = "closing"
+    DONE = "done"
+
+
+_S = LeaveState
+#: Every move the deposit flow makes; a hang-up ends it from anywhere.
+TRANSITIONS: dict[LeaveState, frozenset[LeaveState]] = {
+    _S.IDLE: frozenset({_S.LOADING, _S.DONE}),
+    _S.LOADING: frozenset(
+        {_S.GREETING, _S.INSTRUCTIONS, _S.MAILBOX_FULL, _S.BEEP, _S.CLOSING, _S.DONE}
+    ),
+    _S.GREETING: frozenset({_S.INSTRUCTIONS, _S.MAILBOX_FULL, _S.BEEP, _S.CLOSING, _S.DONE}),
+    _S.INSTRUCTIONS: frozenset({_S.MAILBOX_FULL, _S.BEEP, _S.CLOSING, _S.DONE}),
+    _S.MAILBOX_FULL: frozenset({_S.DONE}),
+    _S.BEEP: frozenset({_S.RECORDING, _S.DONE}),
+    _S.RECORDING: frozenset({_S.REVIEW, _S.SAVE_OPERATOR, _S.CLOSING, _S.DONE}),
+    _S.REVIEW: frozenset({_S.RE_RECORD, _S.SAVE_OPERATOR, _S.CLOSING, _S.DONE}),
+    _S.RE_RECORD: frozenset({_S.RECORDING, _S.DONE}),
+    _S.SAVE_OPERATOR: frozenset({_S.CLOSING, _S.DONE}),
+    _S.CLOSING: frozenset({_S.DONE}),
+    _S.DONE: frozenset(),
+}
 
 #: Every DTMF key; the review menus stop on any of them (Asterisk's ``AST_DIGIT_ANY``).
 ANY_KEY = "0123456789#*ABCD"
@@ -185,7 +209,7 @@ class LeaveOptions:
 class Leave:
     """One caller leaving a message for ``mailboxes`` (the greeting is the first one's).
 
-    Implements :class:`~harness.voicemail.callflow.CallFlow`. ``status`` is Asterisk's
+    Implements :class:`~harness.voicemail.flows.callflow.CallFlow`. ``status`` is Asterisk's
     ``VMSTATUS`` once decided: ``SUCCESS`` (stored, or a greetings-only box), ``USEREXIT``
     (``*`` or the operator) or ``FAILED`` (no mailbox, mailbox full, too short, hung up before
     recording, nothing stored).
@@ -205,7 +229,8 @@ class Leave:
                 raise ValueError(f"Leave mailbox {mailbox} is listed twice")
         self._mailboxes = mailboxes
         self._options = options
-        self._state: LeaveState = "idle"
+        self._engine = Engine()
+        self._states = Transitions(TRANSITIONS, LeaveState.IDLE)
         self._status: Status | None = None
         self._view: MailboxView | None = None
         self._skip_intro = options.skip_instructions
@@ -214,17 +239,13 @@ class Leave:
         self._rounds = 0
         self._caller_here = True
         self._storing = False
-        # A Play is out: its PlaybackFinished has not come back.
-        self._playing = False
-        # Keys that act now; a key that cut a Play short waits in _key for that Play's end.
-        self._interrupt = ""
-        self._key: str | None = None
-        self._deadline: float | None = None
+        # When the event being handled happened.
+        self._now = 0.0
 
     @property
     def state(self) -> LeaveState:
         """Where the flow is."""
-        return self._state
+        return self._states.state
 
     @property
     def status(self) -> Status | None:
@@ -239,11 +260,11 @@ class Leave:
     @property
     def finished(self) -> bool:
         """Whether the flow is over: it hung up, or the caller did and nothing is pending."""
-        return self._state == "done"
+        return self.state == LeaveState.DONE and not self._engine.owing
 
     def next_timer(self) -> float | None:
         """When a menu stops waiting for a key (the review menu, ``vm-saveoper``), or None."""
-        return self._deadline
+        return self._engine.next_timer()
 
     def handle(self, event: Event) -> list[Action]:
         """Take one event; return what the session must do, in order.
@@ -257,74 +278,58 @@ class Leave:
             raise ValueError(f"DigitPressed key {event.key!r} is not one of {ANY_KEY}")
         if self.finished:
             return []
+        if self.state == LeaveState.DONE:
+            return self._engine.owed(event)
+        self._now = event.now
         if isinstance(event, CallStarted):
             return self._on_call_started()
         if isinstance(event, MailboxLoaded):
             return self._on_mailbox_loaded(event)
         if isinstance(event, DigitPressed):
-            return self._on_digit(event.key)
+            return self._engine.key(event.key, event.now)
         if isinstance(event, PlaybackFinished):
-            return self._on_playback_finished(event)
+            return self._engine.played(event.now, interrupted=event.interrupted)
         if isinstance(event, RecordingFinished):
-            return self._on_recording_finished(event)
+            if self.state != LeaveState.RECORDING:
+                raise ValueError(f"RecordingFinished in state {self.state}: nothing was recording")
+            return self._engine.recorded(event)
         if isinstance(event, StoreFinished):
             return self._on_store_finished(event)
         if isinstance(event, HungUp):
             return self._on_hung_up()
-        return self._on_timer(event)
+        return self._engine.timer(event.now)
 
     # -- events ------------------------------------------------------------------------------
 
     def _on_call_started(self) -> list[Action]:
-        if self._state != "idle":
-            raise ValueError(f"CallStarted in state {self._state}: the call had started")
-        self._state = "loading"
-        return [LoadMailbox(self._mailboxes[0])]
+        if self.state != LeaveState.IDLE:
+            raise ValueError(f"CallStarted in state {self.state}: the call had started")
+        self._states.move(LeaveState.LOADING)
+        return self._engine.load(self._mailboxes[0], self._loaded)
 
     def _on_mailbox_loaded(self, event: MailboxLoaded) -> list[Action]:
-        if self._state != "loading":
+        if self.state != LeaveState.LOADING:
             raise ValueError(
-                f"MailboxLoaded for {event.mailbox} in state {self._state}: nothing was loading"
+                f"MailboxLoaded for {event.mailbox} in state {self.state}: nothing was loading"
             )
         if event.mailbox != self._mailboxes[0]:
             raise ValueError(
                 f"MailboxLoaded for {event.mailbox}, but {self._mailboxes[0]} was asked for"
             )
-        if event.view is None:
+        return self._engine.loaded(event)
+
+    def _loaded(self, view: MailboxView | None, now: float) -> list[Action]:
+        if view is None:
             self._status = "FAILED"
-            return [Log("no-mailbox", str(event.mailbox)), *self._end()]
-        self._view = event.view
+            return [Log("no-mailbox", str(self._mailboxes[0])), *self._end()]
+        self._view = view
         items = self._greeting()
         if not items:
             return self._after_greeting()
-        self._state = "greeting"
-        return [self._play(items, self._exit_keys())]
-
-    def _on_digit(self, key: str) -> list[Action]:
-        if key not in self._interrupt:
-            return []
-        if self._playing:
-            # Act once the Play it cut short has reported its end.
-            if self._key is None:
-                self._key = key
-            return []
-        return self._on_key(key)
-
-    def _on_playback_finished(self, event: PlaybackFinished) -> list[Action]:
-        if not self._playing:
-            return []
-        self._playing = False
-        if self._key is not None:
-            key, self._key = self._key, None
-            return self._on_key(key)
-        if event.interrupted and self._interrupt:
-            # The key that cut it short arrives as DigitPressed next.
-            return []
-        return self._on_prompts_done(event.now)
+        self._states.move(LeaveState.GREETING)
+        return self._play(items, self._exit_keys())
 
     def _on_recording_finished(self, event: RecordingFinished) -> list[Action]:
-        if self._state != "recording":
-            raise ValueError(f"RecordingFinished in state {self._state}: nothing was recording")
         self._seconds = event.seconds
         ended = f"{event.why} {event.key}" if event.why == "key" else event.why
         log = Log("recorded", f"{event.seconds:g} s, ended by {ended}")
@@ -335,8 +340,8 @@ class Leave:
         if event.why == "key" and event.key == "0" and self._options.operator:
             return [log, *self._save_operator()]
         if self._options.review:
-            self._state = "review"
-            return [log, self._play((_THANKYOU, *self._menu()), ANY_KEY)]
+            self._states.move(LeaveState.REVIEW)
+            return [log, self._play((_THANKYOU, *self._menu()), ANY_KEY)[0]]
         return [log, *self._keep((_THANKYOU,), confirm=False)]
 
     def _on_store_finished(self, event: StoreFinished) -> list[Action]:
@@ -356,73 +361,71 @@ class Leave:
     def _on_hung_up(self) -> list[Action]:
         self._caller_here = False
         # Nothing plays to a caller who is gone; late PlaybackFinished reports are ignored.
-        self._playing = False
-        self._interrupt = ""
-        self._deadline = None
-        log = Log("hangup", f"in state {self._state}")
-        if self._state == "recording":
+        owed = self._engine.hung_up()
+        state = self.state
+        log = Log("hangup", f"in state {state}")
+        return [*owed, log, *self._on_hung_up_in(state)]
+
+    def _on_hung_up_in(self, state: LeaveState) -> list[Action]:
+        """What a hang-up in ``state`` leaves behind."""
+        if state == LeaveState.RECORDING:
             # The session reports RecordingFinished(why="hangup") as well; that one decides.
-            return [log]
-        if self._state == "review":
-            return [log, *self._keep((), confirm=False)]
-        if self._state == "save-operator":
+            return []
+        if state == LeaveState.REVIEW:
+            return [*self._keep((), confirm=False)]
+        if state == LeaveState.SAVE_OPERATOR:
             # Asterisk's vm-saveoper deletes the message unless 1 or 4 was pressed.
             self._status = "USEREXIT"
-            return [log, DiscardRecording(), *self._end()]
-        if self._state == "closing":
-            return [log, *self._end_when_idle()]
-        discard: list[Action] = [DiscardRecording()] if self._state == "re-record" else []
+            return [DiscardRecording(), *self._end()]
+        if state == LeaveState.CLOSING:
+            return [*self._end_when_idle()]
+        discard: list[Action] = [DiscardRecording()] if state == LeaveState.RE_RECORD else []
         if self._status is None:
             self._status = "FAILED"
-        return [log, *discard, *self._end()]
-
-    def _on_timer(self, event: TimerFired) -> list[Action]:
-        if self._deadline is None or event.now < self._deadline:
-            return []
-        self._deadline = None
-        if self._state == "save-operator":
-            return self._operator_choice(None)
-        self._rounds += 1
-        if self._rounds > REVIEW_ROUNDS:
-            return [Log("review", "no key: message kept"), *self._keep((_GOODBYE,), confirm=False)]
-        return [self._play(self._menu(), ANY_KEY)]
+        return [*discard, *self._end()]
 
     # -- steps -------------------------------------------------------------------------------
 
-    def _on_key(self, key: str) -> list[Action]:
+    def _on_key(self, key: str, now: float) -> list[Action]:
         """A key that matters in this state, after any Play it cut short has ended."""
-        self._deadline = None
-        if self._state in ("greeting", "instructions"):
+        if self.state in (LeaveState.GREETING, LeaveState.INSTRUCTIONS):
             return self._exit_key(key)
-        if self._state == "save-operator":
+        if self.state == LeaveState.SAVE_OPERATOR:
             return self._operator_choice(key)
         return self._review_key(key)
 
-    def _on_prompts_done(self, now: float) -> list[Action]:
+    def _prompts_done(self, now: float) -> list[Action]:
         """The Play of this state was heard to its end."""
-        if self._state == "greeting":
+        state = self.state
+        if state == LeaveState.GREETING:
             return self._after_greeting()
-        if self._state == "instructions":
+        if state == LeaveState.INSTRUCTIONS:
             return self._after_instructions()
-        if self._state in ("beep", "re-record"):
-            self._state = "recording"
-            options = self._options
-            return [
-                Record(
-                    stop_keys="#0" if options.operator else "#",
-                    max_seconds=options.maxsecs,
-                    max_silence=options.maxsilence,
-                    silence_threshold=options.silencethreshold,
-                )
-            ]
-        if self._state == "review":
-            self._deadline = now + REVIEW_WAIT
-            return []
-        if self._state == "save-operator":
-            self._deadline = now + SAVE_OPERATOR_WAIT
-            return []
+        if state in (LeaveState.BEEP, LeaveState.RE_RECORD):
+            return self._record()
+        if state == LeaveState.REVIEW:
+            return self._engine.arm(now + REVIEW_WAIT, self._review_unanswered)
+        if state == LeaveState.SAVE_OPERATOR:
+            return self._engine.arm(now + SAVE_OPERATOR_WAIT, lambda t: self._operator_choice(None))
         # mailbox-full and closing: the last words were said.
         return self._end_when_idle()
+
+    def _record(self) -> list[Action]:
+        self._states.move(LeaveState.RECORDING)
+        options = self._options
+        record = Record(
+            stop_keys="#0" if options.operator else "#",
+            max_seconds=options.maxsecs,
+            max_silence=options.maxsilence,
+            silence_threshold=options.silencethreshold,
+        )
+        return self._engine.record(record, self._on_recording_finished)
+
+    def _review_unanswered(self, now: float) -> list[Action]:
+        self._rounds += 1
+        if self._rounds > REVIEW_ROUNDS:
+            return [Log("review", "no key: message kept"), *self._keep((_GOODBYE,), confirm=False)]
+        return self._play(self._menu(), ANY_KEY)
 
     def _after_greeting(self) -> list[Action]:
         if self._options.maxmsg == 0:
@@ -430,59 +433,59 @@ class Leave:
             return [Log("greetings-only", str(self._mailboxes[0])), *self._end()]
         if self._skip_intro:
             return self._after_instructions()
-        self._state = "instructions"
-        return [self._play((_INTRO,), self._exit_keys())]
+        self._states.move(LeaveState.INSTRUCTIONS)
+        return self._play((_INTRO,), self._exit_keys())
 
     def _after_instructions(self) -> list[Action]:
         assert self._view is not None
         held = len(self._view.messages("INBOX"))
         if held >= self._options.maxmsg:
             self._status = "FAILED"
-            self._state = "mailbox-full"
+            self._states.move(LeaveState.MAILBOX_FULL)
             detail = f"{self._mailboxes[0]} INBOX holds {held}, maxmsg is {self._options.maxmsg}"
-            return [Log("mailbox-full", detail), self._play((_MAILBOXFULL,), "")]
-        self._state = "beep"
-        return [self._play((_BEEP,), "")]
+            return [Log("mailbox-full", detail), *self._play((_MAILBOXFULL,), "")]
+        self._states.move(LeaveState.BEEP)
+        return self._play((_BEEP,), "")
 
     def _exit_key(self, key: str) -> list[Action]:
         """``#``, ``*`` or ``0`` during the greeting or the instructions."""
         if key == "#":
-            if self._state == "greeting":
+            if self.state == LeaveState.GREETING:
                 self._skip_intro = True
                 return self._after_greeting()
             return self._after_instructions()
         self._status = "USEREXIT"
         if key == "*":
             return [Log("exit", "*"), *self._end()]
-        return self._close([Log("operator", f"0 during the {self._state}")], (_TRANSFER,))
+        return self._close([Log("operator", f"0 during the {self.state}")], (_TRANSFER,))
 
     def _review_key(self, key: str) -> list[Action]:
         """A choice in the review menu (``play_record_review``)."""
         if key == "1":
             return [Log("review", "1: keep"), *self._keep((), confirm=True)]
         if key == "2":
-            return [self._play(_with_recording(self._menu()), ANY_KEY)]
+            return self._play(_with_recording(self._menu()), ANY_KEY)
         if key == "3":
-            self._state = "re-record"
+            self._states.move(LeaveState.RE_RECORD)
             return [
                 Log("review", "3: record again"),
                 DiscardRecording(),
-                self._play((_INTRO, _BEEP), ""),
+                *self._play((_INTRO, _BEEP), ""),
             ]
         if key == "4":
             self._urgent = not self._urgent
             said = _MARKED_URGENT if self._urgent else _MARKED_NONURGENT
             log = Log("urgent", "on" if self._urgent else "off")
-            return [log, self._play((said, *self._menu()), ANY_KEY)]
+            return [log, *self._play((said, *self._menu()), ANY_KEY)]
         if key == "0" and self._options.operator:
             return self._save_operator()
         if key in "ABCD":
-            return [self._play(self._menu(), ANY_KEY)]
-        return [self._play((_SORRY, *self._menu()), ANY_KEY)]
+            return self._play(self._menu(), ANY_KEY)
+        return self._play((_SORRY, *self._menu()), ANY_KEY)
 
     def _save_operator(self) -> list[Action]:
-        self._state = "save-operator"
-        return [self._play((_SAVEOPER,), ANY_KEY)]
+        self._states.move(LeaveState.SAVE_OPERATOR)
+        return self._play((_SAVEOPER,), ANY_KEY)
 
     def _operator_choice(self, key: str | None) -> list[Action]:
         """After ``vm-saveoper``: 1 keeps the message, 4 keeps it Urgent, else it is deleted."""
@@ -520,33 +523,30 @@ class Leave:
 
     def _close(self, actions: list[Action], prompts: tuple[Prompt, ...]) -> list[Action]:
         """Say the last ``prompts`` (to a caller still there), then end when nothing is pending."""
-        self._state = "closing"
-        self._interrupt = ""
+        self._states.move(LeaveState.CLOSING)
         if self._caller_here and prompts:
-            return [*actions, self._play(prompts, "")]
+            return [*actions, *self._play(prompts, "")]
+        self._engine.listen(None)
         return actions + self._end_when_idle()
 
     def _end_when_idle(self) -> list[Action]:
-        if self._state not in ("closing", "mailbox-full"):
+        if self.state not in (LeaveState.CLOSING, LeaveState.MAILBOX_FULL):
             return []
-        if self._storing or self._playing:
+        if self._storing or self._engine.playing:
             return []
         return self._end()
 
     def _end(self) -> list[Action]:
-        self._state = "done"
-        self._interrupt = ""
-        self._deadline = None
+        self._states.move(LeaveState.DONE)
+        self._engine.stop()
         return [Hangup()] if self._caller_here else []
 
     # -- what is played ----------------------------------------------------------------------
 
-    def _play(self, items: tuple[Playable, ...], interrupt: str) -> Play:
-        self._playing = True
-        self._key = None
-        self._interrupt = interrupt
-        self._deadline = None
-        return Play(items, interrupt)
+    def _play(self, items: tuple[Playable, ...], interrupt: str) -> list[Action]:
+        """Play ``items``; keys in ``interrupt`` act once the Play has ended."""
+        on_key = self._on_key if interrupt else None
+        return self._engine.play(items, self._prompts_done, self._now, on_key, interrupt)
 
     def _exit_keys(self) -> str:
         return (
@@ -566,7 +566,7 @@ class Leave:
         if kind == "default":
             invented: tuple[Prompt, ...] = ()
         else:
-            person = (_THEPERSON, *_say_digits(mailbox.box))
+            person = (_THEPERSON, *say_box(mailbox.box))
             invented = (*person, _ISONPHONE if kind == "busy" else _ISUNAVAIL)
         if "temp" in recorded:
             return (Greeting(mailbox, "temp", fallback=invented),)
@@ -578,11 +578,6 @@ class Leave:
             # invent_message() says the recorded name in place of "the person at <box>".
             return (Greeting(mailbox, "greet", fallback=invented[:-1]), invented[-1])
         return invented
-
-
-def _say_digits(box: str) -> tuple[Prompt, ...]:
-    """``ast_say_digit_str`` of a box: one ``digits/N`` per digit; other characters are silent."""
-    return tuple(_DIGITS[int(char)] for char in box if char in "0123456789")
 
 
 def _with_recording(items: tuple[Prompt, ...]) -> tuple[Playable, ...]:

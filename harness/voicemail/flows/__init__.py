@@ -1,0 +1,1 @@
+"""The voicemail call flows: one sans-IO engine, and VoiceMail / VoiceMailMain on it."""

@@ -1,0 +1,203 @@
+"""The mailbox services one call's session uses: the spool, the notifier, the SIP leg.
+
+:class:`CallServices` implements :class:`~harness.voicemail.session.MailboxServices` for one
+call on top of :class:`CallHost`, the narrow part of the server a call may use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from harness.core.mailbox import MailboxId
+from harness.media.wav import read_wav, wav_bytes
+from harness.sip.dialog import Dialog
+from harness.sip.transport import TransactionFailed
+from harness.voicemail import pins
+from harness.voicemail.conf.server_config import ServerConfig
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
+from harness.voicemail.deposit import Deposit
+from harness.voicemail.flows.callflow import MailboxView, MessageChange
+from harness.voicemail.metadata import MessageInfo
+from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
+
+log = logging.getLogger(__name__)
+
+Pcm = npt.NDArray[np.int16]
+#: Asterisk's ``maxmsg`` when a mailbox sets none.
+DEFAULT_MAXMSG = 100
+
+
+class CallHost(Protocol):
+    """What a call may ask of the server it runs on."""
+
+    @property
+    def spool(self) -> Spool:
+        """The server's spool."""
+        ...
+
+    @property
+    def config(self) -> ServerConfig:
+        """The configuration now (a PIN change reloads it)."""
+        ...
+
+    def next_message_id(self, unix_time: float) -> str:
+        """A new ``msg_id`` for a message recorded at ``unix_time``."""
+        ...
+
+    def mailbox_changed(self, mailbox: MailboxId) -> None:
+        """Tell peers, subscribers, lamps and ``externnotify`` the mailbox's new counts."""
+        ...
+
+    async def reload_config(self) -> None:
+        """Read the configuration files again (after a PIN was written into them)."""
+        ...
+
+    async def hang_up(self, dialog: Dialog) -> None:
+        """Send BYE on ``dialog``."""
+        ...
+
+
+class CallServices:
+    """The mailbox services of one call (``deposit`` set for a caller leaving a message)."""
+
+    def __init__(self, host: CallHost, dialog: Dialog, deposit: Deposit | None) -> None:
+        self._host = host
+        self._dialog = dialog
+        self._deposit = deposit
+
+    def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
+        return self._host.config.mailbox(mailbox)
+
+    def _maxmsg(self, mailbox: MailboxId) -> int:
+        config = self._config(mailbox)
+        return config.effective("maxmsg") if config is not None else DEFAULT_MAXMSG
+
+    def load(self, mailbox: MailboxId) -> MailboxView | None:
+        """The mailbox's configuration and contents, or None when it does not exist."""
+        config = self._config(mailbox)
+        if config is None:
+            return None
+        spool = self._host.spool
+        written = pins.stored_pin(config, spool.mailbox_dir(mailbox))
+        pin = written.lstrip("-") or None
+        return spool.view(mailbox, pin, not written.startswith("-"))
+
+    def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
+        """A recorded greeting's audio, if the mailbox has one."""
+        path = self._host.spool.greeting_path(mailbox, kind)
+        return None if path is None else read_wav(path)[0]
+
+    def message(self, mailbox: MailboxId, folder: str, msg_id: str) -> Pcm | None:
+        """A stored message's audio."""
+        stored = self._host.spool.find(mailbox, msg_id)
+        return None if stored is None else read_wav(stored.audio)[0]
+
+    async def store(
+        self, mailboxes: tuple[MailboxId, ...], audio: Pcm, urgent: bool
+    ) -> tuple[tuple[MailboxId, ...], tuple[MailboxId, ...]]:
+        """Store the recording in each mailbox; (stored, full)."""
+        deposit = self._deposit
+        if deposit is None:
+            return (), mailboxes
+        duration = len(audio) / 8000
+        data = wav_bytes(audio)
+        folder = "Urgent" if urgent else "INBOX"
+        stored: list[MailboxId] = []
+        full: list[MailboxId] = []
+        for mailbox in mailboxes:
+            msg_id = self._host.next_message_id(deposit.started)
+            info = _for_mailbox(deposit.info(duration, msg_id, urgent=urgent), mailbox)
+            try:
+                await asyncio.to_thread(
+                    self._host.spool.save,
+                    mailbox,
+                    data,
+                    info,
+                    folder=folder,
+                    max_messages=self._maxmsg(mailbox),
+                )
+                stored.append(mailbox)
+            except MailboxFullError as error:
+                log.warning("message for %s not stored: %s", mailbox, error)
+                full.append(mailbox)
+        return tuple(stored), tuple(full)
+
+    async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
+        """Store a greeting."""
+        await asyncio.to_thread(self._host.spool.save_greeting, mailbox, kind, wav_bytes(audio))
+
+    async def remove_greeting(self, mailbox: MailboxId, kind: str) -> None:
+        """Remove a greeting."""
+        await asyncio.to_thread(self._host.spool.remove_greeting, mailbox, kind)
+
+    async def apply_changes(self, mailbox: MailboxId, changes: tuple[MessageChange, ...]) -> None:
+        """Move and delete messages, then renumber."""
+        try:
+            await asyncio.to_thread(
+                self._host.spool.apply_changes,
+                mailbox,
+                changes,
+                max_messages=self._maxmsg(mailbox),
+            )
+        except FolderFullError as error:
+            log.warning("%s: some messages were not moved: %s", mailbox, error)
+
+    async def copy_message(
+        self, mailbox: MailboxId, folder: str, msg_id: str, to: tuple[MailboxId, ...]
+    ) -> None:
+        """Forward a copy of a message to other mailboxes."""
+        for target in to:
+            try:
+                await asyncio.to_thread(
+                    self._host.spool.copy,
+                    mailbox,
+                    folder,
+                    msg_id,
+                    target,
+                    max_messages=self._maxmsg(target),
+                )
+            except MailboxFullError as error:
+                log.warning("forward to %s not stored: %s", target, error)
+                continue
+            self._host.mailbox_changed(target)
+
+    async def change_pin(self, mailbox: MailboxId, pin: str) -> None:
+        """Set a mailbox's PIN where ``passwordlocation`` says, then reload the files."""
+        config = self._config(mailbox)
+        if config is None:
+            return
+        try:
+            await asyncio.to_thread(
+                pins.change_pin,
+                config,
+                pin,
+                self._host.spool.mailbox_dir(mailbox),
+                config.effective("passwordlocation"),
+                config_dir=self._host.config.directory,
+            )
+        except pins.PinChangeError as error:
+            log.warning("PIN of %s not changed: %s", mailbox, error)
+            return
+        # The new PIN is in the files; read them again so the next login sees it.
+        await self._host.reload_config()
+
+    def mailbox_changed(self, mailbox: MailboxId) -> None:
+        """Send MWI for the mailbox's new counts."""
+        self._host.mailbox_changed(mailbox)
+
+    async def hang_up(self) -> None:
+        """End the call from our side (BYE)."""
+        with contextlib.suppress(TransactionFailed):
+            await self._host.hang_up(self._dialog)
+
+
+def _for_mailbox(info: MessageInfo, mailbox: MailboxId) -> MessageInfo:
+    """The message information as filed in ``mailbox`` (its own context)."""
+    return dataclasses.replace(info, context=mailbox.context)
