@@ -29,6 +29,12 @@ SOURCE = dedent(
 )
 
 
+def _compose(text: str) -> Node:
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    assert node is not None
+    return node
+
+
 def root() -> Node:
     node = yaml.compose(SOURCE, Loader=yaml.SafeLoader)
     assert node is not None
@@ -86,8 +92,8 @@ def test_values_and_nodes_are_described_as_written() -> None:
     assert describe_value(3) == "3"
     node = root()
     assert describe_node(node) == "a mapping"
-    assert describe_node(yaml.compose("[1]", Loader=yaml.SafeLoader)) == "a list"
-    assert describe_node(yaml.compose("hello", Loader=yaml.SafeLoader)) == '"hello"'
+    assert describe_node(_compose("[1]")) == "a list"
+    assert describe_node(_compose("hello")) == '"hello"'
 
 
 def test_line_and_column_count_from_one() -> None:

@@ -61,7 +61,7 @@ def on_the_wire(request: Request) -> Request:
 
 @pytest.mark.parametrize("name", sorted(CONVENTIONS))
 @pytest.mark.parametrize("reason", list(Reason))
-def test_apply_then_resolve_gives_back_mailbox_and_reason(name: str, reason: Reason) -> None:
+def test_apply_then_resolve_gives_back_mailbox_and_reason(name: Convention, reason: Reason) -> None:
     context = "from-proxy" if name in WITH_CONTEXT else "default"
     mailbox = MailboxId("2000", context)
     forwarded = CONVENTIONS[name].apply(
@@ -82,7 +82,7 @@ def test_apply_then_resolve_gives_back_mailbox_and_reason(name: str, reason: Rea
 
 
 @pytest.mark.parametrize("name", sorted(CONVENTIONS))
-def test_applied_request_is_addressed_to_the_voicemail_server(name: str) -> None:
+def test_applied_request_is_addressed_to_the_voicemail_server(name: Convention) -> None:
     redirect = Redirect(MailboxId("2000"), Reason.USER_BUSY, "pbx.example.com")
     original = invite()
 
@@ -98,7 +98,7 @@ def test_applied_request_is_addressed_to_the_voicemail_server(name: str) -> None
 
 
 @pytest.mark.parametrize("name", sorted(CONVENTIONS))
-def test_router_of_one_convention_resolves_what_it_applied(name: str) -> None:
+def test_router_of_one_convention_resolves_what_it_applied(name: Convention) -> None:
     redirect = Redirect(MailboxId("2000"), Reason.NO_ANSWER, "pbx.example.com")
     forwarded = on_the_wire(CONVENTIONS[name].apply(invite(), redirect, VOICEMAIL))
 
@@ -109,7 +109,7 @@ def test_router_of_one_convention_resolves_what_it_applied(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(set(CONVENTIONS) - {"to"}))
-def test_default_router_reads_every_convention_but_to(name: str) -> None:
+def test_default_router_reads_every_convention_but_to(name: Convention) -> None:
     redirect = Redirect(MailboxId("2001"), Reason.USER_BUSY, "pbx.example.com")
     # The caller dialled 2000; the proxy forwards to voicemail box 2001.
     forwarded = on_the_wire(CONVENTIONS[name].apply(invite(), redirect, VOICEMAIL))
@@ -122,7 +122,7 @@ def test_default_router_reads_every_convention_but_to(name: str) -> None:
 
 def test_default_router_does_not_read_the_to_convention() -> None:
     redirect = Redirect(MailboxId("2001"), Reason.USER_BUSY, "pbx.example.com")
-    forwarded = on_the_wire(CONVENTIONS["to"].apply(invite(), redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.TO].apply(invite(), redirect, VOICEMAIL))
 
     assert "to" not in DEFAULT_CHAIN
     # The Request-URI names only the server, so nothing in the default chain names a box.
@@ -136,7 +136,7 @@ def test_x_voicemail_headers_are_written_once_and_replace_stale_ones() -> None:
     stale = invite(headers=(("X-Voicemail-Mailbox", "9999"), ("X-Voicemail-Context", "old")))
     redirect = Redirect(MailboxId("2000", "sales"), Reason.UNAVAILABLE)
 
-    forwarded = on_the_wire(CONVENTIONS["x-voicemail"].apply(stale, redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.X_VOICEMAIL].apply(stale, redirect, VOICEMAIL))
 
     assert forwarded.header_values("X-Voicemail-Mailbox") == ["2000"]
     assert forwarded.header_values("X-Voicemail-Context") == ["sales"]
@@ -146,22 +146,22 @@ def test_x_voicemail_headers_are_written_once_and_replace_stale_ones() -> None:
 def test_x_voicemail_without_context_uses_the_default_context() -> None:
     request = invite(headers=(("X-Voicemail-Mailbox", " 2000 "),))
 
-    found = CONVENTIONS["x-voicemail"].resolve(request, "from-proxy")
+    found = CONVENTIONS[Convention.X_VOICEMAIL].resolve(request, "from-proxy")
 
     assert found == Resolution(MailboxId("2000", "from-proxy"), None, "x-voicemail")
 
 
 def test_x_voicemail_absent_or_empty_is_not_this_convention() -> None:
-    assert CONVENTIONS["x-voicemail"].resolve(invite(), "default") is None
+    assert CONVENTIONS[Convention.X_VOICEMAIL].resolve(invite(), "default") is None
     empty = invite(headers=(("X-Voicemail-Mailbox", ""),))
-    assert CONVENTIONS["x-voicemail"].resolve(empty, "default") is None
+    assert CONVENTIONS[Convention.X_VOICEMAIL].resolve(empty, "default") is None
 
 
 def test_x_voicemail_with_a_bad_box_is_a_routing_error_naming_the_header() -> None:
     request = invite(headers=(("X-Voicemail-Mailbox", "20 00"),))
 
     with pytest.raises(RoutingError, match=r"X-Voicemail-Mailbox.*'20 00'"):
-        CONVENTIONS["x-voicemail"].resolve(request, "default")
+        CONVENTIONS[Convention.X_VOICEMAIL].resolve(request, "default")
 
 
 # --------------------------------------------------------------------------- Diversion
@@ -170,7 +170,7 @@ def test_x_voicemail_with_a_bad_box_is_a_routing_error_naming_the_header() -> No
 def test_diversion_written_as_rfc_5806_shows_it() -> None:
     redirect = Redirect(MailboxId("2000"), Reason.NO_ANSWER, "pbx.example.com")
 
-    forwarded = on_the_wire(CONVENTIONS["diversion"].apply(invite(), redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.DIVERSION].apply(invite(), redirect, VOICEMAIL))
 
     assert forwarded.header("Diversion") == (
         "<sip:2000@pbx.example.com>;reason=no-answer;counter=1;privacy=off"
@@ -182,14 +182,14 @@ def test_diversion_is_added_on_top_of_earlier_diversions_and_keeps_via_first() -
     earlier = invite(headers=(("Diversion", "<sip:3000@pbx.example.com>;reason=unconditional"),))
     redirect = Redirect(MailboxId("2000"), Reason.USER_BUSY, "pbx.example.com")
 
-    forwarded = on_the_wire(CONVENTIONS["diversion"].apply(earlier, redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.DIVERSION].apply(earlier, redirect, VOICEMAIL))
 
     assert forwarded.headers[0].name == "Via"
     values = forwarded.header_values("Diversion")
     assert len(values) == 2
     assert values[0].startswith("<sip:2000@pbx.example.com>;reason=user-busy")
     assert values[1] == "<sip:3000@pbx.example.com>;reason=unconditional"
-    found = CONVENTIONS["diversion"].resolve(forwarded, "default")
+    found = CONVENTIONS[Convention.DIVERSION].resolve(forwarded, "default")
     assert found is not None
     assert (found.mailbox.box, found.reason) == ("2000", Reason.USER_BUSY)
 
@@ -241,7 +241,7 @@ def test_topmost_diversion_entry_wins(lines: tuple[str, ...]) -> None:
     request = parse_message(wire)
     assert isinstance(request, Request)
 
-    found = CONVENTIONS["diversion"].resolve(request, "default")
+    found = CONVENTIONS[Convention.DIVERSION].resolve(request, "default")
 
     assert found == Resolution(MailboxId("2000"), Reason.USER_BUSY, "diversion", "2000")
 
@@ -257,7 +257,9 @@ def test_topmost_diversion_entry_wins(lines: tuple[str, ...]) -> None:
     ],
 )
 def test_diversion_reason_tokens(value: str, expected: Reason) -> None:
-    found = CONVENTIONS["diversion"].resolve(invite(headers=(("Diversion", value),)), "default")
+    found = CONVENTIONS[Convention.DIVERSION].resolve(
+        invite(headers=(("Diversion", value),)), "default"
+    )
 
     assert found is not None
     assert found.reason is expected
@@ -280,13 +282,13 @@ def test_malformed_diversion_raises_a_readable_routing_error(value: str, message
     request = invite(headers=(("Diversion", value),))
 
     with pytest.raises(RoutingError, match=message):
-        CONVENTIONS["diversion"].resolve(request, "default")
+        CONVENTIONS[Convention.DIVERSION].resolve(request, "default")
 
 
 def test_diversion_reason_flag_without_value_reads_as_unknown() -> None:
     request = invite(headers=(("Diversion", "sip:2000@pbx.example.com;reason"),))
 
-    found = CONVENTIONS["diversion"].resolve(request, "default")
+    found = CONVENTIONS[Convention.DIVERSION].resolve(request, "default")
 
     assert found == Resolution(MailboxId("2000"), Reason.UNKNOWN, "diversion", "2000")
 
@@ -304,7 +306,9 @@ def test_malformed_diversion_is_an_error_through_the_router_too() -> None:
 def test_history_info_written_as_chan_pjsip_does() -> None:
     redirect = Redirect(MailboxId("2000"), Reason.USER_BUSY, "pbx.example.com")
 
-    forwarded = on_the_wire(CONVENTIONS["history-info"].apply(invite(), redirect, VOICEMAIL))
+    forwarded = on_the_wire(
+        CONVENTIONS[Convention.HISTORY_INFO].apply(invite(), redirect, VOICEMAIL)
+    )
 
     assert forwarded.header_values("History-Info") == [
         "<sip:2000@pbx.example.com?Reason=SIP%3Bcause%3D486>;index=1",
@@ -319,7 +323,9 @@ def test_history_info_keeps_existing_supported_tags_once() -> None:
     request = invite(headers=(("Supported", "replaces, histinfo, timer"),))
     redirect = Redirect(MailboxId("2000"), Reason.USER_BUSY)
 
-    forwarded = on_the_wire(CONVENTIONS["history-info"].apply(request, redirect, VOICEMAIL))
+    forwarded = on_the_wire(
+        CONVENTIONS[Convention.HISTORY_INFO].apply(request, redirect, VOICEMAIL)
+    )
 
     assert forwarded.header_values("Supported") == ["replaces", "timer", "histinfo"]
 
@@ -353,7 +359,7 @@ def test_history_info_keeps_existing_supported_tags_once() -> None:
 def test_history_info_owner_is_the_entry_the_caused_target_came_from(value: str) -> None:
     request = invite(headers=(("History-Info", value),))
 
-    found = CONVENTIONS["history-info"].resolve(request, "default")
+    found = CONVENTIONS[Convention.HISTORY_INFO].resolve(request, "default")
 
     assert found == Resolution(MailboxId("2000"), Reason.USER_BUSY, "history-info", "2000")
 
@@ -366,7 +372,9 @@ def test_history_info_latest_retarget_with_a_cause_decides() -> None:
         "<sip:vm@192.0.2.10;cause=486>;index=1.1.1;mp=1.1"
     )
 
-    found = CONVENTIONS["history-info"].resolve(invite(headers=(("History-Info", value),)), "x")
+    found = CONVENTIONS[Convention.HISTORY_INFO].resolve(
+        invite(headers=(("History-Info", value),)), "x"
+    )
 
     assert found == Resolution(MailboxId("2000", "x"), Reason.USER_BUSY, "history-info", "2000")
 
@@ -374,24 +382,28 @@ def test_history_info_latest_retarget_with_a_cause_decides() -> None:
 def test_history_info_without_a_cause_is_not_this_convention() -> None:
     value = "<sip:2000@pbx.example.com>;index=1, <sip:2000@192.0.2.77>;index=1.1;rc=1"
 
-    assert CONVENTIONS["history-info"].resolve(invite(headers=(("History-Info", value),)), "d") is (
-        None
-    )
-    assert CONVENTIONS["history-info"].resolve(invite(), "default") is None
+    assert CONVENTIONS[Convention.HISTORY_INFO].resolve(
+        invite(headers=(("History-Info", value),)), "d"
+    ) is (None)
+    assert CONVENTIONS[Convention.HISTORY_INFO].resolve(invite(), "default") is None
 
 
 def test_history_info_owner_without_user_is_a_routing_error() -> None:
     value = "<sip:pbx.example.com>;index=1, <sip:vm@192.0.2.10;cause=408>;index=1.1;mp=1"
 
     with pytest.raises(RoutingError, match=r"History-Info: entry 1 has no user part"):
-        CONVENTIONS["history-info"].resolve(invite(headers=(("History-Info", value),)), "d")
+        CONVENTIONS[Convention.HISTORY_INFO].resolve(
+            invite(headers=(("History-Info", value),)), "d"
+        )
 
 
 def test_malformed_history_info_is_a_routing_error() -> None:
     value = "<sip:2000@pbx.example.com;index=1"
 
     with pytest.raises(RoutingError, match=r"History-Info: unterminated <URI>"):
-        CONVENTIONS["history-info"].resolve(invite(headers=(("History-Info", value),)), "d")
+        CONVENTIONS[Convention.HISTORY_INFO].resolve(
+            invite(headers=(("History-Info", value),)), "d"
+        )
 
 
 # --------------------------------------------------------------------------- RFC 4458
@@ -400,7 +412,7 @@ def test_malformed_history_info_is_a_routing_error() -> None:
 def test_rfc4458_request_uri_escapes_the_target() -> None:
     redirect = Redirect(MailboxId("2000"), Reason.USER_BUSY, "example.com")
 
-    forwarded = on_the_wire(CONVENTIONS["rfc4458"].apply(invite(), redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.RFC4458].apply(invite(), redirect, VOICEMAIL))
 
     assert forwarded.uri == "sip:voicemail@192.0.2.10:5070;target=sip:2000%40example.com;cause=486"
 
@@ -409,7 +421,7 @@ def test_rfc4458_keeps_a_voicemail_user_that_is_configured() -> None:
     redirect = Redirect(MailboxId("2000"), Reason.NO_ANSWER, "example.com")
     server = VOICEMAIL.with_user("vm")
 
-    forwarded = CONVENTIONS["rfc4458"].apply(invite(), redirect, server)
+    forwarded = CONVENTIONS[Convention.RFC4458].apply(invite(), redirect, server)
 
     assert forwarded.uri.startswith("sip:vm@192.0.2.10:5070;")
 
@@ -425,7 +437,7 @@ def test_rfc4458_keeps_a_voicemail_user_that_is_configured() -> None:
     ],
 )
 def test_rfc4458_resolves_the_escaped_target(uri: str, box: str, reason: str) -> None:
-    found = CONVENTIONS["rfc4458"].resolve(invite(uri), "default")
+    found = CONVENTIONS[Convention.RFC4458].resolve(invite(uri), "default")
 
     assert found == Resolution(MailboxId(box), Reason(reason), "rfc4458", box)
 
@@ -435,14 +447,16 @@ def test_rfc4458_target_is_unescaped_exactly_once() -> None:
     # unescaping twice would turn it into a bare space and make the target unreadable.
     uri = "sip:voicemail@vm;target=sip:2000%40example.com%3Fsubject%3Dhi%2520there;cause=486"
 
-    found = CONVENTIONS["rfc4458"].resolve(invite(uri), "default")
+    found = CONVENTIONS[Convention.RFC4458].resolve(invite(uri), "default")
 
     assert found == Resolution(MailboxId("2000"), Reason.USER_BUSY, "rfc4458", "2000")
 
 
 def test_rfc4458_without_target_is_not_this_convention() -> None:
-    assert CONVENTIONS["rfc4458"].resolve(invite("sip:voicemail@vm;cause=486"), "d") is None
-    assert CONVENTIONS["rfc4458"].resolve(invite("sip:voicemail@vm;target"), "d") is None
+    assert (
+        CONVENTIONS[Convention.RFC4458].resolve(invite("sip:voicemail@vm;cause=486"), "d") is None
+    )
+    assert CONVENTIONS[Convention.RFC4458].resolve(invite("sip:voicemail@vm;target"), "d") is None
 
 
 @pytest.mark.parametrize(
@@ -455,39 +469,43 @@ def test_rfc4458_without_target_is_not_this_convention() -> None:
 )
 def test_rfc4458_bad_target_is_a_routing_error(uri: str, message: str) -> None:
     with pytest.raises(RoutingError, match=message):
-        CONVENTIONS["rfc4458"].resolve(invite(uri), "default")
+        CONVENTIONS[Convention.RFC4458].resolve(invite(uri), "default")
 
 
 # --------------------------------------------------------------------------- Request-URI and To
 
 
 def test_request_uri_user_is_the_mailbox() -> None:
-    found = CONVENTIONS["request-uri"].resolve(invite("sip:2000@vm.example.com"), "ctx")
+    found = CONVENTIONS[Convention.REQUEST_URI].resolve(invite("sip:2000@vm.example.com"), "ctx")
 
     assert found == Resolution(MailboxId("2000", "ctx"), None, "request-uri")
 
 
 def test_request_uri_without_user_is_not_this_convention() -> None:
-    assert CONVENTIONS["request-uri"].resolve(invite("sip:vm.example.com"), "default") is None
+    assert (
+        CONVENTIONS[Convention.REQUEST_URI].resolve(invite("sip:vm.example.com"), "default") is None
+    )
 
 
 def test_request_uri_user_that_is_no_mailbox_name_is_a_routing_error() -> None:
     with pytest.raises(RoutingError, match=r"Request-URI user does not name a mailbox"):
-        CONVENTIONS["request-uri"].resolve(invite("sip:%2B15551234@vm.example.com"), "default")
+        CONVENTIONS[Convention.REQUEST_URI].resolve(
+            invite("sip:%2B15551234@vm.example.com"), "default"
+        )
 
 
 def test_unparsable_request_uri_is_a_routing_error() -> None:
     request = Request("INVITE", "not a uri", invite().headers)
 
     with pytest.raises(RoutingError, match=r"Request-URI: .*'not a uri'"):
-        CONVENTIONS["request-uri"].resolve(request, "default")
+        CONVENTIONS[Convention.REQUEST_URI].resolve(request, "default")
 
 
 def test_to_convention_rewrites_to_and_keeps_a_tag() -> None:
     request = invite(to="<sip:3000@pbx.example.com>;tag=abc")
     redirect = Redirect(MailboxId("2000"), Reason.NO_ANSWER, "pbx.example.com")
 
-    forwarded = on_the_wire(CONVENTIONS["to"].apply(request, redirect, VOICEMAIL))
+    forwarded = on_the_wire(CONVENTIONS[Convention.TO].apply(request, redirect, VOICEMAIL))
 
     assert forwarded.header("To") == "<sip:2000@pbx.example.com>;tag=abc"
     assert forwarded.uri == "sip:192.0.2.10:5070"
@@ -496,15 +514,15 @@ def test_to_convention_rewrites_to_and_keeps_a_tag() -> None:
 def test_to_without_user_is_not_this_convention() -> None:
     request = invite(to="<sip:pbx.example.com>")
 
-    assert CONVENTIONS["to"].resolve(request, "default") is None
-    assert CONVENTIONS["to"].resolve(request.without_header("To"), "default") is None
+    assert CONVENTIONS[Convention.TO].resolve(request, "default") is None
+    assert CONVENTIONS[Convention.TO].resolve(request.without_header("To"), "default") is None
 
 
 def test_malformed_to_is_a_routing_error() -> None:
     request = invite().replace_header("To", "<sip:2000@pbx.example.com")
 
     with pytest.raises(RoutingError, match=r"To: unterminated <URI>"):
-        CONVENTIONS["to"].resolve(request, "default")
+        CONVENTIONS[Convention.TO].resolve(request, "default")
 
 
 # --------------------------------------------------------------------------- Reason
@@ -665,7 +683,7 @@ def test_unknown_convention_lists_the_known_ones(build: Callable[[list[str]], Ro
 
 
 def test_convention_lookup() -> None:
-    assert convention("diversion") is CONVENTIONS["diversion"]
+    assert convention("diversion") is CONVENTIONS[Convention.DIVERSION]
     assert sorted(CONVENTIONS) == sorted(
         ["x-voicemail", "diversion", "history-info", "rfc4458", "request-uri", "to"]
     )
@@ -683,7 +701,7 @@ def test_convention_names_are_the_strings_profiles_and_configs_use() -> None:
         "to",
     ]
     assert Convention.named("history-info") is Convention.HISTORY_INFO
-    assert Convention.DIVERSION == "diversion"
+    assert str(Convention.DIVERSION) == "diversion"
     assert set(CONVENTIONS) == set(Convention)
     for name, rule in CONVENTIONS.items():
         assert rule.name is name

@@ -7,6 +7,8 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from harness.core.mailbox import MailboxId
@@ -55,7 +57,7 @@ async def bed() -> AsyncIterator[Bed]:
     await proxy.close()
 
 
-async def deposit(bed: Bed, seconds: float) -> tuple[object, float]:
+async def deposit(bed: Bed, seconds: float) -> tuple[npt.NDArray[np.int16], float]:
     """Leave ``seconds`` of audio; the audio sent and the loop time the call began."""
     sent = speech_like(seconds, "deposit")
     started = asyncio.get_running_loop().time()

@@ -254,7 +254,8 @@ def speech_like(seconds: float, seed: int) -> np.ndarray:
         voiced += gain * np.sin(harmonic * phase)
     envelope = np.clip(np.sin(2 * np.pi * 4 * t + rng.uniform(0, 6)), 0, None)
     signal = voiced * envelope + 0.1 * rng.normal(size=t.size)
-    return (signal / np.abs(signal).max() * 12000).astype(np.int16)
+    peak = float(np.abs(signal).max())
+    return np.asarray(signal / peak * 12000, dtype=np.int16)
 
 
 def test_tone_has_the_right_length_and_frequencies() -> None:

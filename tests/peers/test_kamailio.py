@@ -14,7 +14,7 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import Counts, LampExpectation
-from harness.core.routing import Router
+from harness.core.routing import Convention, Router
 from harness.media.signal import speech_like
 from harness.peers.kamailio import (
     KAMAILIO_BINARY,
@@ -83,7 +83,7 @@ class Bed:
 @asynccontextmanager
 async def kamailio_bed(
     log_dir: Path,
-    convention: KamailioConvention = "x-voicemail",
+    convention: KamailioConvention = Convention.X_VOICEMAIL,
     answer_mode: AnswerMode = "no-answer",
 ) -> AsyncIterator[Bed]:
     wire: list[WireMessage] = []
@@ -270,7 +270,7 @@ async def test_only_the_voicemail_server_may_send_message_summaries(tmp_path: Pa
 async def test_diversion_variant_names_the_mailbox_and_the_reason(
     tmp_path: Path, user: str, mode: AnswerMode, reason: str
 ) -> None:
-    async with kamailio_bed(tmp_path, "diversion", mode) as bed:
+    async with kamailio_bed(tmp_path, Convention.DIVERSION, mode) as bed:
         if reason in ("user-busy", "no-answer"):
             # The server resolves the reason: the busy greeting for user-busy only. (Listening
             # to the greeting takes seconds: the other reasons sound like no-answer.)
@@ -311,7 +311,7 @@ async def test_the_retrieval_number_reaches_the_callers_own_mailbox(
         assert routed.kind == "retrieve"
         assert routed.resolution is not None
         assert routed.resolution.mailbox == OWNER
-        if convention == "x-voicemail":
+        if convention is Convention.X_VOICEMAIL:
             assert forwarded.header("X-Voicemail-Mailbox") == "2000"
 
 

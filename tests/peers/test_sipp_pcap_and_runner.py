@@ -7,6 +7,7 @@ import socket
 import stat
 import sys
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pytest
@@ -32,7 +33,7 @@ def _read(path: Path) -> list[tuple[float, RtpPacket]]:
 
 @pytest.mark.parametrize(("codec", "payload_type"), [("PCMA", 8), ("PCMU", 0)])
 def test_the_pcap_carries_the_audio_in_20_ms_packets(
-    tmp_path: Path, codec: str, payload_type: int
+    tmp_path: Path, codec: Literal["PCMU", "PCMA"], payload_type: int
 ) -> None:
     audio = np.concatenate((np.zeros(RATE // 2, np.int16), signed_speech("PCAP1")))
     packets = _read(write_rtp_pcap(tmp_path / "a.pcap", audio, codec=codec))
@@ -72,7 +73,7 @@ def test_a_key_press_replaces_the_audio_it_overlaps(tmp_path: Path) -> None:
     ],
 )
 def test_bad_pcap_requests_say_what_is_wrong(
-    tmp_path: Path, keys: list[KeyPress], codec: str, message: str
+    tmp_path: Path, keys: list[KeyPress], codec: Any, message: str
 ) -> None:
     with pytest.raises(ValueError, match=message):
         write_rtp_pcap(tmp_path / "x.pcap", np.zeros(RATE, np.int16), codec=codec, keys=keys)

@@ -45,7 +45,9 @@ def test_each_message_is_an_arrow_linked_to_it(kit: Any) -> None:
 def test_arrows_point_from_sender_to_receiver(kit: Any) -> None:
     root = _parse(render_ladder(kit.sample_trace()))
     lines = [a.find(f"{SVG}line") for a in root.findall(f"{SVG}a")]
-    x = [(float(line.get("x1")), float(line.get("x2"))) for line in lines if line is not None]
+    x = [
+        (float(line.get("x1", "")), float(line.get("x2", ""))) for line in lines if line is not None
+    ]
     phone, proxy, voicemail = sorted({value for pair in x for value in pair})
     assert x[0] == (phone, proxy)
     assert x[1] == (proxy, phone)
@@ -63,7 +65,7 @@ def test_the_failed_step_is_a_red_band_with_its_time_span(kit: Any) -> None:
     assert band is not None
     # The band covers the NOTIFY and its 404, the two messages sent during the failed step.
     top, height = float(band.get("y", 0)), float(band.get("height", 0))
-    rows = [float(a.find(f"{SVG}line").get("y1")) for a in root.findall(f"{SVG}a")]  # type: ignore[union-attr]
+    rows = [float(a.find(f"{SVG}line").get("y1", "")) for a in root.findall(f"{SVG}a")]  # type: ignore[union-attr]
     inside = [n for n, y in enumerate(rows, 1) if top <= y <= top + height]
     assert inside == [6, 7]
 

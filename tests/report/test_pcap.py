@@ -39,7 +39,8 @@ def _mixed(kit: Any) -> Trace:
         *_tcp_wire(kit),
         *kit.hop(v6, ("phone 3000", ("::1", 40002)), ("proxy", ("::1", 5060)), 4.0),
     ]
-    return kit.sample_trace(sip=pair_echoes(wire))
+    trace: Trace = kit.sample_trace(sip=pair_echoes(wire))
+    return trace
 
 
 def _tshark_sip(tshark: str, pcap: Path) -> list[str]:

@@ -16,7 +16,8 @@ def kamailio_trace(kit: Any, **changes: object) -> Trace:
     answer = WireMessage(
         "in", data, kit.PHONE[1], kit.EXTERNAL, "UDP", 2.0, kit.T0 + 2.0, "phone 2000"
     )
-    return kit.sample_trace(sip=pair_echoes([*kit.sample_wire(), answer]), **changes)
+    trace: Trace = kit.sample_trace(sip=pair_echoes([*kit.sample_wire(), answer]), **changes)
+    return trace
 
 
 def test_a_party_the_harness_does_not_run_is_named_by_its_address(kit: Any) -> None:

@@ -41,7 +41,7 @@ def test_a_plain_profile_is_a_plain_proxy() -> None:
 
 
 def test_every_quirk_becomes_a_field() -> None:
-    profile = ProxyProfile(convention="diversion", no_answer_timeout=1.5).with_quirks(
+    profile = ProxyProfile(convention=Convention.DIVERSION, no_answer_timeout=1.5).with_quirks(
         "compact-headers",
         "lower-case-headers",
         {"folded-headers": {"width": 40}},

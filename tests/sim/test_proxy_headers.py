@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from harness.core.routing import Convention
 from harness.sim.phone import CallFailed
 from harness.sim.profiles import ProxyProfile
 from harness.sip.message import parse_message
@@ -117,7 +118,7 @@ async def test_strip_x_headers_keeps_what_it_is_told_to(sim_bed: SimBedFactory) 
 async def test_rewrite_request_uri_puts_the_pilot_number_in_the_request_uri(
     sim_bed: SimBedFactory, convention: str, stored: int
 ) -> None:
-    profile = ProxyProfile(convention=convention).with_quirks(
+    profile = ProxyProfile(convention=Convention(convention)).with_quirks(
         {"rewrite-request-uri": {"user": "8500"}}
     )
     bed = await sim_bed(profile)

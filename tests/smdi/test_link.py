@@ -32,6 +32,12 @@ def pair() -> Iterator[PtyPair]:
         yield pty_pair
 
 
+def _fd(link: SmdiLink) -> int:
+    fd = link.fileno()
+    assert fd is not None, "the link has no descriptor"
+    return fd
+
+
 async def read_exactly(link: SmdiLink, count: int) -> bytes:
     data = b""
     async with asyncio.timeout(2.0):
@@ -144,7 +150,7 @@ async def test_md_and_commands_cross_a_pty_pair(
         open_link(pair.slave_path, settings) as voicemail,
         SmdiLink.from_fd(pair.master_fd, settings) as switch,
     ):
-        attributes = termios.tcgetattr(voicemail.fileno())
+        attributes = termios.tcgetattr(_fd(voicemail))
         assert attributes[4] == attributes[5] == speed
         assert not attributes[3] & termios.ICANON
 
@@ -157,13 +163,13 @@ async def test_md_and_commands_cross_a_pty_pair(
         command = MwiCommand("5551234", on=True).encode(2)
         await voicemail.write(command)
         received = await read_exactly(switch, len(command))
-        [event] = SmdiCommandReader(msdstrip=2).feed(received, now=0.0)
-        assert event == Received(MwiCommand("5551234", on=True), 0.0, b"OP:MWI 005551234!")
+        [command_event] = SmdiCommandReader(msdstrip=2).feed(received, now=0.0)
+        assert command_event == Received(MwiCommand("5551234", on=True), 0.0, b"OP:MWI 005551234!")
 
 
 async def test_speed_and_stop_bits_are_applied_to_the_device(pair: PtyPair) -> None:
     async with open_link(pair.slave_path, SerialSettings(1200, 7, "odd", 2)) as link:
-        attributes = termios.tcgetattr(link.fileno())
+        attributes = termios.tcgetattr(_fd(link))
         assert attributes[4] == termios.B1200
         assert attributes[2] & termios.CSTOPB
 
@@ -176,7 +182,7 @@ async def test_framing_change_at_the_same_speed_survives_the_pty_einval_trap(
     with pytest.raises(termios.error):
         serial.Serial(pair.slave_path, 9600, serial.SEVENBITS, serial.PARITY_EVEN)
     async with open_link(pair.slave_path, SEVEN_E_ONE) as voicemail:
-        assert termios.tcgetattr(voicemail.fileno())[4] == termios.B9600
+        assert termios.tcgetattr(_fd(voicemail))[4] == termios.B9600
         os.write(pair.master_fd, b"MD0010007D 3500 \r")
         assert await read_exactly(voicemail, 17) == b"MD0010007D 3500 \r"
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.core.routing import CONVENTIONS, Reason, Redirect, Resolution, Router
+from harness.core.routing import CONVENTIONS, Convention, Reason, Redirect, Resolution, Router
 from harness.sip.builder import new_request
 from harness.sip.message import Request, parse_message
 from harness.sip.uri import URI
@@ -29,7 +29,7 @@ def invite(from_address: str = '"Alice" <sip:5551234@pbx.example.com>') -> Reque
     )
 
 
-def forwarded(name: str, reason: Reason = Reason.USER_BUSY) -> Request:
+def forwarded(name: Convention, reason: Reason = Reason.USER_BUSY) -> Request:
     """The INVITE as the voicemail server receives it from a proxy using convention ``name``."""
     redirect = Redirect(MailboxId("2000"), reason, "pbx.example.com")
     parsed = parse_message(CONVENTIONS[name].apply(invite(), redirect, VOICEMAIL).to_bytes())
@@ -73,15 +73,15 @@ def test_caller_id_without_from_or_with_a_broken_one_is_unknown() -> None:
 @pytest.mark.parametrize(
     ("name", "exten", "rdnis"),
     [
-        ("x-voicemail", "2000", "unknown"),
-        ("request-uri", "2000", "unknown"),
-        ("to", "2000", "unknown"),
-        ("diversion", "2000", "2000"),
-        ("history-info", "2000", "2000"),
-        ("rfc4458", "voicemail", "2000"),
+        (Convention.X_VOICEMAIL, "2000", "unknown"),
+        (Convention.REQUEST_URI, "2000", "unknown"),
+        (Convention.TO, "2000", "unknown"),
+        (Convention.DIVERSION, "2000", "2000"),
+        (Convention.HISTORY_INFO, "2000", "2000"),
+        (Convention.RFC4458, "voicemail", "2000"),
     ],
 )
-def test_deposit_from_each_convention(name: str, exten: str, rdnis: str) -> None:
+def test_deposit_from_each_convention(name: Convention, exten: str, rdnis: str) -> None:
     request = forwarded(name)
     resolution = Router.of([name]).resolve(request)
     assert resolution is not None
@@ -101,7 +101,7 @@ def test_deposit_from_each_convention(name: str, exten: str, rdnis: str) -> None
 
 
 def test_redirect_information_of_a_later_header_fills_rdnis_and_greeting() -> None:
-    request = forwarded("x-voicemail").with_header(
+    request = forwarded(Convention.X_VOICEMAIL).with_header(
         "Diversion", "<sip:3000@pbx.example.com>;reason=user-busy;counter=1"
     )
     resolution = Router().resolve(request)
@@ -136,7 +136,7 @@ def test_exten_falls_back_to_the_box_when_the_request_uri_is_unreadable() -> Non
 
 
 def test_info_fills_every_field_of_the_message_file() -> None:
-    request = forwarded("diversion", Reason.NO_ANSWER)
+    request = forwarded(Convention.DIVERSION, Reason.NO_ANSWER)
     resolution = Router().resolve(request)
     assert resolution is not None
     deposit = Deposit.from_call(

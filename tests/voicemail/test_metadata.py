@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -155,5 +156,6 @@ def test_broken_files_give_a_clear_value_error(text: str, message: str) -> None:
 
 @pytest.mark.parametrize("field", ["callerid", "category", "callerchan"])
 def test_a_line_break_in_a_value_is_refused(field: str) -> None:
+    changes: dict[str, Any] = {field: "Bob\nduration=999"}
     with pytest.raises(ValueError, match=f"{field}=.*line break"):
-        dataclasses.replace(INFO, **{field: "Bob\nduration=999"})
+        dataclasses.replace(INFO, **changes)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta, timezone
+from typing import TypeVar
 
 import pytest
 
@@ -100,6 +101,9 @@ def label(item: object) -> str:
     return "recording"
 
 
+A = TypeVar("A")
+
+
 def said(actions: Iterable[Action]) -> list[str]:
     """What each Play in ``actions`` says, one space-separated string per Play."""
     return [" ".join(label(item) for item in a.items) for a in actions if isinstance(a, Play)]
@@ -109,7 +113,7 @@ def logs(actions: Iterable[Action]) -> list[str]:
     return [a.state for a in actions if isinstance(a, Log)]
 
 
-def only(actions: Iterable[Action], kind: type) -> list[Action]:
+def only(actions: Iterable[Action], kind: type[A]) -> list[A]:
     return [a for a in actions if isinstance(a, kind)]
 
 
@@ -468,6 +472,7 @@ def test_a_due_deadline_fires_before_the_cut_prompt_reports_its_end() -> None:
     call.load(mailbox())
     call.feed(DigitPressed("4", call.now))  # cuts vm-password; its PlaybackFinished is late
     deadline = call.flow.next_timer()
+    assert deadline is not None
     assert deadline == pytest.approx(call.now + 2)
     assert said(call.feed(TimerFired(deadline))) == ["vm-incorrect"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import Counts, LampCheck, LampExpectation
-from harness.core.routing import Router
+from harness.core.routing import Convention, Router
 from harness.media.signal import speech_like
 from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import wav_bytes
@@ -245,7 +245,9 @@ async def make_bed() -> AsyncIterator[BedFactory]:
         boxes = {MailboxId.parse(box): pin for box, pin in (mailboxes or {"2000": "4321"}).items()}
         wire: list[WireMessage] = []
         users = list(phones)
-        profile = ProxyProfile(convention=convention, no_answer_timeout=no_answer_timeout)
+        profile = ProxyProfile(
+            convention=Convention(convention), no_answer_timeout=no_answer_timeout
+        )
         mapping = {user: MailboxId(user) for user in users}
         proxy = SimProxy(("127.0.0.1", 9), profile, mailboxes=mapping)
         proxy.transport.subscribe(wire.append)

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from harness.core.mailbox import MailboxId
-from harness.core.routing import Router
+from harness.core.routing import Convention, Router
 from harness.media.wav import wav_bytes
 from harness.sim.pbx import ErrorCause, SimPbx
 from harness.sim.phone import CallFailed, Phone
@@ -74,7 +74,7 @@ async def make_bed() -> AsyncIterator[BedFactory]:
         before_start: Callable[[EmbeddedTarget], None] | None = None,
     ) -> SmdiBed:
         line = open_pty_pair()
-        proxy = SimProxy(("127.0.0.1", 9), ProxyProfile(convention=convention))
+        proxy = SimProxy(("127.0.0.1", 9), ProxyProfile(convention=Convention(convention)))
         await proxy.start()
         entry = SmdiEntry(
             line.slave_path,
