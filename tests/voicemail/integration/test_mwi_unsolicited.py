@@ -158,8 +158,9 @@ async def test_externnotify_runs_with_the_new_counts(make_bed: BedFactory, tmp_p
     script.chmod(script.stat().st_mode | stat.S_IXUSR)
     bed = await make_bed(general={"externnotify": str(script)})
     await bed.deposit("2000", skip_greeting=True)
+    # The shell creates the file before echo writes the line: wait for the whole line.
     deadline = bed.now() + 5
-    while not calls.exists() and bed.now() < deadline:
+    while not (calls.exists() and calls.read_text().endswith("\n")) and bed.now() < deadline:
         await asyncio.sleep(0.05)
     assert calls.exists(), "externnotify was not run"
     assert calls.read_text().splitlines() == ["default 2000 1 0 0"]
