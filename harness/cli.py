@@ -18,8 +18,18 @@ from typing import Any
 from harness import __version__
 from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
+from harness.report.progress import Item
+from harness.scenario.batch import (
+    load_durations,
+    make_progress,
+    parse_jobs,
+    plan_batch,
+    run_batch,
+    save_durations,
+)
+from harness.scenario.model import Scenario
 from harness.scenario.plan import RunOptions
-from harness.scenario.runner import run_scenario
+from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
@@ -82,6 +92,22 @@ def _add_run(commands: Any) -> None:
         "--report", type=Path, help="write the HTML report, traces and pcaps into this directory"
     )
     run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        default="auto",
+        metavar="N|auto",
+        help="scenarios to run at once, each with its own server, simulator and ports "
+        "(default auto: four per core); scenarios sharing a real party run together only "
+        "with disjoint phones and mailboxes",
+    )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "live", "plain"),
+        default="auto",
+        help="live: a panel of running scenarios (default on a terminal outside CI); "
+        "plain: one line per result",
+    )
     parties = run.add_argument_group(
         "parties", "what plays the voicemail server and the proxy (default: as each scenario says)"
     )
@@ -178,28 +204,39 @@ def _run(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     if problems:
         return EXIT_USAGE
-    outcomes: list[ScenarioOutcome] = []
-    for path, scenario in scenarios:
-        outcome = asyncio.run(run_scenario(scenario, path, options))
-        outcomes.append(outcome)
-        seconds = outcome.ended - outcome.started
-        print(f"{outcome.status.upper():7} {path}  {scenario.name} ({seconds:.1f} s)")
-        failure = outcome.failure
-        if failure is not None:
-            print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
-        elif outcome.status == "skipped":
-            reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
-            print(f"        {'; '.join(reasons) or 'every step was skipped'}")
+    outcomes = _run_scenarios(args, options, scenarios)
+    if outcomes is None:
+        return EXIT_USAGE
     counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
     if args.report is not None or args.junit is not None:
         try:
             _write_results(outcomes, args.report, args.junit)
+            if args.report is not None:
+                save_durations(args.report, outcomes)
         except OSError as error:
             print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
             return EXIT_USAGE
     print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
     return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _run_scenarios(
+    args: argparse.Namespace, options: RunOptions, scenarios: list[tuple[Path, Scenario]]
+) -> list[ScenarioOutcome] | None:
+    """Run ``scenarios`` as many at once as ``-j`` and the parties allow, with progress."""
+    try:
+        jobs = parse_jobs(args.jobs)
+    except ValueError as error:
+        print(f"vmharness run: {error}", file=sys.stderr)
+        return None
+    batch = plan_batch(scenarios, options, jobs, load_durations(args.report))
+    if batch.note is not None:
+        print(f"{batch.slots} at once; {batch.note}", flush=True)
+    items = [Item(str(path), job.expected) for (path, _), job in zip(scenarios, batch.jobs)]
+    progress = make_progress(args.progress, items, batch.slots)
+    log = None if args.report is None else args.report / "run.log"
+    return run_batch(scenarios, options, batch, progress, LogSetup(log, args.verbose))
 
 
 def _write_results(
