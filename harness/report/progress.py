@@ -182,12 +182,10 @@ class LiveProgress:
         table.add_column(justify="right", no_wrap=True)
         now = self._clock()
         for index, running in sorted(self._running.items(), key=lambda pair: pair[1].since):
-            table.add_row(
-                self._items[index].name, running.step, f"{now - running.since:4.0f} s"
-            )
+            table.add_row(self._items[index].name, running.step, f"{now - running.since:4.0f} s")
         return Group(head, table)
 
 
 def _clock_text(seconds: float) -> str:
-    minutes, rest = divmod(max(int(round(seconds)), 0), 60)
+    minutes, rest = divmod(max(round(seconds), 0), 60)
     return f"{minutes}:{rest:02d}"

@@ -17,6 +17,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import resource
 import signal
 import time
 import traceback
@@ -60,6 +61,13 @@ class Finished:
 
     index: int
     outcome: ScenarioOutcome
+
+
+@dataclass(frozen=True, slots=True)
+class Stopped:
+    """A worker process ended after using ``cpu`` seconds of CPU (user and system)."""
+
+    cpu: float
 
 
 Event = Started | StepBegun | Finished
@@ -162,6 +170,8 @@ class WorkerPool:
         ]
         #: Which worker (pid) runs which scenario index.
         self._running: dict[int, int] = {}
+        #: CPU seconds the workers used, known once they stopped.
+        self.cpu_seconds = 0.0
 
     def __enter__(self) -> WorkerPool:
         for process in self._processes:
@@ -171,6 +181,15 @@ class WorkerPool:
     def __exit__(self, *exc_info: object) -> None:
         for _ in self._processes:
             self._tasks.put(None)
+        stopped = 0
+        while stopped < sum(process.is_alive() for process in self._processes):
+            try:
+                _, event = self._events.get(timeout=5)
+            except queue.Empty:
+                break
+            if isinstance(event, Stopped):
+                stopped += 1
+                self.cpu_seconds += event.cpu
         for process in self._processes:
             process.join(timeout=5)
             if process.is_alive():
@@ -190,8 +209,10 @@ class WorkerPool:
                 continue
             self._take(message, schedule, sink)
 
-    def _take(self, message: tuple[int, Event], schedule: Schedule, sink: Sink) -> None:
+    def _take(self, message: tuple[int, Event | Stopped], schedule: Schedule, sink: Sink) -> None:
         pid, event = message
+        if isinstance(event, Stopped):
+            return
         if isinstance(event, Started):
             self._running[event.index] = pid
         elif isinstance(event, Finished):
@@ -206,7 +227,8 @@ class WorkerPool:
             if pid in dead:
                 path, scenario = self._scenarios[index]
                 detail = f"the worker process running it died (exit code {dead[pid]})"
-                self._take((pid, Finished(index, crashed_outcome(scenario, path, detail))), schedule, sink)
+                outcome = crashed_outcome(scenario, path, detail)
+                self._take((pid, Finished(index, outcome)), schedule, sink)
         if len(dead) == len(self._processes) and not schedule.done:
             raise RuntimeError("every worker process died; see the run's log")
 
@@ -228,3 +250,5 @@ def _work(
             send(Started(index))
             scenario = load_scenario(path)
             send(Finished(index, _run_one(scenario, path, options, index, send)))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    events.put((pid, Stopped(usage.ru_utime + usage.ru_stime)))

@@ -25,17 +25,25 @@ def _traces(kit: Any) -> list[Any]:
     return [failed, passed, load]
 
 
-def test_the_matrix_has_a_column_per_target_and_profile(kit: Any, tmp_path: Path) -> None:
+def test_the_matrix_has_a_column_per_party_and_a_row_per_setup(
+    kit: Any, tmp_path: Path
+) -> None:
     index = write_report(_traces(kit), tmp_path).read_text()
     headers = re.findall(r'<th class="col">([^<]*)<small>([^<]*)</small>', index)
-    assert headers == [
-        ("Asterisk PBX 18.20.0", "diversion"),
-        ("Asterisk PBX 18.20.0", "history-info"),
-    ]
-    rows = index.split('id="matrix"')[1].split("</table>")[0].split("<tr>")[2:]
-    sample, load = rows  # the same scenario under two profiles is one row
-    assert re.findall(r'class="cell (\w+)"', sample) == ["failed", "passed"]
-    assert re.findall(r'class="(cell \w+|none)"', load) == ["cell passed", "none"]
+    # One party (the embedded target behind the simulator), however many profiles ran.
+    assert headers == [("embedded \u00d7 simulator", "Asterisk PBX 18.20.0")]
+    matrix = index.split('id="matrix"')[1].split("</table>\n\n")[0]
+    deposit, load = matrix.split('<tbody class="area"')[1:]
+    assert 'id="area-deposit"' in deposit
+    assert 'id="area-load"' in load
+    # The scenario under two conventions is two rows; the failed one first, the passed folded.
+    failed, folded = deposit.split("<details>")
+    assert re.findall(r'class="cell (\w+)"', failed) == ["failed"]
+    assert "diversion" in failed
+    assert "step 2 (expect_notify): phone 2000 saw no NOTIFY" in failed
+    assert re.findall(r'class="cell (\w+)"', folded) == ["passed"]
+    assert "history-info" in folded
+    assert "<summary>1 passed</summary>" in load
     assert "What failed" in index
 
 
