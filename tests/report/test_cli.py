@@ -136,3 +136,21 @@ def test_report_usage_errors_exit_2(
     argv = [arg.format(missing=tmp_path / "missing", bad=bad) for arg in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_scenarios_run_at_once_with_their_log_lines_kept_apart(cli_run: Any) -> None:
+    traces = [Trace.load(path) for path in (cli_run.report / "traces").glob("*.json")]
+    # Both ran at the same time, each in its own worker process with its own parties.
+    assert max(t.started for t in traces) < min(t.ended for t in traces)
+    assert "s of CPU in 2 worker processes" in cli_run.output
+    results = [line for line in cli_run.output.splitlines() if line[:7].strip().isupper()]
+    assert sorted(line.split()[0] for line in results) == ["FAILED", "PASSED"]
+    assert " WARNING " not in cli_run.output
+    assert " DEBUG " not in cli_run.output
+    assert (cli_run.report / "run.log").is_file()
+    assert '<a href="run.log">' in (cli_run.report / "index.html").read_text()
+    durations = json.loads((cli_run.report / "durations.json").read_text())
+    assert sorted(Path(path).name for path in durations) == [
+        "register-again.yaml",
+        "wrong-count.yaml",
+    ]
