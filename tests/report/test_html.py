@@ -135,3 +135,18 @@ def test_findings_and_what_changed_since_a_baseline_head_the_report(
     assert index.index('id="findings"') < index.index('id="baseline"') < index.index('id="matrix"')
     # Median latency 21 ms -> 32 ms.
     assert re.search(r"21\.0 ms</td>\s*<td>32\.0 ms</td>\s*<td class=\"failed\">\+52 %", baseline)
+
+
+def test_steps_and_messages_are_timed_from_the_scenario_start(kit: Any, tmp_path: Path) -> None:
+    write_report(_traces(kit)[:1], tmp_path)
+    page = (tmp_path / "scenarios" / "deposit-sample.html").read_text()
+    steps = page.split('<table id="steps">')[1].split("</table>")[0]
+    # Step 2 ran from 1 s to 2 s after the start (its dates are T0 + 1 and T0 + 2).
+    assert re.findall(r'<td class="num">([\d.]+)–([\d.]+)</td>', steps) == [
+        ("0.050", "0.200"),
+        ("1.000", "2.000"),
+        ("2.000", "2.000"),
+    ]
+    times = re.findall(r'<td class="num">([\d.]+)</td>\s*<td>', page.split('id="messages"')[1])
+    assert times
+    assert all(0.0 <= float(time) < 10.0 for time in times)  # never a clock reading
