@@ -142,7 +142,7 @@ def test_steps_and_messages_are_timed_from_the_scenario_start(kit: Any, tmp_path
     page = (tmp_path / "scenarios" / "deposit-sample.html").read_text()
     steps = page.split('<table id="steps">')[1].split("</table>")[0]
     # Step 2 ran from 1 s to 2 s after the start (its dates are T0 + 1 and T0 + 2).
-    assert re.findall(r'<td class="num">([\d.]+)–([\d.]+)</td>', steps) == [
+    assert re.findall('<td class="num">([\\d.]+)\u2013([\\d.]+)</td>', steps) == [
         ("0.050", "0.200"),
         ("1.000", "2.000"),
         ("2.000", "2.000"),
