@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -154,3 +155,14 @@ def test_the_scenarios_run_at_once_with_their_log_lines_kept_apart(cli_run: Any)
         "register-again.yaml",
         "wrong-count.yaml",
     ]
+
+
+def test_a_failure_reads_its_times_from_the_scenario_start(cli_run: Any) -> None:
+    failed = Trace.load(cli_run.report / "traces" / "data-run-wrong-count.json")
+    assert failed.failure is not None
+    detail = failed.failure.detail
+    assert "t=" not in detail  # no reading of the event loop's clock
+    seen = re.search(r"within 1 s of ([\d.]+) s; latest at ([\d.]+) s:", detail)
+    assert seen is not None, detail
+    since, latest = map(float, seen.groups())
+    assert 0 < since <= latest < failed.ended - failed.started
