@@ -1,24 +1,33 @@
 """vmharness as a tool: a built wheel installed into a fresh venv works outside the checkout,
-with the scenario library, the proxy profiles and the report templates inside it."""
+with the scenario library, the proxy profiles and the report templates inside it; and the
+nightly jobs of ``examples/ci/`` do what they say, by their own commands."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import site
 import subprocess
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 #: What a build reads: the package (the library is a link in it to scenarios/) and its metadata.
 SOURCES = ("pyproject.toml", "README.md", "harness", "scenarios")
+EXAMPLES = ROOT / "examples" / "ci"
 SCENARIO = "mwi/subscribe-through-sbc.yaml"  # a shipped proxy profile, a phone, a deposit
 
 
-def _run(*command: str | Path, cwd: Path) -> str:
+def _run(*command: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         [str(part) for part in command],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -28,8 +37,8 @@ def _run(*command: str | Path, cwd: Path) -> str:
     return done.stdout
 
 
-def _build_wheel(tmp_path: Path) -> Path:
-    """The wheel of a copy of the source tree (the checkout stays clean of build output)."""
+def _copy_sources(tmp_path: Path) -> Path:
+    """A copy of what a build reads (the checkout stays clean of build output)."""
     source = tmp_path / "source"
     source.mkdir()
     for name in SOURCES:
@@ -39,6 +48,12 @@ def _build_wheel(tmp_path: Path) -> Path:
             shutil.copytree(origin, source / name, symlinks=True, ignore=ignore)
         else:
             shutil.copy2(origin, source / name)
+    return source
+
+
+def _build_wheel(tmp_path: Path) -> Path:
+    """The wheel of a copy of the source tree."""
+    source = _copy_sources(tmp_path)
     dist = tmp_path / "dist"
     # No build isolation: the dev venv's setuptools builds it offline, in a few seconds.
     _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
@@ -47,13 +62,19 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
-def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
-    """A new venv holding the wheel; its dependencies come from this venv (a path entry, not
-    an installation: nothing of this checkout is importable there)."""
+def _empty_venv(tmp_path: Path) -> Path:
+    """A new venv whose dependencies (and pip) come from this venv: a path entry, not an
+    installation, so nothing of this checkout is importable there."""
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", "--without-pip", venv, cwd=tmp_path)
     (purelib,) = (venv / "lib").glob("python3*/site-packages")
     (purelib / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
+    return venv
+
+
+def _fresh_venv(tmp_path: Path, wheel: Path) -> Path:
+    """A new venv holding the wheel."""
+    venv = _empty_venv(tmp_path)
     _run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "install", "-q",
          "--no-deps", "--no-index", wheel, cwd=tmp_path)  # fmt: skip
     return venv
@@ -82,3 +103,83 @@ def test_the_wheel_runs_a_shipped_scenario_outside_the_checkout(tmp_path: Path) 
 
     _run(venv / "bin" / "vmharness", "library", "copy", "mine", cwd=work)
     assert (work / "mine" / SCENARIO).is_file()
+
+
+def _github_job(tmp_path: Path) -> Job:
+    workflow = yaml.safe_load((EXAMPLES / "github-nightly.yml").read_text())
+    steps = workflow["jobs"]["nightly"]["steps"]
+    fetch = next(step for step in steps if "download-artifact" in step.get("uses", ""))
+    keep = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
+    # The download puts the kept folder's files straight into its path.
+    return Job(
+        commands=[step["run"] for step in steps if "run" in step],
+        kept=tmp_path / keep["with"]["path"],
+        baseline=tmp_path / fetch["with"]["path"],
+        shell=["bash", "-e", "-c"],  # a step's default shell on GitHub
+    )
+
+
+def _gitlab_job(tmp_path: Path) -> Job:
+    job = yaml.safe_load((EXAMPLES / "gitlab-nightly.yml").read_text())["nightly"]
+    (kept,) = job["artifacts"]["paths"]
+    assert job["artifacts"]["reports"]["junit"].startswith(kept)
+    # The fetch unzips the last successful job's artifacts (their paths kept) into baseline/.
+    assert "unzip -q baseline.zip -d baseline " in job["before_script"][0]
+    return Job(
+        commands=job["script"],
+        kept=tmp_path / kept,
+        baseline=tmp_path / "baseline" / kept,
+        shell=["sh", "-e", "-c"],
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """The commands of a nightly job, where it keeps its results and where it finds the last
+    successful night's."""
+
+    commands: list[str]
+    kept: Path
+    baseline: Path
+    shell: list[str]
+
+    def night(self, source: Path, environment: dict[str, str]) -> list[str]:
+        """Run every command in ``source`` as the CI would; their outputs."""
+        return [
+            _run(*self.shell, command, cwd=source, env=environment) for command in self.commands
+        ]
+
+
+@pytest.mark.parametrize("job_of", [_github_job, _gitlab_job], ids=["github", "gitlab"])
+def test_the_nightly_examples_install_run_keep_and_compare(
+    tmp_path: Path, job_of: Callable[[Path], Job]
+) -> None:
+    source = _copy_sources(tmp_path)
+    job = job_of(source)
+    venv = _empty_venv(tmp_path)
+    environment = {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}",
+        "CI": "true",
+        "VMHARNESS_PROXY": "simulator",
+        "VMHARNESS_VOICEMAIL_PORT": "0",
+        "VMHARNESS_SCENARIOS": SCENARIO,
+        # Offline: the package's dependencies are already there (see _empty_venv), and pip
+        # builds with the setuptools it finds (this variable's 0 means "no isolation").
+        "PIP_NO_DEPS": "1",
+        "PIP_NO_INDEX": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",
+    }
+    environment.pop("VIRTUAL_ENV", None)
+
+    first = job.night(source, environment)[-1]
+    assert "no baseline at" in first
+    assert "1 passed, 0 failed, 0 skipped" in first
+    assert (job.kept / "index.html").is_file()
+    assert (job.kept / "junit.xml").is_file()
+    assert len(list((job.kept / "pcap").glob("*.pcap"))) == 1
+
+    shutil.copytree(job.kept, job.baseline)  # what the fetch step finds the next night
+    second = job.night(source, environment)[-1]
+    assert "0 newly failing, 0 newly passing" in second
+    assert "Since the baseline" in (job.kept / "index.html").read_text()
