@@ -166,3 +166,25 @@ def test_a_failure_reads_its_times_from_the_scenario_start(cli_run: Any) -> None
     assert seen is not None, detail
     since, latest = map(float, seen.groups())
     assert 0 < since <= latest < failed.ended - failed.started
+
+
+def test_against_a_baseline_only_a_newly_failing_scenario_fails_the_run(
+    cli_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "last-night"
+    shutil.copytree(cli_run.report, baseline)
+    # Last night the deliberately failing scenario passed.
+    saved = baseline / "traces" / "data-run-wrong-count.json"
+    data = json.loads(saved.read_text())
+    data["status"] = "passed"
+    saved.write_text(json.dumps(data))
+    scenario = Path(__file__).parent / "data" / "run" / "wrong-count.yaml"
+    report = tmp_path / "tonight"
+    code = main(["run", str(scenario), "--report", str(report), "--baseline", str(baseline)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"since {baseline}:" in out
+    assert "newly failing (1):" in out
+    assert "removed (1):" in out  # register-again did not run tonight: not a regression
+    section = (report / "index.html").read_text().split('id="baseline"')[1]
+    assert "lamp shows two new messages after one deposit" in section.split("</ul>")[0]
