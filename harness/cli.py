@@ -27,6 +27,7 @@ from harness.scenario.batch import (
     plan_batch,
     run_batch,
     save_durations,
+    shown,
 )
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.model import Scenario
@@ -347,7 +348,8 @@ def _run_scenarios(
     if batch.note is not None:
         print(f"{batch.slots} at once; {batch.note}", flush=True)
     items = [
-        Item(str(path), job.expected) for (path, _), job in zip(scenarios, batch.jobs, strict=True)
+        Item(shown(path), job.expected)
+        for (path, _), job in zip(scenarios, batch.jobs, strict=True)
     ]
     progress = make_progress(args.progress, items, batch.slots)
     log = None if args.report is None else args.report / "run.log"

@@ -99,6 +99,7 @@ def test_the_wheel_runs_a_shipped_scenario_outside_the_checkout(tmp_path: Path) 
         cwd=work,
     )  # fmt: skip
     assert "1 passed, 0 failed, 0 skipped" in output
+    assert f"PASSED  scenarios/{SCENARIO}  " in output
     assert "Scenarios \u00d7 parties" in (work / "report" / "index.html").read_text()
 
     _run(venv / "bin" / "vmharness", "library", "copy", "mine", cwd=work)

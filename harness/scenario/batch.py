@@ -130,10 +130,19 @@ def save_durations(report: Path, outcomes: Sequence[ScenarioOutcome]) -> None:
     (report / DURATIONS).write_text(json.dumps(durations, indent=1, sort_keys=True) + "\n")
 
 
+def shown(path: Path) -> str:
+    """A scenario file as results name it: as given, but a file of an installed library from
+    its ``scenarios/`` folder on (not the whole site-packages path)."""
+    parts = path.parts
+    if path.is_absolute() and "scenarios" in parts:
+        return Path(*parts[len(parts) - 1 - parts[::-1].index("scenarios") :]).as_posix()
+    return str(path)
+
+
 def result_lines(path: Path, outcome: ScenarioOutcome) -> list[str]:
     """A scenario's result as printed: one line, and the failure or skip reason under it."""
     seconds = outcome.ended - outcome.started
-    lines = [f"{outcome.status.upper():7} {path}  {outcome.name} ({seconds:.1f} s)"]
+    lines = [f"{outcome.status.upper():7} {shown(path)}  {outcome.name} ({seconds:.1f} s)"]
     failure = outcome.failure
     if failure is not None:
         lines.append(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
