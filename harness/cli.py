@@ -1,7 +1,7 @@
 """``vmharness``: run scenarios, validate them, rebuild or compare reports, or serve voicemail.
 
-Exit codes: 0 everything passed, 1 a scenario failed (``report --compare``: a scenario newly
-failed), 2 a usage or configuration error.
+Exit codes: 0 everything passed, 1 a scenario failed (``report --compare``, ``run --baseline``:
+a scenario newly failed), 2 a usage or configuration error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from harness.report.matrix import PreviousRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C or SIGTERM (a cancelled CI job), as a shell reports an interrupted command.
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -61,7 +63,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "library": _library,
     }[args.command]
-    return handler(args)
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print(f"vmharness {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:

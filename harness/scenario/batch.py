@@ -9,11 +9,13 @@ fewer slots than asked.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -203,11 +205,26 @@ def run_batch(
         cpu = _cpu() - cpu
     else:
         # The pool starts its processes before the live display starts its thread.
-        with WorkerPool(scenarios, options, batch.slots, logs) as pool, progress:
+        pool = WorkerPool(scenarios, options, batch.slots, logs)
+        with _interrupted_by_sigterm(), pool, progress:
             pool.run(batch.jobs, sink)
         cpu = pool.cpu_seconds
     ordered = [outcomes[index] for index in sorted(outcomes)]
     return BatchResult(ordered, time.monotonic() - begun, cpu, batch.slots)
+
+
+@contextlib.contextmanager
+def _interrupted_by_sigterm() -> Iterator[None]:
+    """SIGTERM (a cancelled CI job) ends the run as Ctrl-C does: the workers are stopped."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _cpu() -> float:

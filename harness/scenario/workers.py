@@ -178,7 +178,13 @@ class WorkerPool:
             process.start()
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc_info: object) -> None:
+        if kind is not None:  # interrupted or broken: the scenarios running now are abandoned
+            for process in self._processes:
+                process.terminate()
+            for process in self._processes:
+                process.join(timeout=5)
+            return
         for _ in self._processes:
             self._tasks.put(None)
         stopped = 0
