@@ -16,7 +16,7 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from harness.report.compare import Comparison, compare_runs
 from harness.report.trace import Trace
@@ -27,6 +27,15 @@ AREAS = ("deposit", "retrieve", "mwi", "smdi", "quirks", "load")
 TITLES = {"mwi": "MWI", "smdi": "SMDI"}
 #: Worse first: a row's status is the worst of its cells.
 RANK = {"failed": 0, "skipped": 1, "passed": 2}
+
+
+class Run(Protocol):
+    """A scenario run of a report (:class:`harness.report.html.Entry`): its trace."""
+
+    @property
+    def trace(self) -> Trace:
+        """The run's trace."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +60,7 @@ class Row:
     key: str
     scenario: str
     setup: str
-    cells: tuple[Any, ...]
+    cells: tuple[Run | None, ...]
     status: str
     #: Why it was skipped (skipped rows), each reason once.
     reasons: tuple[str, ...] = ()
@@ -148,18 +157,18 @@ def skip_reasons(trace: Trace) -> tuple[str, ...]:
 PreviousRun = tuple[str, Sequence[Trace]]
 
 
-def build_matrix(entries: Sequence[Any], baseline: PreviousRun | None = None) -> Matrix:
+def build_matrix(entries: Sequence[Run], baseline: PreviousRun | None = None) -> Matrix:
     """The matrix of report ``entries`` (each with a ``trace``); ``baseline`` is a previous
     run's directory and traces."""
     traces = [entry.trace for entry in entries]
     parties = tuple(sorted({party_of(t) for t in traces}, key=lambda p: (p.target, p.proxy)))
     column = {party: number for number, party in enumerate(parties)}
-    grouped: dict[tuple[str, str], list[Any]] = {}
+    grouped: dict[tuple[str, str], list[Run]] = {}
     for entry in entries:
         grouped.setdefault((entry.trace.key, setup_of(entry.trace)), []).append(entry)
     areas: dict[str, list[Row]] = {}
     for (key, setup), group in grouped.items():
-        cells: list[Any] = [None] * len(parties)
+        cells: list[Run | None] = [None] * len(parties)
         for entry in group:
             cells[column[party_of(entry.trace)]] = entry
         statuses = [entry.trace.status for entry in group]

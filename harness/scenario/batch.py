@@ -14,11 +14,13 @@ import json
 import os
 import resource
 import signal
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.peers.kamailio import KamailioError
 from harness.report.progress import Item, LiveProgress, PlainProgress, Progress, wants_live
 from harness.report.records import ScenarioOutcome
 from harness.scenario.model import Scenario
@@ -105,7 +107,7 @@ def plan_batch(
 def _plan(scenario: Scenario, options: RunOptions, path: Path) -> Plan | None:
     try:
         return plan_run(scenario, options, path)
-    except Exception:  # the run reports the same error as the scenario's failed setup
+    except (ValueError, KamailioError):  # the run reports it as the scenario's failed setup
         return None
 
 
@@ -155,9 +157,8 @@ def result_lines(path: Path, outcome: ScenarioOutcome) -> list[str]:
 
 
 def make_progress(mode: str, items: Sequence[Item], slots: int) -> Progress:
-    """The display for ``mode``: ``live``, ``plain``, or ``auto`` (live on a terminal)."""
-    import sys  # noqa: PLC0415 - read at call time: tests and callers swap sys.stdout
-
+    """The display for ``mode``: ``live``, ``plain``, or ``auto`` (live on a terminal); on
+    ``sys.stdout`` as it is now (a caller may have redirected it)."""
     live = mode == "live" or (mode == "auto" and wants_live(sys.stdout))
     return LiveProgress(items, slots) if live else PlainProgress(sys.stdout)
 
