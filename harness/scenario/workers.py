@@ -94,6 +94,8 @@ class LogSetup:
             handlers.append(logging.FileHandler(self.file, encoding="utf-8"))
         if self.verbose:
             handlers.append(logging.StreamHandler())
+        if not handlers:  # else logging's last resort prints warnings between the results
+            handlers.append(logging.NullHandler())
         for handler in handlers:
             handler.setFormatter(formatter)
         logger.handlers = handlers

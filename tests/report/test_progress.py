@@ -77,6 +77,10 @@ def test_server_log_lines_go_to_the_run_log_not_the_terminal(
     assert "mailbox 2000 is full" in log.read_text()
     captured = capsys.readouterr()  # type: ignore[attr-defined]
     assert "mailbox 2000" not in captured.out + captured.err
+    with LogSetup(None).applied():  # no report, not verbose: the lines go nowhere
+        logging.getLogger("harness.voicemail.server").warning("mailbox 2001 is full")
+    captured = capsys.readouterr()  # type: ignore[attr-defined]
+    assert "mailbox 2001" not in captured.out + captured.err
     with LogSetup(None, verbose=True).applied():
         logging.getLogger("harness.sim.relay").warning("relayed twice")
     assert "relayed twice" in capsys.readouterr().err  # type: ignore[attr-defined]
