@@ -4,14 +4,20 @@ nightly jobs of ``examples/ci/`` do what they say, by their own commands."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import io
 import os
 import shutil
 import site
 import subprocess
 import sys
+import threading
+import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import yaml
@@ -106,57 +112,105 @@ def test_the_wheel_runs_a_shipped_scenario_outside_the_checkout(tmp_path: Path) 
     assert (work / "mine" / SCENARIO).is_file()
 
 
-def _github_job(tmp_path: Path) -> Job:
-    workflow = yaml.safe_load((EXAMPLES / "github-nightly.yml").read_text())
-    steps = workflow["jobs"]["nightly"]["steps"]
-    fetch = next(step for step in steps if "download-artifact" in step.get("uses", ""))
-    keep = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
-    # The download puts the kept folder's files straight into its path.
-    return Job(
-        commands=[step["run"] for step in steps if "run" in step],
-        kept=tmp_path / keep["with"]["path"],
-        baseline=tmp_path / fetch["with"]["path"],
-        shell=["bash", "-e", "-c"],  # a step's default shell on GitHub
-    )
+class GitLab(http.server.BaseHTTPRequestHandler):
+    """GitLab's job-artifacts API, as the fetch command asks it: the last successful job's
+    artifacts as a zip, or 404 before the first night."""
 
+    archive: bytes | None = None
+    asked: ClassVar[list[tuple[str, str | None]]] = []
 
-def _gitlab_job(tmp_path: Path) -> Job:
-    job = yaml.safe_load((EXAMPLES / "gitlab-nightly.yml").read_text())["nightly"]
-    (kept,) = job["artifacts"]["paths"]
-    assert job["artifacts"]["reports"]["junit"].startswith(kept)
-    # The fetch unzips the last successful job's artifacts (their paths kept) into baseline/.
-    assert "unzip -q baseline.zip -d baseline " in job["before_script"][0]
-    return Job(
-        commands=job["script"],
-        kept=tmp_path / kept,
-        baseline=tmp_path / "baseline" / kept,
-        shell=["sh", "-e", "-c"],
-    )
+    def do_GET(self) -> None:
+        GitLab.asked.append((self.path, self.headers.get("JOB-TOKEN")))
+        body = GitLab.archive
+        self.send_response(404 if body is None else 200)
+        self.send_header("Content-Length", str(len(body or b"")))
+        self.end_headers()
+        self.wfile.write(body or b"")
+
+    def log_message(self, *args: object) -> None:
+        """Quiet."""
 
 
 @dataclass(frozen=True)
 class Job:
-    """The commands of a nightly job, where it keeps its results and where it finds the last
-    successful night's."""
+    """The commands of a nightly job, where it keeps its results, and how the next night
+    finds them (what the CI service does between nights)."""
 
     commands: list[str]
     kept: Path
-    baseline: Path
     shell: list[str]
+    publish: Callable[[Path], None]
+    environment: dict[str, str] = field(default_factory=dict)
 
     def night(self, source: Path, environment: dict[str, str]) -> list[str]:
         """Run every command in ``source`` as the CI would; their outputs."""
+        environment = {**environment, **self.environment}
         return [
             _run(*self.shell, command, cwd=source, env=environment) for command in self.commands
         ]
 
 
+def _github_job(source: Path, stack: contextlib.ExitStack) -> Job:
+    workflow = yaml.safe_load((EXAMPLES / "github-nightly.yml").read_text())
+    steps = workflow["jobs"]["nightly"]["steps"]
+    fetch = next(step for step in steps if "download-artifact" in step.get("uses", ""))
+    keep = next(step for step in steps if "upload-artifact" in step.get("uses", ""))
+
+    def publish(kept: Path) -> None:
+        # The download action puts the kept folder's files straight into its path.
+        shutil.copytree(kept, source / fetch["with"]["path"])
+
+    return Job(
+        commands=[step["run"] for step in steps if "run" in step],
+        kept=source / keep["with"]["path"],
+        shell=["bash", "-e", "-c"],  # a step's default shell on GitHub
+        publish=publish,
+    )
+
+
+def _gitlab_job(source: Path, stack: contextlib.ExitStack) -> Job:
+    job = yaml.safe_load((EXAMPLES / "gitlab-nightly.yml").read_text())["nightly"]
+    (kept,) = job["artifacts"]["paths"]
+    assert job["artifacts"]["reports"]["junit"].startswith(kept)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), GitLab)
+    stack.enter_context(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    stack.callback(server.shutdown)
+    GitLab.archive, GitLab.asked = None, []
+
+    def publish(folder: Path) -> None:
+        # GitLab zips a job's artifacts with their paths in the project.
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for path in folder.rglob("*"):
+                archive.write(path, path.relative_to(source).as_posix())
+        GitLab.archive = buffer.getvalue()
+
+    return Job(
+        commands=[*job["before_script"], *job["script"]],
+        kept=source / kept,
+        shell=["sh", "-e", "-c"],
+        publish=publish,
+        environment={
+            "CI_API_V4_URL": f"http://127.0.0.1:{server.server_address[1]}/api/v4",
+            "CI_JOB_TOKEN": "token-of-the-job",
+            "CI_PROJECT_ID": "7",
+            "CI_COMMIT_REF_NAME": "main",
+            "CI_JOB_NAME": "nightly",
+        },
+    )
+
+
 @pytest.mark.parametrize("job_of", [_github_job, _gitlab_job], ids=["github", "gitlab"])
 def test_the_nightly_examples_install_run_keep_and_compare(
-    tmp_path: Path, job_of: Callable[[Path], Job]
+    tmp_path: Path, job_of: Callable[[Path, contextlib.ExitStack], Job]
 ) -> None:
     source = _copy_sources(tmp_path)
-    job = job_of(source)
+    with contextlib.ExitStack() as stack:
+        _two_nights(source, job_of(source, stack), tmp_path)
+
+
+def _two_nights(source: Path, job: Job, tmp_path: Path) -> None:
     venv = _empty_venv(tmp_path)
     environment = {
         **os.environ,
@@ -180,7 +234,11 @@ def test_the_nightly_examples_install_run_keep_and_compare(
     assert (job.kept / "junit.xml").is_file()
     assert len(list((job.kept / "pcap").glob("*.pcap"))) == 1
 
-    shutil.copytree(job.kept, job.baseline)  # what the fetch step finds the next night
+    job.publish(job.kept)  # the CI service keeps the night's results for the next
+    shutil.rmtree(job.kept)
     second = job.night(source, environment)[-1]
     assert "0 newly failing, 0 newly passing" in second
     assert "Since the baseline" in (job.kept / "index.html").read_text()
+    if job.environment:  # GitLab: the fetch asked for the last successful job's artefacts
+        path = "/api/v4/projects/7/jobs/artifacts/main/download?job=nightly"
+        assert GitLab.asked == [(path, "token-of-the-job")] * 2
