@@ -143,7 +143,7 @@ def test_the_scenarios_run_at_once_with_their_log_lines_kept_apart(cli_run: Any)
     traces = [Trace.load(path) for path in (cli_run.report / "traces").glob("*.json")]
     # Both ran at the same time, each in its own worker process with its own parties.
     assert max(t.started for t in traces) < min(t.ended for t in traces)
-    assert "s of CPU in 2 worker processes" in cli_run.output
+    assert "s of CPU in this process and 2 worker processes" in cli_run.output
     results = [line for line in cli_run.output.splitlines() if line[:7].strip().isupper()]
     assert sorted(line.split()[0] for line in results) == ["FAILED", "PASSED"]
     assert " WARNING " not in cli_run.output
