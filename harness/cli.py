@@ -352,7 +352,7 @@ def _run_scenarios(
         return None
     batch = plan_batch(scenarios, options, jobs, load_durations(args.report))
     if batch.note is not None:
-        print(f"{batch.slots} at once; {batch.note}", flush=True)
+        print(f"{batch.slots} at once: {batch.note}", flush=True)
     items = [
         Item(shown(path), job.expected)
         for (path, _), job in zip(scenarios, batch.jobs, strict=True)

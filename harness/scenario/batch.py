@@ -95,7 +95,7 @@ def plan_batch(
     note = None
     serial = serial_reason(options)
     if serial is not None and slots > 1:
-        slots, note = 1, f"one scenario at a time: {serial}"
+        slots, note = 1, serial
     elif parties and slots > 1:
         note = (
             f"scenarios sharing {', '.join(sorted(parties))} run together only when their "
@@ -202,6 +202,7 @@ def run_batch(
             progress.finished(event.index, event.outcome.status, result_lines(path, event.outcome))
 
     begun, cpu = time.monotonic(), _cpu()
+    logs.begin()
     if batch.slots == 1:
         with logs.applied(), progress:
             run_here(scenarios, options, batch.jobs, sink)

@@ -81,6 +81,12 @@ class LogSetup:
     file: Path | None = None
     verbose: bool = False
 
+    def begin(self) -> None:
+        """Start the run's log afresh (each process of the run then appends to it)."""
+        if self.file is not None:
+            self.file.parent.mkdir(parents=True, exist_ok=True)
+            self.file.write_text("", encoding="utf-8")
+
     @contextlib.contextmanager
     def applied(self) -> Iterator[None]:
         """Send the ``harness`` loggers' lines where this setup says while the block runs

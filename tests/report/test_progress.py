@@ -72,9 +72,12 @@ def test_server_log_lines_go_to_the_run_log_not_the_terminal(
     tmp_path: Path, capsys: object
 ) -> None:
     log = tmp_path / "run.log"
+    log.write_text("the previous run's lines\n")
+    LogSetup(log).begin()
     with LogSetup(log).applied():
         logging.getLogger("harness.voicemail.server").warning("mailbox 2000 is full")
     assert "mailbox 2000 is full" in log.read_text()
+    assert "previous run" not in log.read_text()
     captured = capsys.readouterr()  # type: ignore[attr-defined]
     assert "mailbox 2000" not in captured.out + captured.err
     with LogSetup(None).applied():  # no report, not verbose: the lines go nowhere

@@ -67,9 +67,7 @@ def test_disjoint_numbers_share_a_real_party() -> None:
 def test_a_fixed_port_makes_the_run_serial_and_says_why() -> None:
     batch = plan_batch(_scenarios(TWO_BOXES, ONE_BOX), RunOptions(voicemail_port=5080), 8, {})
     assert batch.slots == 1
-    assert batch.note == (
-        "one scenario at a time: --voicemail-port 5080 is one port, bound by one scenario at a time"
-    )
+    assert batch.note == "--voicemail-port 5080 is one port, bound by one scenario at a time"
 
 
 def test_the_longest_scenario_by_the_previous_run_starts_first() -> None:
