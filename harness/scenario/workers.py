@@ -37,6 +37,8 @@ from harness.scenario.schedule import Job, Schedule
 
 #: Seconds between checks that every worker is still alive while no event arrives.
 POLL = 0.5
+#: Seconds the workers get to stop once the run is over.
+STOP_WAIT = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,20 +197,27 @@ class WorkerPool:
             return
         for _ in self._processes:
             self._tasks.put(None)
-        stopped = 0
-        while stopped < sum(process.is_alive() for process in self._processes):
-            try:
-                _, event = self._events.get(timeout=5)
-            except queue.Empty:
-                break
-            if isinstance(event, Stopped):
-                stopped += 1
-                self.cpu_seconds += event.cpu
+        self._collect_cpu()
         for process in self._processes:
             process.join(timeout=5)
             if process.is_alive():
                 process.terminate()
                 process.join(timeout=5)
+
+    def _collect_cpu(self) -> None:
+        """Add up the CPU each worker reports as it stops (a dead one reports nothing)."""
+        stopped = 0
+        deadline = time.monotonic() + STOP_WAIT
+        while stopped < len(self._processes) and time.monotonic() < deadline:
+            try:
+                _, event = self._events.get(timeout=POLL)
+            except queue.Empty:
+                if not any(process.is_alive() for process in self._processes):
+                    break
+                continue
+            if isinstance(event, Stopped):
+                stopped += 1
+                self.cpu_seconds += event.cpu
 
     def run(self, jobs: Sequence[Job], sink: Sink) -> None:
         """Run ``jobs`` as the schedule allows, at most one per worker, telling ``sink``."""
