@@ -2,7 +2,9 @@
 
 A report directory holds::
 
-    index.html               run metadata and the matrix of scenarios by targets/profiles
+    index.html               run metadata, findings, the matrix of scenarios by parties
+    run.log                  what the servers and simulators logged during the run
+    durations.json           each scenario's time, for the next run's estimate
     scenarios/<slug>.html    one page per scenario run: expected vs observed, ladder, messages
     traces/<slug>.json       the trace of each scenario run (the report is rebuilt from these)
     pcap/<slug>.pcap         the SIP of each scenario run, for Wireshark
