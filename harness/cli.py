@@ -134,7 +134,7 @@ def _add_run(commands: Any) -> None:
         default="auto",
         metavar="N|auto",
         help="scenarios to run at once, each with its own server, simulator and ports "
-        "(default auto: four per core); scenarios sharing a real party run together only "
+        "(default auto: six per core); scenarios sharing a real party run together only "
         "with disjoint phones and mailboxes",
     )
     run.add_argument(

@@ -43,7 +43,7 @@ from harness.scenario.workers import (
 )
 
 #: Scenarios per core that ``-j auto`` runs at once (measured: see ``bench/run_wall_time.py``).
-PER_CORE = 4
+PER_CORE = 6
 #: The file of a report directory that keeps each scenario's duration, for the next run's ETA.
 DURATIONS = "durations.json"
 
