@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.scenario.batch import parse_jobs, plan_batch
+from harness.scenario.batch import parse_jobs, plan_batch, shown
 from harness.scenario.loader import load_scenario
 from harness.scenario.plan import RunOptions
 from harness.scenario.schedule import Job, Schedule, claims_of, numbers_of
@@ -89,3 +89,9 @@ def test_bad_job_counts_are_refused(text: str, message: str) -> None:
         parse_jobs(text)
     assert parse_jobs("auto") is None
     assert parse_jobs("3") == 3
+
+
+def test_results_name_an_installed_scenario_from_its_library_folder() -> None:
+    installed = Path("/venv/lib/python3.11/site-packages/harness/library/scenarios/mwi/a.yaml")
+    assert shown(installed) == "scenarios/mwi/a.yaml"
+    assert shown(Path("my/own/a.yaml")) == "my/own/a.yaml"
