@@ -357,7 +357,7 @@ def _run_scenarios(
         Item(shown(path), job.expected)
         for (path, _), job in zip(scenarios, batch.jobs, strict=True)
     ]
-    progress = make_progress(args.progress, items, batch.slots)
+    progress = make_progress(args.progress, items, batch.slots, verbose=args.verbose)
     log = None if args.report is None else args.report / "run.log"
     return run_batch(scenarios, options, batch, progress, LogSetup(log, args.verbose))
 

@@ -156,10 +156,14 @@ def result_lines(path: Path, outcome: ScenarioOutcome) -> list[str]:
     return lines
 
 
-def make_progress(mode: str, items: Sequence[Item], slots: int) -> Progress:
-    """The display for ``mode``: ``live``, ``plain``, or ``auto`` (live on a terminal); on
-    ``sys.stdout`` as it is now (a caller may have redirected it)."""
-    live = mode == "live" or (mode == "auto" and wants_live(sys.stdout))
+def make_progress(
+    mode: str, items: Sequence[Item], slots: int, *, verbose: bool = False
+) -> Progress:
+    """The display for ``mode``: ``live``, ``plain``, or ``auto`` (live on a terminal, unless
+    ``verbose`` log lines would scroll through the panel); on ``sys.stdout`` as it is now (a
+    caller may have redirected it)."""
+    automatic = mode == "auto" and not verbose and wants_live(sys.stdout)
+    live = mode == "live" or automatic
     return LiveProgress(items, slots) if live else PlainProgress(sys.stdout)
 
 
