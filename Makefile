@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers: the suite runs its servers on ephemeral loopback ports, one set per worker.
 WORKERS ?= auto
+# Scenarios `make run` runs at once, each with its own server, simulator and ports.
+JOBS ?= auto
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is needed")'
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 setup: $(STAMP)
 
 run: setup
-	$(BIN)/vmharness run scenarios --report reports
+	$(BIN)/vmharness run scenarios -j $(JOBS) --report reports
 
 lint: setup
 	$(BIN)/ruff check .
@@ -27,6 +29,10 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n $(WORKERS)
+
+# Wall time of the library one scenario at a time and with -j (several minutes).
+bench: setup
+	$(BIN)/python bench/run_wall_time.py
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -1,7 +1,7 @@
 """``vmharness``: run scenarios, validate them, rebuild or compare reports, or serve voicemail.
 
-Exit codes: 0 everything passed, 1 a scenario failed (``report --compare``: a scenario newly
-failed), 2 a usage or configuration error.
+Exit codes: 0 everything passed, 1 a scenario failed (``report --compare``, ``run --baseline``:
+a scenario newly failed), 2 a usage or configuration error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -13,18 +13,36 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from harness import __version__
+from harness.library import copy_library, library_files, library_path
+from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
+from harness.scenario.batch import (
+    BatchResult,
+    load_durations,
+    make_progress,
+    parse_jobs,
+    plan_batch,
+    run_batch,
+    save_durations,
+    shown,
+)
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
+from harness.scenario.model import Scenario
 from harness.scenario.plan import RunOptions
-from harness.scenario.runner import run_scenario
+from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
 
+if TYPE_CHECKING:
+    from harness.report.matrix import PreviousRun
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Ctrl-C or SIGTERM (a cancelled CI job), as a shell reports an interrupted command.
+EXIT_INTERRUPTED = 130
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,8 +56,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = {"run": _run, "validate": _validate, "report": _report, "serve": _serve}[args.command]
-    return handler(args)
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "report": _report,
+        "serve": _serve,
+        "library": _library,
+    }[args.command]
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print(f"vmharness {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,6 +95,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_serve(commands)
+    _add_library(commands)
     return parser
 
 
@@ -77,11 +106,44 @@ def _add_run(commands: Any) -> None:
         help="run scenarios (by default against the embedded voicemail server and the "
         "simulated proxy)",
     )
-    run.add_argument("paths", nargs="*", type=Path, default=[Path("scenarios")])
+    run.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        help="scenario files or folders (default: scenarios, or all of --library)",
+    )
+    run.add_argument(
+        "--library",
+        action="store_true",
+        help="run the scenario library shipped with vmharness; PATHS are then inside it",
+    )
     run.add_argument(
         "--report", type=Path, help="write the HTML report, traces and pcaps into this directory"
     )
+    run.add_argument(
+        "--baseline",
+        type=Path,
+        metavar="DIR",
+        help="a previous run's report directory: the report shows what newly failed, what was "
+        "fixed and how latency moved, and the run fails only on a newly failing scenario",
+    )
     run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
+    run.add_argument(
+        "-j",
+        "--jobs",
+        default="auto",
+        metavar="N|auto",
+        help="scenarios to run at once, each with its own server, simulator and ports "
+        "(default auto: six per core); scenarios sharing a real party run together only "
+        "with disjoint phones and mailboxes",
+    )
+    run.add_argument(
+        "--progress",
+        choices=("auto", "live", "plain"),
+        default="auto",
+        help="live: a panel of running scenarios (default on a terminal outside CI); "
+        "plain: one line per result",
+    )
     parties = run.add_argument_group(
         "parties", "what plays the voicemail server and the proxy (default: as each scenario says)"
     )
@@ -140,6 +202,40 @@ def _add_serve(commands: Any) -> None:
     )
 
 
+def _add_library(commands: Any) -> None:
+    """``vmharness library``: the scenario library shipped with the package."""
+    library = commands.add_parser(
+        "library", help="list the scenario library shipped with vmharness, or copy it to edit"
+    )
+    actions = library.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="the library's folder and its scenario files")
+    copy = actions.add_parser("copy", help="copy the library into a new directory")
+    copy.add_argument("directory", type=Path, help="a new or empty directory")
+
+
+def _library(args: argparse.Namespace) -> int:
+    try:
+        if args.action == "copy":
+            print(f"scenario library copied to {copy_library(args.directory)}")
+            return EXIT_OK
+        files = library_files()
+    except OSError as error:
+        print(f"vmharness library: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{library_path()}: {len(files)} scenario files")
+    for file in files:
+        print(f"  {file.as_posix()}")
+    return EXIT_OK
+
+
+def _run_paths(args: argparse.Namespace) -> list[Path]:
+    """The paths ``run`` was given, inside the shipped library with ``--library``."""
+    if not args.library:
+        return args.paths or [Path("scenarios")]
+    root = library_path()
+    return [root / path for path in args.paths] or [root]
+
+
 def _validate(args: argparse.Namespace) -> int:
     problems = validate_paths(args.paths)
     for problem in problems:
@@ -163,10 +259,76 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"vmharness run: {error}", file=sys.stderr)
         return EXIT_USAGE
-    files = scenario_files(args.paths)
-    if not files:
-        print(f"no scenario files under {', '.join(map(str, args.paths))}", file=sys.stderr)
+    try:
+        paths = _run_paths(args)
+    except FileNotFoundError as error:
+        print(f"vmharness run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    scenarios = _load_all(paths)
+    if scenarios is None:
+        return EXIT_USAGE
+    baseline = _baseline(args)
+    if baseline is False:
+        return EXIT_USAGE
+    result = _run_scenarios(args, options, scenarios)
+    if result is None:
+        return EXIT_USAGE
+    outcomes = result.outcomes
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
+    skipped = len(outcomes) - counts["passed"] - counts["failed"]
+    if args.report is not None or args.junit is not None:
+        try:
+            _write_results(outcomes, args.report, args.junit, baseline or None)
+            if args.report is not None:
+                save_durations(args.report, outcomes)
+        except OSError as error:
+            print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
+    print(f"took {result.cost()}")
+    if baseline:
+        return _against_baseline(baseline, outcomes)
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _baseline(args: argparse.Namespace) -> PreviousRun | Literal[False] | None:
+    """The ``--baseline`` run's traces (None: no baseline, or none there yet; False: a usage
+    error, printed)."""
+    from harness.report.html import load_run  # noqa: PLC0415
+    from harness.report.trace import TraceError  # noqa: PLC0415
+
+    if args.baseline is None:
+        return None
+    if args.report is not None and args.baseline.resolve() == args.report.resolve():
+        print("vmharness run: --baseline must be another directory than --report", file=sys.stderr)
+        return False
+    if not args.baseline.exists():
+        print(f"no baseline at {args.baseline} yet: every failure counts", flush=True)
+        return None
+    try:
+        return (str(args.baseline), [entry.trace for entry in load_run(args.baseline)])
+    except TraceError as error:
+        print(f"vmharness run: --baseline: {error}", file=sys.stderr)
+        return False
+
+
+def _against_baseline(baseline: PreviousRun, outcomes: list[ScenarioOutcome]) -> int:
+    """Print what changed since the baseline; failed only for a newly failing scenario."""
+    from harness.report.compare import compare_runs  # noqa: PLC0415
+    from harness.report.trace import Trace  # noqa: PLC0415
+
+    comparison = compare_runs(baseline[1], [Trace.from_outcome(o) for o in outcomes])
+    print(f"since {baseline[0]}:")
+    print(comparison.text())
+    return EXIT_FAILED if comparison.regressed else EXIT_OK
+
+
+def _load_all(paths: list[Path]) -> list[tuple[Path, Scenario]] | None:
+    """Every scenario under ``paths``; None (the problems printed) when one does not load."""
+    files = scenario_files(paths)
+    if not files:
+        print(f"no scenario files under {', '.join(map(str, paths))}", file=sys.stderr)
+        return None
     scenarios = []
     problems = []
     for path in files:
@@ -176,36 +338,35 @@ def _run(args: argparse.Namespace) -> int:
             problems.extend(error.problems)
     for problem in problems:
         print(problem, file=sys.stderr)
-    if problems:
-        return EXIT_USAGE
-    outcomes: list[ScenarioOutcome] = []
-    for path, scenario in scenarios:
-        outcome = asyncio.run(run_scenario(scenario, path, options))
-        outcomes.append(outcome)
-        seconds = outcome.ended - outcome.started
-        print(f"{outcome.status.upper():7} {path}  {scenario.name} ({seconds:.1f} s)")
-        failure = outcome.failure
-        if failure is not None:
-            print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
-        elif outcome.status == "skipped":
-            reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
-            print(f"        {'; '.join(reasons) or 'every step was skipped'}")
-    counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
-    skipped = len(outcomes) - counts["passed"] - counts["failed"]
-    if args.report is not None or args.junit is not None:
-        try:
-            _write_results(outcomes, args.report, args.junit)
-        except OSError as error:
-            print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
-            return EXIT_USAGE
-    print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+    return None if problems else scenarios
+
+
+def _run_scenarios(
+    args: argparse.Namespace, options: RunOptions, scenarios: list[tuple[Path, Scenario]]
+) -> BatchResult | None:
+    """Run ``scenarios`` as many at once as ``-j`` and the parties allow, with progress."""
+    try:
+        jobs = parse_jobs(args.jobs)
+    except ValueError as error:
+        print(f"vmharness run: {error}", file=sys.stderr)
+        return None
+    batch = plan_batch(scenarios, options, jobs, load_durations(args.report))
+    if batch.note is not None:
+        print(f"{batch.slots} at once: {batch.note}", flush=True)
+    items = [
+        Item(shown(path), job.expected)
+        for (path, _), job in zip(scenarios, batch.jobs, strict=True)
+    ]
+    progress = make_progress(args.progress, items, batch.slots, verbose=args.verbose)
+    log = None if args.report is None else args.report / "run.log"
+    return run_batch(scenarios, options, batch, progress, LogSetup(log, args.verbose))
 
 
 def _write_results(
     outcomes: list[ScenarioOutcome],
     report: Path | None,
     junit: Path | None,
+    baseline: PreviousRun | None = None,
 ) -> None:
     # The report modules load scapy (half a second): only runs that write results pay for it.
     from harness.report.html import entries_for, write_report  # noqa: PLC0415
@@ -215,7 +376,7 @@ def _write_results(
     traces = [Trace.from_outcome(outcome) for outcome in outcomes]
     files: dict[int, list[str]] = {}
     if report is not None:
-        index = write_report(traces, report)
+        index = write_report(traces, report, baseline)
         print(f"report: {index}")
         for number, entry in enumerate(entries_for(traces)):
             files[number] = [

@@ -23,13 +23,14 @@ ALLOWED: dict[str, frozenset[str]] = {
     "smdi": PROTOCOL,
     "core": PROTOCOL,
     "yaml_problems": frozenset(),
+    "library": frozenset(),
     "voicemail": PROTOCOL | {"core"},
     "sim": PROTOCOL | {"core", "yaml_problems"},
     "peers": PROTOCOL | {"core"},
     "report": PROTOCOL | {"core"},
     "targets": PROTOCOL | {"core", "voicemail", "sim", "peers", "report"},
     "scenario": PROTOCOL | {"core", "sim", "peers", "targets", "report", "yaml_problems"},
-    "cli": PROTOCOL | {"core", "voicemail", "report", "scenario", "targets"},
+    "cli": PROTOCOL | {"core", "voicemail", "report", "scenario", "targets", "library"},
     "pytest_plugin": PROTOCOL | {"core", "peers", "report", "scenario", "targets"},
 }
 

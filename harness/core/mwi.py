@@ -488,8 +488,14 @@ class Lamp:
     and the full history stays available for reports.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, origin: float = 0.0) -> None:
+        #: The clock reading the lamp's verdicts count from (a scenario's start), so that a
+        #: person reads "at 3.21 s" rather than the value of an internal clock.
+        self.origin = origin
         self._history: list[LampState] = []
+
+    def _at(self, moment: float) -> str:
+        return f"{moment - self.origin:.2f} s"
 
     def receive(self, body: MessageSummary | bytes | str, now: float) -> LampState:
         """Record a summary (or a body, parsed tolerantly) that arrived at ``now``.
@@ -553,10 +559,10 @@ class Lamp:
         state = window[-1] if window else None
         if state is not None and expect.matches(state.summary):
             return LampCheck(
-                "met", deadline, state, f"{state.summary.describe()} at t={state.at:g}"
+                "met", deadline, state, f"{state.summary.describe()} at {self._at(state.at)}"
             )
         seen = (
-            f"latest at t={state.at:g}: {state.summary.describe()}"
+            f"latest at {self._at(state.at)}: {state.summary.describe()}"
             if state is not None
             else "no summary received"
         )
@@ -566,5 +572,6 @@ class Lamp:
             (s for s in self._history if s.at > deadline and expect.matches(s.summary)), None
         )
         if late is not None:
-            seen += f"; a matching summary came late, at t={late.at:g}"
-        return LampCheck("failed", deadline, state, f"expected {expect} of t={since:g}; {seen}")
+            seen += f"; a matching summary came late, at {self._at(late.at)}"
+        detail = f"expected {expect} of {self._at(since)}; {seen}"
+        return LampCheck("failed", deadline, state, detail)

@@ -2,7 +2,9 @@
 
 A report directory holds::
 
-    index.html               run metadata and the matrix of scenarios by targets/profiles
+    index.html               run metadata, findings, the matrix of scenarios by parties
+    run.log                  what the servers and simulators logged during the run
+    durations.json           each scenario's time, for the next run's estimate
     scenarios/<slug>.html    one page per scenario run: expected vs observed, ladder, messages
     traces/<slug>.json       the trace of each scenario run (the report is rebuilt from these)
     pcap/<slug>.pcap         the SIP of each scenario run, for Wireshark
@@ -28,10 +30,13 @@ from harness.report.charts import latency_histogram, latency_timeline
 from harness.report.compare import Comparison, column_of
 from harness.report.expectation import expectation
 from harness.report.ladder import render_ladder
+from harness.report.matrix import Matrix, PreviousRun, build_matrix
 from harness.report.pcap import write_pcap
 from harness.report.trace import Trace, TraceError
 
 TRACES, PCAPS, PAGES = "traces", "pcap", "scenarios"
+#: The run's log (server and simulator lines), when the run wrote one.
+RUN_LOG = "run.log"
 
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.PackageLoader("harness.report", "templates"),
@@ -101,13 +106,16 @@ def entries_for(traces: Sequence[Trace]) -> list[Entry]:
     return entries
 
 
-def write_report(traces: Sequence[Trace], directory: Path) -> Path:
-    """Save the traces under ``directory`` and write the report; returns ``index.html``."""
+def write_report(
+    traces: Sequence[Trace], directory: Path, baseline: PreviousRun | None = None
+) -> Path:
+    """Save the traces under ``directory`` and write the report (compared with the
+    ``baseline`` run, if given); returns ``index.html``."""
     entries = entries_for(traces)
     _clear(directory / TRACES, "*.json")
     for entry in entries:
         entry.trace.save(directory / entry.trace_file)
-    return render_report(entries, directory)
+    return render_report(entries, directory, baseline)
 
 
 def load_run(directory: Path) -> list[Entry]:
@@ -126,8 +134,11 @@ def rebuild_report(directory: Path) -> Path:
     return render_report(load_run(directory), directory)
 
 
-def render_report(entries: Sequence[Entry], directory: Path) -> Path:
-    """Write index, scenario pages and pcaps for ``entries``; returns ``index.html``."""
+def render_report(
+    entries: Sequence[Entry], directory: Path, baseline: PreviousRun | None = None
+) -> Path:
+    """Write index, scenario pages and pcaps for ``entries`` (compared with the ``baseline``
+    run, if given); returns ``index.html``."""
     directory.mkdir(parents=True, exist_ok=True)
     _clear(directory / PAGES, "*.html")
     _clear(directory / PCAPS, "*.pcap")
@@ -139,7 +150,11 @@ def render_report(entries: Sequence[Entry], directory: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(page, encoding="utf-8")
     index = directory / "index.html"
-    index.write_text(_render_index(ordered), encoding="utf-8")
+    matrix = build_matrix(ordered, baseline)
+    log = directory / RUN_LOG
+    index.write_text(
+        _render_index(ordered, matrix, RUN_LOG if log.is_file() else None), encoding="utf-8"
+    )
     return index
 
 
@@ -176,15 +191,8 @@ def _column(trace: Trace) -> Column:
     return Column(trace.target_identity, trace.target, profile)
 
 
-def _render_index(entries: Sequence[Entry]) -> str:
-    columns = sorted(
-        {_column(entry.trace) for entry in entries}, key=lambda c: (c.identity, c.profile)
-    )
-    rows: dict[str, dict[Column, Entry]] = {}
-    names: dict[str, str] = {}
-    for entry in entries:
-        rows.setdefault(entry.trace.key, {})[_column(entry.trace)] = entry
-        names[entry.trace.key] = entry.trace.scenario
+def _render_index(entries: Sequence[Entry], matrix: Matrix, log: str | None) -> str:
+    columns = {_column(entry.trace) for entry in entries}
     counts = {
         status: sum(entry.trace.status == status for entry in entries)
         for status in ("passed", "failed", "skipped")
@@ -194,9 +202,7 @@ def _render_index(entries: Sequence[Entry]) -> str:
     targets = sorted({f"{c.identity} ({c.target})" for c in columns})
     return _ENVIRONMENT.get_template("index.html").render(
         entries=entries,
-        columns=columns,
-        rows=rows,
-        names=names,
+        matrix=matrix,
         counts=counts,
         started=_date(started) if entries else "—",
         duration=ended - started,
@@ -207,6 +213,7 @@ def _render_index(entries: Sequence[Entry]) -> str:
         host=platform.node(),
         generated=_now(),
         failures=[entry for entry in entries if entry.trace.failure is not None],
+        log=log,
     )
 
 

@@ -80,7 +80,9 @@ def write_junit(
 
 
 def _steps(trace: Trace) -> str:
+    """One line per step, timed in seconds since the scenario started."""
     return "\n".join(
-        f"{step.index + 1}. {step.kind} {step.status}: {step.detail}".rstrip(": ")
+        f"{step.index + 1}. [{step.started - trace.started:7.3f} s] {step.kind} {step.status}: "
+        f"{step.detail}".rstrip(": ")
         for step in trace.steps
     )

@@ -178,6 +178,8 @@ class Trace:
     quirks: tuple[str, ...] = ()
     #: What played the proxy: "simulator", "kamailio", or a proxy under test's address.
     proxy: str = "simulator"
+    #: The simulated proxy's profile name (None for a real proxy or an older trace).
+    profile: str | None = None
     #: Parties the harness did not run (a real proxy, a foreign server), by their address.
     external: tuple[tuple[Endpoint, str], ...] = ()
     description: str = ""
@@ -228,6 +230,7 @@ class Trace:
             convention=outcome.convention,
             quirks=outcome.quirks or summary.quirks,
             proxy=outcome.proxy,
+            profile=outcome.profile,
             external=tuple((Endpoint(*peer), name) for peer, name in outcome.parties),
             description=summary.description,
             tags=summary.tags,
@@ -360,6 +363,7 @@ class Trace:
                 "convention": self.convention,
                 "quirks": list(self.quirks),
                 "name": self.proxy,
+                "profile": self.profile,
             },
             "external": [
                 {"host": endpoint.host, "port": endpoint.port, "party": party}
@@ -407,6 +411,7 @@ class Trace:
             convention=proxy.get("convention").text(),
             quirks=tuple(item.text() for item in proxy.optional("quirks", []).items()),
             proxy=proxy.optional("name", "simulator").text(),
+            profile=proxy.optional("profile", None).text_or_none(),
             external=tuple(
                 (item.endpoint(), item.get("party").text())
                 for item in root.optional("external", []).items()

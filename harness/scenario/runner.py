@@ -14,6 +14,7 @@ anchor taken as it begins.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.step import StepFailed, StepSkipped
 from harness.scenario.testbed import Testbed, build_testbed
+
+#: Told the index and kind of each step as it begins (a live display shows the running step).
+StepHook = Callable[[int, str], None]
 
 
 def scenario_summary(scenario: Scenario) -> ScenarioSummary:
@@ -49,9 +53,13 @@ def _step_spec(step: Any) -> dict[str, Any]:
 
 
 async def run_scenario(
-    scenario: Scenario, path: Path | None = None, options: RunOptions | None = None
+    scenario: Scenario,
+    path: Path | None = None,
+    options: RunOptions | None = None,
+    on_step: StepHook | None = None,
 ) -> ScenarioOutcome:
-    """Run ``scenario`` as ``options`` say; never raises for a failed or skipped step."""
+    """Run ``scenario`` as ``options`` say; never raises for a failed or skipped step.
+    ``on_step`` is told each step as it begins."""
     clock = ClockAnchor.now()
     try:
         plan = plan_run(scenario, options)
@@ -64,13 +72,15 @@ async def run_scenario(
     except StepFailed as failure:
         return _setup_outcome(scenario, path, plan, clock, status="failed", detail=str(failure))
     try:
-        outcomes = await _run_steps(scenario, bed)
+        outcomes = await _run_steps(scenario, bed, on_step)
     finally:
         await bed.close()
     return _outcome(scenario, path, plan, outcomes, clock, bed=bed)
 
 
-async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...]:
+async def _run_steps(
+    scenario: Scenario, bed: Testbed, on_step: StepHook | None
+) -> tuple[StepOutcome, ...]:
     """Each step's outcome, dated; the steps after a failed one are not run."""
     outcomes: list[StepOutcome] = []
     failed = False
@@ -79,6 +89,8 @@ async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...
         if failed:
             outcomes.append(StepOutcome(index, step.kind, "not run", "", begun, begun))
             continue
+        if on_step is not None:
+            on_step(index, step.kind)
         try:
             detail = await scenario.registry.run(step, bed)
             status = "passed"

@@ -122,7 +122,7 @@ class Testbed:
         """An unregistered phone calling from ``number`` (made on first use)."""
         phone = self._callers.get(number)
         if phone is None:
-            phone = Phone(number, self.proxy.address)
+            phone = Phone(number, self.proxy.address, clock_origin=self.clock.loop)
             phone.transport.subscribe(self.record)
             await phone.start()
             self._callers[number] = phone
@@ -300,7 +300,7 @@ class Testbed:
 
         async def start(user: str, password: str | None, registered: bool) -> None:
             async with gate:
-                phone = Phone(user, proxy)
+                phone = Phone(user, proxy, clock_origin=self.clock.loop)
                 phone.transport.subscribe(self.record)
                 await phone.start()
                 self._phones[user] = phone

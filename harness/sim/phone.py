@@ -274,6 +274,7 @@ class Phone:
         display: str | None = None,
         answer_mode: AnswerMode = "no-answer",
         password: str | None = None,
+        clock_origin: float = 0.0,
     ) -> None:
         self.user = user
         self.proxy = proxy
@@ -284,7 +285,8 @@ class Phone:
         self.transport = SipTransport(host=host, party=f"phone {user}")
         self.transport.handler = self._on_request
         self.transport.stray_handler = self._on_stray_response
-        self.lamp = Lamp()
+        #: Lamp verdicts count time from ``clock_origin`` (the loop time a scenario began).
+        self.lamp = Lamp(clock_origin)
         self.notifies: list[ReceivedNotify] = []
         self.calls: dict[str, Call] = {}
         #: Live subscriptions by (Call-ID, the phone's tag).

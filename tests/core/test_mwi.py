@@ -725,11 +725,12 @@ def test_check_ignores_summaries_from_before_since() -> None:
 
 
 def test_check_reports_what_was_seen_instead() -> None:
-    lamp = Lamp()
+    lamp = Lamp(origin=9.0)  # times read from when the scenario began
     lamp.receive(NO_0_1, now=11.0)
     check = lamp.check(EXPECT_ON, since=10.0, now=16.0)
     assert check.status == "failed"
-    assert "latest at t=11: waiting=no, voice-message 0/1 (0/0)" in check.detail
+    assert "within 5 s of 1.00 s;" in check.detail
+    assert "latest at 2.00 s: waiting=no, voice-message 0/1 (0/0)" in check.detail
 
 
 def test_check_latest_in_window_wins() -> None:
@@ -750,11 +751,11 @@ def test_check_survives_duplicates_after_the_match() -> None:
 
 
 def test_check_judges_at_the_deadline_and_notes_a_late_match() -> None:
-    lamp = Lamp()
+    lamp = Lamp(origin=10.0)
     lamp.receive(YES_1_0, now=16.0)
     check = lamp.check(EXPECT_ON, since=10.0, now=17.0)
     assert check.status == "failed"
-    assert "came late, at t=16" in check.detail
+    assert "came late, at 6.00 s" in check.detail
 
 
 @pytest.mark.parametrize(

@@ -88,3 +88,42 @@ def test_the_index_and_a_failing_page_render_offline(
     # Following an arrow's link opens that message's raw text.
     opened = re.findall(r'<tr id="msg-(\d+)">(?:(?!</tr>).)*<details open', failing_dom, re.S)
     assert opened == ["3"]
+
+
+#: A laptop's screen.
+LAPTOP = (1280, 800)
+#: Where the screenshot of the matrix is kept for a person to look at.
+ARTEFACTS = Path(__file__).resolve().parents[2] / "reports" / "test-artefacts"
+#: Added to a copy of the index: the page's width as the browser laid it out.
+MEASURE = (
+    "<script>document.body.dataset.layout = "
+    "document.documentElement.scrollWidth + 'x' + window.innerWidth;</script>"
+)
+
+
+def test_the_matrix_fits_a_laptop_screen_for_one_party(
+    require_peer: Any, cli_run: Any, tmp_path: Path
+) -> None:
+    chromium = require_peer("chromium")
+    index = cli_run.report / "index.html"
+    measured = index.with_name("measured.html")
+    measured.write_text(index.read_text().replace("</body>", MEASURE + "</body>"))
+    ARTEFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTEFACTS / "matrix-1280x800.png"
+    size = f"--window-size={LAPTOP[0]},{LAPTOP[1]}"
+    processes = [
+        _chromium(chromium, tmp_path / "p1", f"--screenshot={shot}", size, index.as_uri()),
+        _chromium(chromium, tmp_path / "p2", "--dump-dom", size, measured.resolve().as_uri()),
+    ]
+    _, dom = (_finish(process) for process in processes)
+    print(f"screenshot of the matrix: {shot}")
+
+    assert _png_size(shot) == LAPTOP
+    layout = re.search(r'data-layout="(\d+)x(\d+)"', dom)
+    assert layout is not None
+    scroll, window = map(int, layout.groups())
+    assert scroll <= window, f"the page is {scroll} px wide in a {window} px window"
+    # The failure comes first, its reason on its row; the pass is folded away.
+    matrix = dom.split('id="matrix"')[1].split("</table>\n")[0]
+    assert matrix.index("cell failed") < matrix.index("<details>") < matrix.index("cell passed")
+    assert "step 2 (expect_notify)" in matrix

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -136,3 +137,54 @@ def test_report_usage_errors_exit_2(
     argv = [arg.format(missing=tmp_path / "missing", bad=bad) for arg in argv]
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_scenarios_run_at_once_with_their_log_lines_kept_apart(cli_run: Any) -> None:
+    traces = [Trace.load(path) for path in (cli_run.report / "traces").glob("*.json")]
+    # Both ran at the same time, each in its own worker process with its own parties.
+    assert max(t.started for t in traces) < min(t.ended for t in traces)
+    assert "s of CPU in this process and 2 worker processes" in cli_run.output
+    results = [line for line in cli_run.output.splitlines() if line[:7].strip().isupper()]
+    assert sorted(line.split()[0] for line in results) == ["FAILED", "PASSED"]
+    assert " WARNING " not in cli_run.output
+    assert " DEBUG " not in cli_run.output
+    assert (cli_run.report / "run.log").is_file()
+    assert '<a href="run.log">' in (cli_run.report / "index.html").read_text()
+    durations = json.loads((cli_run.report / "durations.json").read_text())
+    assert sorted(Path(path).name for path in durations) == [
+        "register-again.yaml",
+        "wrong-count.yaml",
+    ]
+
+
+def test_a_failure_reads_its_times_from_the_scenario_start(cli_run: Any) -> None:
+    failed = Trace.load(cli_run.report / "traces" / "data-run-wrong-count.json")
+    assert failed.failure is not None
+    detail = failed.failure.detail
+    assert "t=" not in detail  # no reading of the event loop's clock
+    seen = re.search(r"within 1 s of ([\d.]+) s; latest at ([\d.]+) s:", detail)
+    assert seen is not None, detail
+    since, latest = map(float, seen.groups())
+    assert 0 < since <= latest < failed.ended - failed.started
+
+
+def test_against_a_baseline_only_a_newly_failing_scenario_fails_the_run(
+    cli_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    baseline = tmp_path / "last-night"
+    shutil.copytree(cli_run.report, baseline)
+    # Last night the deliberately failing scenario passed.
+    saved = baseline / "traces" / "data-run-wrong-count.json"
+    data = json.loads(saved.read_text())
+    data["status"] = "passed"
+    saved.write_text(json.dumps(data))
+    scenario = Path(__file__).parent / "data" / "run" / "wrong-count.yaml"
+    report = tmp_path / "tonight"
+    code = main(["run", str(scenario), "--report", str(report), "--baseline", str(baseline)])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert f"since {baseline}:" in out
+    assert "newly failing (1):" in out
+    assert "removed (1):" in out  # register-again did not run tonight: not a regression
+    section = (report / "index.html").read_text().split('id="baseline"')[1]
+    assert "lamp shows two new messages after one deposit" in section.split("</ul>")[0]

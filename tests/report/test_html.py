@@ -3,11 +3,27 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from harness.report.html import entries_for, load_run, write_report
 from harness.report.records import LatencySample, RtpStream, SmdiFrame
+from harness.report.trace import Trace
+
+
+@dataclass(frozen=True)
+class Named:
+    """A finding as a record may carry it: a named object."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindingTrace(Trace):
+    """A trace carrying named findings, as the report records will."""
+
+    findings: tuple[object, ...] = ()
 
 
 def _traces(kit: Any) -> list[Any]:
@@ -25,17 +41,23 @@ def _traces(kit: Any) -> list[Any]:
     return [failed, passed, load]
 
 
-def test_the_matrix_has_a_column_per_target_and_profile(kit: Any, tmp_path: Path) -> None:
+def test_the_matrix_has_a_column_per_party_and_a_row_per_setup(kit: Any, tmp_path: Path) -> None:
     index = write_report(_traces(kit), tmp_path).read_text()
     headers = re.findall(r'<th class="col">([^<]*)<small>([^<]*)</small>', index)
-    assert headers == [
-        ("Asterisk PBX 18.20.0", "diversion"),
-        ("Asterisk PBX 18.20.0", "history-info"),
-    ]
-    rows = index.split('id="matrix"')[1].split("</table>")[0].split("<tr>")[2:]
-    sample, load = rows  # the same scenario under two profiles is one row
-    assert re.findall(r'class="cell (\w+)"', sample) == ["failed", "passed"]
-    assert re.findall(r'class="(cell \w+|none)"', load) == ["cell passed", "none"]
+    # One party (the embedded target behind the simulator), however many profiles ran.
+    assert headers == [("embedded \u00d7 simulator", "Asterisk PBX 18.20.0")]
+    matrix = index.split('id="matrix"')[1].split("</table>\n\n")[0]
+    deposit, load = matrix.split('<tbody class="area"')[1:]
+    assert 'id="area-deposit"' in deposit
+    assert 'id="area-load"' in load
+    # The scenario under two conventions is two rows; the failed one first, the passed folded.
+    failed, folded = deposit.split("<details>")
+    assert re.findall(r'class="cell (\w+)"', failed) == ["failed"]
+    assert "diversion" in failed
+    assert "step 2 (expect_notify): phone 2000 saw no NOTIFY" in failed
+    assert re.findall(r'class="cell (\w+)"', folded) == ["passed"]
+    assert "history-info" in folded
+    assert "<summary>1 passed</summary>" in load
     assert "What failed" in index
 
 
@@ -70,3 +92,61 @@ def test_slugs_come_from_the_path_below_scenarios_else_the_name(kit: Any) -> Non
         kit.sample_trace(path=None, scenario="Lamp: On!"),
     ]
     assert [entry.slug for entry in entries_for(traces)] == ["mwi-lamp-on", "lamp-on", "lamp-on-2"]
+
+
+def test_findings_and_what_changed_since_a_baseline_head_the_report(
+    kit: Any, tmp_path: Path
+) -> None:
+    before = [
+        kit.sample_trace(status="passed", steps=kit.sample_trace().steps[:1]),
+        kit.sample_trace(
+            scenario="forty deposits a second",
+            path="scenarios/load/forty.yaml",
+            status="failed",
+            latency=(LatencySample(kit.T0, 0.020), LatencySample(kit.T0 + 1, 0.022)),
+        ),
+    ]
+    failed = kit.sample_trace()
+    after = [
+        FindingTrace(
+            **{f.name: getattr(failed, f.name) for f in fields(Trace)},
+            findings=(Named("lamp-lags"), "no-prompt"),
+        ),
+        kit.sample_trace(
+            scenario="forty deposits a second",
+            path="scenarios/load/forty.yaml",
+            status="passed",
+            steps=kit.sample_trace().steps[:1],
+            latency=(LatencySample(kit.T0, 0.030), LatencySample(kit.T0 + 1, 0.034)),
+        ),
+    ]
+    index = write_report(after, tmp_path, ("last-night", before)).read_text()
+    baseline = index.split('id="baseline"')[1].split("</section>")[0]
+    assert "Compared with last-night: 1 newly failing, 1 fixed" in " ".join(baseline.split())
+    newly = baseline.split('id="failed-since"')[1].split("</ul>")[0]
+    assert "a call is recorded &amp; the &lt;lamp&gt; lights" in newly
+    fixed = baseline.split('id="passed-since"')[1].split("</ul>")[0]
+    assert "forty deposits a second" in fixed
+    findings = index.split('id="findings"')[1].split("</ul>")[0]
+    assert (
+        "<strong>lamp-lags</strong>: a call is recorded &amp; the &lt;lamp&gt; lights" in findings
+    )
+    assert "<strong>no-prompt</strong>" in findings
+    assert index.index('id="findings"') < index.index('id="baseline"') < index.index('id="matrix"')
+    # Median latency 21 ms -> 32 ms.
+    assert re.search(r"21\.0 ms</td>\s*<td>32\.0 ms</td>\s*<td class=\"failed\">\+52 %", baseline)
+
+
+def test_steps_and_messages_are_timed_from_the_scenario_start(kit: Any, tmp_path: Path) -> None:
+    write_report(_traces(kit)[:1], tmp_path)
+    page = (tmp_path / "scenarios" / "deposit-sample.html").read_text()
+    steps = page.split('<table id="steps">')[1].split("</table>")[0]
+    # Step 2 ran from 1 s to 2 s after the start (its dates are T0 + 1 and T0 + 2).
+    assert re.findall('<td class="num">([\\d.]+)\u2013([\\d.]+)</td>', steps) == [
+        ("0.050", "0.200"),
+        ("1.000", "2.000"),
+        ("2.000", "2.000"),
+    ]
+    times = re.findall(r'<td class="num">([\d.]+)</td>\s*<td>', page.split('id="messages"')[1])
+    assert times
+    assert all(0.0 <= float(time) < 10.0 for time in times)  # never a clock reading

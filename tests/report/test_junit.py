@@ -29,7 +29,7 @@ def test_cases_failures_and_skips(kit: Any) -> None:
     failure = cases[0].find("failure")
     assert failure is not None
     assert failure.get("message") == "step 2 (expect_notify): phone 2000 saw no NOTIFY"
-    assert "3. expect_spool not run" in (failure.text or "")
+    assert "3. [  2.000 s] expect_spool not run" in (failure.text or "")  # since the start
     assert "[[ATTACHMENT|/r/traces/a.json]]" in (cases[0].findtext("system-out") or "")
     assert cases[1].find("failure") is None
     skip = cases[2].find("skipped")
