@@ -8,6 +8,7 @@ import pytest
 
 from harness.scenario.batch import parse_jobs, plan_batch, shown
 from harness.scenario.loader import load_scenario
+from harness.scenario.model import Scenario
 from harness.scenario.plan import RunOptions
 from harness.scenario.schedule import Job, Schedule, claims_of, numbers_of
 
@@ -19,7 +20,7 @@ ONE_BOX = LIBRARY / "mwi" / "subscribe-notifies-initial-state-and-deposit.yaml"
 EXTERNAL = RunOptions(target="sip:127.0.0.1:5999")
 
 
-def _scenarios(*paths: Path) -> list[tuple[Path, object]]:
+def _scenarios(*paths: Path) -> list[tuple[Path, Scenario]]:
     return [(path, load_scenario(path)) for path in paths]
 
 
