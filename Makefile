@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers: the suite runs its servers on ephemeral loopback ports, one set per worker.
 WORKERS ?= auto
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint clean interop
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is needed")'
@@ -27,6 +27,11 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n $(WORKERS)
+
+# The whole scenario library against a real Asterisk the harness configures per scenario
+# (built by `python3 -m harness.peers.asterisk_build`, as .ci/run does).
+interop: setup
+	$(BIN)/vmharness run scenarios --target asterisk --report reports/asterisk
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -74,7 +74,8 @@ _SUBROUTINES: dict[Convention, tuple[Priority, ...]] = {
         'Set(C=$["${R}" : ".*\\;cause=([0-9]*)"])',
         'Set(F_REASON=${IF($["${C}" = "486"]?user-busy:cause-${C})})',
     ),
-    Convention.REQUEST_URI: ("Set(F_BOX=${DIALED})",),
+    # Not ${EXTEN}: chan_sip makes a Request-URI without a user "s".
+    Convention.REQUEST_URI: ('Set(F_BOX=$["${CHANNEL(ruri)}" : "sips*:([^@\\;>]*)@"])',),
     Convention.TO: (f'Set(F_BOX=$["${{SIP_HEADER(To)}}" : {_URI_USER}])',),
 }
 
@@ -158,8 +159,6 @@ def _smdi_lookup(smdi: SmdiRouting) -> list[Priority]:
 def _forwarded(chain: Sequence[Convention], smdi: SmdiRouting | None) -> list[str]:
     """The pattern every forwarded call matches: route, then deposit or retrieve."""
     body: list[Priority] = [
-        # Inside a subroutine ${EXTEN} is its own: keep the Request-URI user.
-        "Set(DIALED=${EXTEN})",
         "Set(BOX=)",
         "Set(CTX=)",
         "Set(REASON=)",

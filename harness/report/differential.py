@@ -105,11 +105,17 @@ def _scenario(left: Trace, right: Trace) -> ScenarioDifferential:
     left_bodies, right_bodies = notify_bodies(left), notify_bodies(right)
     if left_bodies != right_bodies:
         differences.append(
-            Difference("NOTIFY bodies", " | ".join(left_bodies), " | ".join(right_bodies))
+            Difference("NOTIFY bodies", _bodies_text(left_bodies), _bodies_text(right_bodies))
         )
     return ScenarioDifferential(
         left.scenario, left.key, left.convention, left.status, right.status, tuple(differences)
     )
+
+
+def _bodies_text(bodies: tuple[str, ...]) -> str:
+    if not bodies:
+        return "no NOTIFY"
+    return " | ".join(body or "(empty body)" for body in bodies)
 
 
 def _verdict(trace: Trace) -> str:

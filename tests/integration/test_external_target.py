@@ -149,3 +149,83 @@ def test_a_scenario_that_needs_the_embedded_server_is_skipped(
         "the PBX's SMDI line reaches the embedded voicemail server only"
     )
     assert "SKIPPED" in capsys.readouterr().out
+
+
+def _target_file(tmp_path: Path, foreign: Foreign, reset: str) -> Path:
+    path = tmp_path / "target.yaml"
+    path.write_text(
+        "mailboxes: [{box: '2000', pin: '4321'}]\n"
+        "peers: [{user: '2000', mailbox: '2000@default'}]\n"
+        "conventions: [x-voicemail]\n"
+        f"spool: {foreign.spool}\n"
+        f"reset: {reset}\n"
+    )
+    return path
+
+
+def test_a_target_file_gives_the_spool_and_resets_the_server_first(
+    tmp_path: Path, foreign: Foreign
+) -> None:
+    described = _target_file(tmp_path, foreign, "echo reset >> resets.log")
+    options = ("--target", foreign.address, "--proxy-port", str(foreign.proxy_port))
+
+    code, trace = run(tmp_path, BLACK_AND_WHITE, *options, "--target-file", str(described))
+
+    assert code == 0
+    assert [step.status for step in trace.steps] == ["passed"] * 5
+    # The reset command ran once, from the target file's directory.
+    assert (tmp_path / "resets.log").read_text() == "reset\n"
+
+
+def test_a_scenario_the_target_file_lacks_a_mailbox_for_is_skipped(
+    tmp_path: Path, foreign: Foreign
+) -> None:
+    described = _target_file(tmp_path, foreign, "true")
+    other_pin = BLACK_AND_WHITE.replace('pin: "4321"', 'pin: "5"')
+    options = ("--target", foreign.address, "--target-file", str(described))
+
+    code, trace = run(tmp_path, other_pin, *options)
+    assert code == 0
+    assert trace.status == "skipped"
+    assert trace.steps[0].detail == (
+        f"mailbox 2000@default has PIN 4321 at the target; the scenario needs 5 "
+        f"(target file {described})"
+    )
+
+    _, trace = run(tmp_path, BLACK_AND_WHITE.replace("x-voicemail}", "diversion}"), *options)
+    assert trace.steps[0].detail.startswith(
+        "the scenario's proxy names the mailbox by diversion; the target reads x-voicemail"
+    )
+
+
+def test_a_failing_reset_fails_the_scenario_before_its_steps(
+    tmp_path: Path, foreign: Foreign
+) -> None:
+    described = _target_file(tmp_path, foreign, "'echo spool busy; exit 3'")
+    options = ("--target", foreign.address, "--target-file", str(described))
+
+    code, trace = run(tmp_path, BLACK_AND_WHITE, *options)
+
+    assert code == 1
+    assert trace.steps[0].kind == "setup"
+    assert trace.steps[0].detail == (
+        "the target's reset command `echo spool busy; exit 3` failed with status 3: spool busy"
+    )
+
+
+def test_a_broken_target_file_is_refused_with_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    described = tmp_path / "target.yaml"
+    described.write_text("mailboxes:\n  - {box: '2000', pin: 'abc'}\nconventions: [divertion]\n")
+    path = tmp_path / "s.yaml"
+    path.write_text(BLACK_AND_WHITE)
+
+    code = main(["run", str(path), "--target", "sip:127.0.0.1:9", "--target-file", str(described)])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"{described}:2:" in err
+    assert "mailboxes[0].pin" in err
+    assert f"{described}:3:" in err
+    assert 'unknown convention "divertion"' in err
