@@ -632,8 +632,8 @@ class AsteriskTarget:
         return self.address
 
     async def settle(self, within: float) -> None:
-        """Nothing to wait for: chan_sip sends no NOTIFY until a mailbox changes or a phone
-        subscribes, and each scenario has a fresh instance."""
+        """Nothing to ask Asterisk: chan_sip sends an unsolicited NOTIFY to each peer with a
+        mailbox as it loads, and the testbed watches for them on the wire."""
 
     async def wait_idle(self, within: float) -> None:
         """Wait until Asterisk has no channel up (at most ``within`` seconds)."""

@@ -284,7 +284,7 @@ class Testbed:
             await self._start_pbx(pbx, line, address)
         await self._start_phones(address)
         await self.target.settle(_SETTLE_SECONDS)
-        if isinstance(self.target, ExternalTarget):
+        if isinstance(self.target, ExternalTarget | AsteriskTarget):
             await self._settle_notifies(_SETTLE_SECONDS)
         start = self.now()
         self._notify_cursors = {user: start for user in self._phones}
