@@ -268,9 +268,10 @@ def _report(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.compare is None):
         print("vmharness report: give either RUN_DIR or --compare BEFORE AFTER", file=sys.stderr)
         return EXIT_USAGE
-    if (args.output is not None or args.across_targets) and args.compare is None:
-        print("vmharness report: --output and --across-targets go with --compare", file=sys.stderr)
-        return EXIT_USAGE
+    for given, option in ((args.output, "--output"), (args.across_targets, "--across-targets")):
+        if given and args.compare is None:
+            print(f"vmharness report: {option} goes with --compare", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if args.run_dir is not None:
             print(f"report: {rebuild_report(args.run_dir)}")
