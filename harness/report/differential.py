@@ -5,8 +5,8 @@ Asterisk, say) are lined up by scenario and proxy convention. For each scenario 
 differential says where the servers' behaviour differs as the harness saw it:
 
 - the verdict (passed, failed, skipped) and the step it failed at;
-- each step whose outcome differs, with what each step said (what was heard, what the spool
-  held, what the NOTIFY carried);
+- each step whose outcome or account differs, with what each step said (the prompts heard,
+  what the spool held, what the NOTIFY carried), times of day left out;
 - the message-summary bodies the server sent, in order (a retransmission counted once).
 
 Scenarios only one run has are listed apart.
@@ -14,6 +14,7 @@ Scenarios only one run has are listed apart.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -125,21 +126,26 @@ def _verdict(trace: Trace) -> str:
     return f"{trace.status} at step {failure.index + 1} ({failure.kind})"
 
 
+#: A loop time in a step's account (``at t=1679.58``): it differs between any two runs.
+_LOOP_TIME = re.compile(r"\bt=[0-9]+(?:\.[0-9]+)?")
+
+
+def _account(status: str, detail: str) -> str:
+    return _LOOP_TIME.sub("t=…", f"{status}: {detail}".rstrip(": "))
+
+
 def _steps(left: Trace, right: Trace) -> list[Difference]:
-    """Steps both ran whose outcome differs."""
+    """Steps both ran whose outcome, or account of what happened, differs."""
     right_steps = {(step.index, step.kind): step for step in right.steps}
     found: list[Difference] = []
     for step in left.steps:
         other = right_steps.get((step.index, step.kind))
-        if other is None or other.status == step.status:
+        if other is None:
             continue
-        found.append(
-            Difference(
-                f"step {step.index + 1} ({step.kind})",
-                f"{step.status}: {step.detail}".rstrip(": "),
-                f"{other.status}: {other.detail}".rstrip(": "),
-            )
-        )
+        mine, theirs = _account(step.status, step.detail), _account(other.status, other.detail)
+        if mine == theirs:
+            continue
+        found.append(Difference(f"step {step.index + 1} ({step.kind})", mine, theirs))
     return found
 
 

@@ -453,7 +453,8 @@ def _smdi_line(scenario: Scenario, plan: Plan) -> PtyPair | None:
     except OSError as error:
         raise StepFailed(f"cannot open the target's SMDI line {device}: {error}") from None
     tty.setraw(fd)
-    # The server holds the other end: there is no second descriptor of ours to keep open.
+    # The server holds the line's other end; the pair's second descriptor is a duplicate, so
+    # closing the pair closes what was opened here.
     return PtyPair(fd, os.dup(fd), str(device))
 
 

@@ -50,3 +50,19 @@ def test_scenarios_on_one_side_only_are_listed_apart(kit: Any) -> None:
     result = differential(left, right)
     assert result.only_left == ("scenarios/a.yaml",)
     assert "only embedded (1): scenarios/a.yaml" in result.text()
+
+
+def test_steps_that_pass_on_both_but_tell_another_story_are_shown(kit: Any) -> None:
+    trace = kit.sample_trace(status="passed")
+    steps = tuple(replace(step, status="passed") for step in trace.steps)
+    heard = replace(steps[0], detail="left 3.0 s after the beep at t=12.5")
+    silent = replace(steps[0], detail="left 3.0 s without hearing a beep at t=99.1")
+    same_time = replace(steps[1], detail="phone 2000: waiting=yes at t=14.0")
+    other_time = replace(steps[1], detail="phone 2000: waiting=yes at t=101.75")
+    left = replace(trace, steps=(heard, same_time, steps[2]))
+    right = replace(trace, target="asterisk", steps=(silent, other_time, steps[2]))
+    (entry,) = differential([left], [right]).differing
+    (difference,) = entry.differences
+    assert difference.aspect == "step 1 (deposit)"
+    assert difference.left == "passed: left 3.0 s after the beep at t=…"
+    assert difference.right == "passed: left 3.0 s without hearing a beep at t=…"
