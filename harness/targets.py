@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from harness.core.routing import Router
 from harness.media.session import RtpSession
 from harness.peers.asterisk import (
     Asterisk,
+    AsteriskError,
     SipPeer,
     block_until_a_byte,
     find_asterisk,
@@ -457,7 +459,11 @@ class EmbeddedTarget:
         self._directory.cleanup()
 
 
-class TargetResetError(RuntimeError):
+class TargetStartError(RuntimeError):
+    """The voicemail server the harness runs would not start (or reset, for an external one)."""
+
+
+class TargetResetError(TargetStartError):
     """An external target's reset command failed or did not end."""
 
 
@@ -621,14 +627,18 @@ class AsteriskTarget:
         return configs
 
     async def start(self, proxy: Peer) -> Peer:
-        """Configure Asterisk for ``proxy`` and start it; its SIP address."""
+        """Configure Asterisk for ``proxy`` and start it; its SIP address (TargetStartError
+        saying why, with the end of its log, when it would not start)."""
         if self.smdi is not None:
             with open(self.smdi.port, "rb", buffering=0) as device:
                 block_until_a_byte(device.fileno())
         self.asterisk = Asterisk(
             self.configs(proxy), install=self.install, sounds=self.sounds, log_dir=self.log_dir
         )
-        await self.asterisk.start()
+        try:
+            await self.asterisk.start()
+        except AsteriskError as error:
+            raise TargetStartError(f"Asterisk did not start: {error}") from None
         return self.address
 
     async def settle(self, within: float) -> None:
@@ -643,7 +653,7 @@ class AsteriskTarget:
         deadline = loop.time() + within
         while loop.time() < deadline:
             output = await self.asterisk.command("core show channels count")
-            if "0 active channels" in output:
+            if re.search(r"^0 active channels", output, re.MULTILINE):
                 return
             await asyncio.sleep(0.1)
 

@@ -47,7 +47,7 @@ from harness.targets import (
     SimulatedProxy,
     SmdiEntry,
     Target,
-    TargetResetError,
+    TargetStartError,
 )
 
 #: Phones register this many at a time (a load topology declares hundreds).
@@ -273,7 +273,7 @@ class Testbed:
             voicemail = await self.target.start(address)
         except OSError as error:
             raise StepFailed(f"cannot open a SIP port: {error}") from None
-        except TargetResetError as error:
+        except TargetStartError as error:
             raise StepFailed(str(error)) from None
         try:
             await self.proxy.start(voicemail)

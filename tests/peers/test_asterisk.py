@@ -223,3 +223,23 @@ async def test_the_representative_set_passes_against_asterisk(scenario: str) -> 
     )
     assert outcome.target == "asterisk"
     assert outcome.status == "passed", story
+
+
+@pytest.mark.peer("asterisk")
+async def test_an_asterisk_that_will_not_start_fails_the_scenario_with_its_log(
+    tmp_path: Path,
+) -> None:
+    binary = tmp_path / "sbin" / "asterisk"
+    binary.parent.mkdir()
+    binary.write_text("#!/bin/sh\necho 'Unable to load module chan_sip.so' >&2\nexit 1\n")
+    binary.chmod(0o755)
+    path = SCENARIOS / "deposit" / "x-voicemail-basic.yaml"
+    options = RunOptions(target="asterisk", asterisk=binary)
+
+    outcome = await run_scenario(load_scenario(path), path, options)
+
+    assert outcome.status == "failed"
+    (setup,) = outcome.steps
+    assert setup.kind == "setup"
+    assert setup.detail.startswith("Asterisk did not start: asterisk exited with status 1")
+    assert "Unable to load module chan_sip.so" in setup.detail
