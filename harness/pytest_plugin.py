@@ -88,6 +88,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="the external target's spool, for white-box steps (skipped without it)",
     )
     group.addoption(
+        "--asterisk",
+        type=Path,
+        metavar="PATH",
+        help="the asterisk binary of --target asterisk (default: on PATH, else the build cache)",
+    )
+    group.addoption(
         "--proxy",
         action="append",
         metavar="simulator|kamailio|sip:HOST:PORT",
@@ -160,6 +166,7 @@ def _runs(config: pytest.Config) -> list[RunOptions]:
                             profile=profile,
                             voicemail_port=voicemail_port,
                             proxy_port=proxy_port,
+                            asterisk=option("asterisk", default=None),
                         )
                     )
                 except ValueError as error:
