@@ -1,13 +1,15 @@
 """The parties a scenario runs against: the voicemail server under test and the proxy.
 
-The voicemail server is the embedded one (:class:`EmbeddedTarget`) or any server at an address
+The voicemail server is the embedded one (:class:`EmbeddedTarget`), a real Asterisk the harness
+configures and starts for each scenario (:class:`AsteriskTarget`), or any server at an address
 (:class:`ExternalTarget`: an Asterisk, another vendor's server). For the embedded target the
 harness writes the Asterisk-dialect configuration an administrator would write for the
 scenario's topology (voicemail.conf with the mailboxes, sip.conf with one static peer per phone
 whose ``host=`` is the proxy, and smdi.conf when a PBX is on an SMDI line) and starts
 :class:`VoicemailServer` on it, so every run goes through the same config reader a standalone
-deployment uses. The harness cannot configure a foreign server: its mailboxes, PINs and peers
-must match the scenario.
+deployment uses; Asterisk gets the same files plus a dialplan. The harness cannot configure a
+foreign server: its mailboxes, PINs and peers must match the scenario (a target file says what
+they are, and a reset command puts the server back between scenarios).
 
 The proxy is the simulator shaped by a profile (:class:`SimulatedProxy`), a Kamailio the harness
 starts for the run (:class:`KamailioProxy`), or a proxy under test at an address
