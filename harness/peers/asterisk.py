@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import shutil
 import signal
@@ -298,6 +300,7 @@ class Asterisk:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=_stop_with_parent,
             )
         try:
             await self._wait_booted()
@@ -370,6 +373,17 @@ class Asterisk:
                         os.killpg(process.pid, signal.SIGKILL)
                     await process.wait()
         self._directory.cleanup()
+
+
+#: prctl(2) option: the signal the child gets when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: be told (SIGTERM) when the harness dies, so a harness killed
+    mid-run leaves no Asterisk holding its ports."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def block_until_a_byte(device_fd: int) -> None:
