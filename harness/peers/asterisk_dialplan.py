@@ -133,11 +133,30 @@ _TAKE = (
 )
 
 
+_KNOWN = (
+    # KNOWN=1 when voicemail.conf has the (first) mailbox named: VoiceMail() would answer and
+    # hang up for one it lacks, where the embedded server answers 404.
+    "[route-known]",
+    *_lines(
+        "s",
+        (
+            "Set(KNOWN=0)",
+            'GotoIf($["${BOX}" = ""]?done)',
+            "Set(FIRST=${CUT(BOX,&,1)})",
+            'Set(FIRST=${IF($["${FIRST}" : ".*@"]?${FIRST}:${FIRST}@${CTX})})',
+            "Set(KNOWN=${VM_INFO(${FIRST},exists)})",
+            ("done", "Return()"),
+        ),
+    ),
+    "",
+)
+
+
 def _smdi_lookup(smdi: SmdiRouting) -> list[Priority]:
-    """The MD lookup of a call no header named a mailbox for."""
+    """The MD lookup of a call no header names a configured mailbox for."""
     option = {"station": "", "terminal": "t", "desk": "n"}[smdi.search]
     return [
-        'GotoIf($["${WINNER}" != "" & "${WINNER}" != "request-uri" & "${WINNER}" != "to"]?routed)',
+        'GotoIf($["${KNOWN}" = "1" & "${WINNER}" != "request-uri" & "${WINNER}" != "to"]?routed)',
         f"Set(MD=${{SMDI_MSG_RETRIEVE({smdi.port},${{EXTEN}},{smdi.timeout_ms},{option})}})",
         'GotoIf($["${MD}" = ""]?routed)',
         "Set(CALLER=${SMDI_MSG(${MD},callerid)})",
@@ -166,11 +185,12 @@ def _forwarded(chain: Sequence[Convention], smdi: SmdiRouting | None) -> list[st
     ]
     for convention in chain:
         body += [f"Gosub(route-{convention.value},s,1)", f"Gosub(route-take,s,1({convention}))"]
-    body.append('Set(CTX=${IF($["${CTX}" = ""]?default:${CTX})})')
+    body += ['Set(CTX=${IF($["${CTX}" = ""]?default:${CTX})})', "Gosub(route-known,s,1)"]
     if smdi is not None:
         body += _smdi_lookup(smdi)
     body += [
-        ("routed", 'GotoIf($["${BOX}" = ""]?nobox)'),
+        ("routed", "Gosub(route-known,s,1)"),
+        'GotoIf($["${KNOWN}" != "1"]?nobox)',
         'GotoIf($["${CALLERID(num)}" = "${BOX}"]?own)',
         # a&b leaves a copy in each: VoiceMail wants the context on every box.
         (
@@ -181,7 +201,7 @@ def _forwarded(chain: Sequence[Convention], smdi: SmdiRouting | None) -> list[st
         "Hangup()",
         ("own", "VoiceMailMain(${BOX}@${CTX})"),
         "Hangup()",
-        # No mailbox named: unallocated number (404), as the embedded server answers.
+        # No configured mailbox named: unallocated number (404), as the embedded server answers.
         ("nobox", "Hangup(1)"),
     ]
     return _lines(FORWARDED_PATTERN, body)
@@ -216,7 +236,7 @@ def render_extensions_conf(
     lines.append("")
     for convention in dict.fromkeys(chain):
         lines += _subroutine(convention)
-    lines += [*_TAKE, f"[{ENTRY_CONTEXT}]", "exten => h,1,Hangup()"]
+    lines += [*_TAKE, *_KNOWN, f"[{ENTRY_CONTEXT}]", "exten => h,1,Hangup()"]
     for user in sorted(retrieval_users):
         lines += _retrieval(user)
     lines += _forwarded(chain, smdi)

@@ -27,7 +27,7 @@ from harness.scenario.loader import load_scenario
 from harness.scenario.plan import RunOptions
 from harness.scenario.runner import run_scenario
 from harness.scenario.steps.registration import register_phone
-from harness.sim.phone import Phone
+from harness.sim.phone import CallFailed, Phone
 from harness.sim.profiles import ProxyProfile
 from harness.targets import AsteriskTarget, MailboxEntry, PeerEntry, SimulatedProxy
 
@@ -243,3 +243,13 @@ async def test_an_asterisk_that_will_not_start_fails_the_scenario_with_its_log(
     assert setup.kind == "setup"
     assert setup.detail.startswith("Asterisk did not start: asterisk exited with status 1")
     assert "Unable to load module chan_sip.so" in setup.detail
+
+
+@pytest.mark.peer("asterisk")
+async def test_a_mailbox_voicemail_conf_lacks_is_answered_404(asterisk: Bed) -> None:
+    proxy = await asterisk.start(Convention.X_VOICEMAIL)
+    caller = await asterisk.phone("+15551230000", proxy)
+    with pytest.raises(CallFailed) as failure:
+        await caller.dial("2002")
+    assert failure.value.response.status == 404
+    assert _applications(asterisk.target) == []
