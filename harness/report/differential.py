@@ -7,7 +7,8 @@ differential says where the servers' behaviour differs as the harness saw it:
 - the verdict (passed, failed, skipped) and the step it failed at;
 - each step whose outcome or account differs, with what each step said (the prompts heard,
   what the spool held, what the NOTIFY carried), times of day left out;
-- the message-summary bodies the server sent, in order (a retransmission counted once).
+- the message-summary bodies the server sent, in order (a retransmission counted once, the
+  ports each run picks left out).
 
 Scenarios only one run has are listed apart.
 """
@@ -128,6 +129,8 @@ def _verdict(trace: Trace) -> str:
 
 #: A loop time in a step's account (``at t=1679.58``): it differs between any two runs.
 _LOOP_TIME = re.compile(r"\bt=[0-9]+(?:\.[0-9]+)?")
+#: The port of an IPv4 address (``127.0.0.1:34257``): each run's parties take free ones.
+_PORT = re.compile(r"\b([0-9]{1,3}(?:\.[0-9]{1,3}){3}):[0-9]+")
 
 
 def _account(status: str, detail: str) -> str:
@@ -151,7 +154,8 @@ def _steps(left: Trace, right: Trace) -> list[Difference]:
 
 def notify_bodies(trace: Trace) -> tuple[str, ...]:
     """The message-summary bodies the target sent, in order, each request once (a
-    retransmission repeats its Call-ID and CSeq), each body's lines in order, trimmed."""
+    retransmission repeats its Call-ID and CSeq), each body's lines in order, trimmed, ports
+    left out (``Message-Account`` names the server's, which each run picks)."""
     seen: set[tuple[str, str]] = set()
     bodies: list[str] = []
     for transmission in trace.transmissions():
@@ -163,7 +167,8 @@ def notify_bodies(trace: Trace) -> tuple[str, ...]:
             continue
         seen.add(identity)
         lines = request.body.decode(errors="replace").splitlines()
-        bodies.append("; ".join(line.strip() for line in lines if line.strip()))
+        body = "; ".join(line.strip() for line in lines if line.strip())
+        bodies.append(_PORT.sub(r"\1:…", body))
     return tuple(bodies)
 
 
