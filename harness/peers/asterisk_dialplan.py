@@ -14,8 +14,9 @@ a busy forward plays the busy greeting (``VoiceMail(box,b)``), anything else the
 the retrieval number reaches ``VoiceMailMain`` for the X-Voicemail mailbox or the caller's own.
 With an SMDI line, a call that no header names a mailbox for (none, or only the Request-URI or
 To) is looked up on the line with ``SMDI_MSG_RETRIEVE`` by its Request-URI user: type ``D``
-retrieves the calling station's mailbox, ``B`` deposits with the busy greeting, the rest with
-the unavailable one, each station mapped through the same table as smdi.conf's ``[mailboxes]``.
+retrieves the calling station's mailbox (a blank one logs in), ``B`` deposits with the busy
+greeting, the rest with the unavailable one, each station mapped through the same table as
+smdi.conf's ``[mailboxes]``. A mailbox voicemail.conf lacks is answered 404.
 """
 
 from __future__ import annotations
@@ -167,8 +168,9 @@ def _smdi_lookup(smdi: SmdiRouting) -> list[Priority]:
         'Set(BOX=${IF($["${SMDI_BOX_${ST}}" = ""]?${ST}:${SMDI_BOX_${ST}})})',
         'Set(CTX=${IF($["${SMDI_CTX_${ST}}" = ""]?default:${SMDI_CTX_${ST}})})',
         'Set(REASON=${IF($["${SMDI_MSG(${MD},type)}" = "B"]?user-busy:smdi)})',
-        "Goto(deposit)",
-        ("smdi-own", 'GotoIf($["${CALLER}" = ""]?nobox)'),
+        "Goto(routed)",
+        # A direct call from a blank station: the menu asks for the mailbox.
+        ("smdi-own", 'GotoIf($["${CALLER}" = ""]?login)'),
         'Set(BOX=${IF($["${SMDI_BOX_${CALLER}}" = ""]?${CALLER}:${SMDI_BOX_${CALLER}})})',
         'Set(CTX=${IF($["${SMDI_CTX_${CALLER}}" = ""]?default:${SMDI_CTX_${CALLER}})})',
         "Goto(own)",
@@ -193,13 +195,12 @@ def _forwarded(chain: Sequence[Convention], smdi: SmdiRouting | None) -> list[st
         'GotoIf($["${KNOWN}" != "1"]?nobox)',
         'GotoIf($["${CALLERID(num)}" = "${BOX}"]?own)',
         # a&b leaves a copy in each: VoiceMail wants the context on every box.
-        (
-            "deposit",
-            'Set(BOXES=${IF($["${BOX}" : ".*@"]?${BOX}:${STRREPLACE(BOX,&,@${CTX}&)}@${CTX})})',
-        ),
+        'Set(BOXES=${IF($["${BOX}" : ".*@"]?${BOX}:${STRREPLACE(BOX,&,@${CTX}&)}@${CTX})})',
         'VoiceMail(${BOXES},${IF($["${REASON}" = "user-busy"]?b:u)})',
         "Hangup()",
         ("own", "VoiceMailMain(${BOX}@${CTX})"),
+        "Hangup()",
+        ("login", "VoiceMailMain()"),
         "Hangup()",
         # No configured mailbox named: unallocated number (404), as the embedded server answers.
         ("nobox", "Hangup(1)"),
