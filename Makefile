@@ -8,7 +8,7 @@ WORKERS ?= auto
 # Scenarios `make run` runs at once, each with its own server, simulator and ports.
 JOBS ?= auto
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test lint bench interop clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is needed")'
@@ -33,6 +33,11 @@ test: lint
 # Wall time of the library one scenario at a time and with -j (several minutes).
 bench: setup
 	$(BIN)/python bench/run_wall_time.py
+
+# The whole scenario library against a real Asterisk the harness configures per scenario
+# (built by `python3 -m harness.peers.asterisk_build`, as .ci/run does).
+interop: setup
+	$(BIN)/vmharness run scenarios --target asterisk --report reports/asterisk
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

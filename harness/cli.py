@@ -32,12 +32,14 @@ from harness.scenario.batch import (
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.model import Scenario
 from harness.scenario.plan import RunOptions
+from harness.scenario.target_file import load_target_file
 from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
 
 if TYPE_CHECKING:
+    from harness.report.html import Entry
     from harness.report.matrix import PreviousRun
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -92,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument(
         "--output", type=Path, help="where --compare writes its HTML page (AFTER/compare.html)"
+    )
+    report.add_argument(
+        "--across-targets",
+        action="store_true",
+        help="with --compare: two runs against different voicemail servers, shown scenario by "
+        "scenario where the servers differ (AFTER/differential.html)",
     )
 
     _add_serve(commands)
@@ -149,9 +157,24 @@ def _add_run(commands: Any) -> None:
     )
     parties.add_argument(
         "--target",
-        metavar="embedded|sip:HOST:PORT",
-        help="the voicemail server under test: the embedded one, or any server at an address "
-        "(configured by you to match the scenarios' mailboxes, PINs and phones)",
+        metavar="embedded|asterisk|sip:HOST:PORT",
+        help="the voicemail server under test: the embedded one, a real Asterisk the harness "
+        "configures and starts for each scenario, or any server at an address (configured by "
+        "you to match the scenarios' mailboxes, PINs and phones)",
+    )
+    parties.add_argument(
+        "--asterisk",
+        type=Path,
+        metavar="PATH",
+        help="the asterisk binary of --target asterisk (default: on PATH, else the build "
+        "`python -m harness.peers.asterisk_build` cached)",
+    )
+    parties.add_argument(
+        "--target-file",
+        type=Path,
+        metavar="YAML",
+        help="what the --target sip:HOST:PORT server has (mailboxes, PINs, peers, conventions, "
+        "SMDI line, spool) and how to reset it; scenarios it cannot serve are skipped",
     )
     parties.add_argument(
         "--target-spool",
@@ -245,17 +268,27 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_USAGE if problems or count == 0 else EXIT_OK
 
 
+def _run_options(args: argparse.Namespace) -> RunOptions:
+    """The run's options from the command line; ValueError saying what is wrong (a target
+    file's problems each on its line)."""
+    described = None if args.target_file is None else load_target_file(args.target_file)
+    return RunOptions(
+        target=args.target,
+        target_spool=args.target_spool,
+        proxy=args.proxy,
+        profile=args.proxy_profile,
+        voicemail_port=args.voicemail_port,
+        proxy_port=args.proxy_port,
+        log_dir=None if args.report is None else args.report / "kamailio",
+        asterisk=args.asterisk,
+        asterisk_log_dir=None if args.report is None else args.report / "asterisk",
+        target_file=described,
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
-        options = RunOptions(
-            target=args.target,
-            target_spool=args.target_spool,
-            proxy=args.proxy,
-            profile=args.proxy_profile,
-            voicemail_port=args.voicemail_port,
-            proxy_port=args.proxy_port,
-            log_dir=None if args.report is None else args.report / "kamailio",
-        )
+        options = _run_options(args)
     except ValueError as error:
         print(f"vmharness run: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -394,9 +427,10 @@ def _report(args: argparse.Namespace) -> int:
     if (args.run_dir is None) == (args.compare is None):
         print("vmharness report: give either RUN_DIR or --compare BEFORE AFTER", file=sys.stderr)
         return EXIT_USAGE
-    if args.output is not None and args.compare is None:
-        print("vmharness report: --output goes with --compare", file=sys.stderr)
-        return EXIT_USAGE
+    for given, option in ((args.output, "--output"), (args.across_targets, "--across-targets")):
+        if given and args.compare is None:
+            print(f"vmharness report: {option} goes with --compare", file=sys.stderr)
+            return EXIT_USAGE
     try:
         if args.run_dir is not None:
             print(f"report: {rebuild_report(args.run_dir)}")
@@ -406,11 +440,24 @@ def _report(args: argparse.Namespace) -> int:
     except TraceError as error:
         print(f"vmharness report: {error}", file=sys.stderr)
         return EXIT_USAGE
+    if args.across_targets:
+        return _differential(old, new, args.output or after / "differential.html")
     comparison = compare_runs([e.trace for e in old], [e.trace for e in new])
     print(comparison.text())
     page = write_comparison(comparison, args.output or after / "compare.html", before, after, new)
     print(f"comparison: {page}")
     return EXIT_FAILED if comparison.regressed else EXIT_OK
+
+
+def _differential(old: Sequence[Entry], new: Sequence[Entry], output: Path) -> int:
+    """Print and write where the servers of two runs differ; exit 1 when they do."""
+    from harness.report.differential import differential  # noqa: PLC0415
+    from harness.report.html import write_differential  # noqa: PLC0415
+
+    result = differential([e.trace for e in old], [e.trace for e in new])
+    print(result.text())
+    print(f"differential: {write_differential(result, output)}")
+    return EXIT_FAILED if result.differing else EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -33,6 +33,7 @@ import allure
 import pytest
 
 from harness.core.routing import CONVENTIONS
+from harness.peers.asterisk import AsteriskError
 from harness.peers.kamailio import KamailioError
 from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import SCENARIO_SUFFIXES, ScenarioError, load_scenario
@@ -62,21 +63,35 @@ class ScenarioFailedError(AssertionError):
         self.outcome = outcome
 
 
+def _target_marker(plan: Plan) -> str:
+    """``embedded_target``, ``asterisk_target`` or ``external_target``."""
+    if plan.asterisk:
+        return "asterisk_target"
+    return "embedded_target" if plan.target is None else "external_target"
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     """The options that choose the voicemail server and the proxy of scenario items."""
     group = parser.getgroup("vmharness", "vmharness scenarios")
     group.addoption(
         "--target",
         action="append",
-        metavar="embedded|sip:HOST:PORT",
-        help="the voicemail server under test (repeatable); an external one must be "
-        "configured to match the scenarios",
+        metavar="embedded|asterisk|sip:HOST:PORT",
+        help="the voicemail server under test (repeatable): the embedded one, a real Asterisk "
+        "the harness configures per scenario, or an external one configured to match the "
+        "scenarios",
     )
     group.addoption(
         "--target-spool",
         type=Path,
         metavar="DIR",
         help="the external target's spool, for white-box steps (skipped without it)",
+    )
+    group.addoption(
+        "--asterisk",
+        type=Path,
+        metavar="PATH",
+        help="the asterisk binary of --target asterisk (default: on PATH, else the build cache)",
     )
     group.addoption(
         "--proxy",
@@ -118,6 +133,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, text in (
         ("embedded_target", "scenarios run against the embedded voicemail server"),
         ("external_target", "scenarios run against a voicemail server at an address"),
+        ("asterisk_target", "scenarios run against a real Asterisk the harness configures"),
         ("simulated_proxy", "scenarios run through the simulated proxy"),
         ("real_proxy", "scenarios run through Kamailio or a proxy under test"),
         ("target(name)", "the voicemail server a scenario item runs against"),
@@ -150,6 +166,7 @@ def _runs(config: pytest.Config) -> list[RunOptions]:
                             profile=profile,
                             voicemail_port=voicemail_port,
                             proxy_port=proxy_port,
+                            asterisk=option("asterisk", default=None),
                         )
                     )
                 except ValueError as error:
@@ -181,7 +198,7 @@ class ScenarioFile(pytest.File):
         for options in self.config.stash.get(RUNS, [RunOptions()]):
             try:
                 plan = plan_run(scenario, options)
-            except (ValueError, KamailioError) as error:
+            except (ValueError, KamailioError, AsteriskError) as error:
                 raise self.CollectError(f"{self.path}: {error}") from None
             if plan.label in labels:
                 continue
@@ -195,7 +212,7 @@ class ScenarioFile(pytest.File):
             )
             item.add_marker("scenario")
             item.add_marker(_marker(plan.convention))
-            item.add_marker("embedded_target" if plan.target is None else "external_target")
+            item.add_marker(_target_marker(plan))
             item.add_marker("simulated_proxy" if plan.proxy == "simulator" else "real_proxy")
             item.add_marker(pytest.mark.target(plan.target_name))
             item.add_marker(pytest.mark.proxy(plan.proxy_name))

@@ -1,13 +1,15 @@
 """The parties a scenario runs against: the voicemail server under test and the proxy.
 
-The voicemail server is the embedded one (:class:`EmbeddedTarget`) or any server at an address
+The voicemail server is the embedded one (:class:`EmbeddedTarget`), a real Asterisk the harness
+configures and starts for each scenario (:class:`AsteriskTarget`), or any server at an address
 (:class:`ExternalTarget`: an Asterisk, another vendor's server). For the embedded target the
 harness writes the Asterisk-dialect configuration an administrator would write for the
 scenario's topology (voicemail.conf with the mailboxes, sip.conf with one static peer per phone
 whose ``host=`` is the proxy, and smdi.conf when a PBX is on an SMDI line) and starts
 :class:`VoicemailServer` on it, so every run goes through the same config reader a standalone
-deployment uses. The harness cannot configure a foreign server: its mailboxes, PINs and peers
-must match the scenario.
+deployment uses; Asterisk gets the same files plus a dialplan. The harness cannot configure a
+foreign server: its mailboxes, PINs and peers must match the scenario (a target file says what
+they are, and a reset command puts the server back between scenarios).
 
 The proxy is the simulator shaped by a profile (:class:`SimulatedProxy`), a Kamailio the harness
 starts for the run (:class:`KamailioProxy`), or a proxy under test at an address
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -33,6 +36,17 @@ from typing import Literal, Protocol
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Router
 from harness.media.session import RtpSession
+from harness.peers.asterisk import (
+    Asterisk,
+    AsteriskError,
+    SipPeer,
+    block_until_a_byte,
+    find_asterisk,
+    find_sounds,
+    free_udp_port,
+)
+from harness.peers.asterisk import render_sip_conf as render_chan_sip_conf
+from harness.peers.asterisk_dialplan import ENTRY_CONTEXT, SmdiRouting, render_extensions_conf
 from harness.peers.kamailio import Kamailio, KamailioConvention, KamailioError
 from harness.sim.profiles import ProxyProfile
 from harness.sim.proxy import SimProxy
@@ -447,20 +461,43 @@ class EmbeddedTarget:
         self._directory.cleanup()
 
 
+class TargetStartError(RuntimeError):
+    """The voicemail server the harness runs would not start (or reset, for an external one)."""
+
+
+class TargetResetError(TargetStartError):
+    """An external target's reset command failed or did not end."""
+
+
 class ExternalTarget:
     """A voicemail server the harness does not run, at ``address``.
 
     Only what crosses the wire can be checked, unless ``spool`` names a directory where the
-    server's spool (Asterisk's layout) can be read.
+    server's spool (Asterisk's layout) can be read. ``reset`` is a shell command (run in
+    ``reset_dir``) that puts the server back as its owner configured it (spool emptied, PINs
+    and greetings restored) before each scenario; ``smdi_line`` is the PBX end of the server's
+    SMDI line, when it has one.
     """
 
-    #: The harness opens no SMDI port of a foreign server.
-    smdi_port: str | None = None
+    #: Seconds the reset command may take.
+    reset_timeout = 120.0
 
-    def __init__(self, address: Peer, spool: Path | None = None) -> None:
+    def __init__(
+        self,
+        address: Peer,
+        spool: Path | None = None,
+        *,
+        reset: str | None = None,
+        reset_dir: Path | None = None,
+        smdi_line: Path | None = None,
+    ) -> None:
         self.address = address
         self.spool = spool
         self.identity = sip_address(address)
+        self.reset = reset
+        self.reset_dir = reset_dir
+        #: The PBX end of the server's SMDI line (the server opened its own end).
+        self.smdi_port: str | None = None if smdi_line is None else str(smdi_line)
 
     @property
     def spool_reader(self) -> SpoolReader | None:
@@ -474,17 +511,168 @@ class ExternalTarget:
         """The server's media is not seen here."""
 
     async def start(self, proxy: Peer) -> Peer:
-        """Nothing to start: the server is already running; returns its address."""
+        """Run the reset command, if any (TargetResetError when it fails); the server is
+        already running: returns its address."""
+        if self.reset is not None:
+            await self._reset(self.reset)
         return self.address
 
+    async def _reset(self, command: str) -> None:
+        process = await asyncio.create_subprocess_shell(
+            command,
+            cwd=self.reset_dir,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        try:
+            output, _ = await asyncio.wait_for(process.communicate(), self.reset_timeout)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+            raise TargetResetError(
+                f"the target's reset command `{command}` did not end within "
+                f"{self.reset_timeout:g} s"
+            ) from None
+        if process.returncode != 0:
+            tail = " | ".join(output.decode(errors="replace").splitlines()[-5:])
+            raise TargetResetError(
+                f"the target's reset command `{command}` failed with status "
+                f"{process.returncode}: {tail or '(no output)'}"
+            )
+
     async def settle(self, within: float) -> None:
-        """Nothing to wait for: what a foreign server sends at start-up is not known here."""
+        """Nothing to ask the server: the testbed watches its NOTIFYs on the wire instead."""
 
     async def wait_idle(self, within: float) -> None:
         """Nothing to wait for: a foreign server's calls are not seen here."""
 
     async def close(self) -> None:
         """Nothing to stop."""
+
+
+class AsteriskTarget:
+    """A real Asterisk the harness runs for one scenario (:class:`harness.peers.asterisk.Asterisk`).
+
+    It gets what the embedded server gets for the scenario: voicemail.conf with the mailboxes,
+    a chan_sip peer per phone whose host is the proxy, smdi.conf when a PBX is on the line, and
+    an extensions.conf routing as the embedded server's chain does
+    (:mod:`harness.peers.asterisk_dialplan`). Each scenario starts a fresh instance with an
+    empty spool, so nothing (messages, changed PINs, greetings, subscriptions) carries over.
+    """
+
+    identity = "asterisk"
+
+    def __init__(
+        self,
+        mailboxes: Iterable[MailboxEntry],
+        peers: Iterable[PeerEntry],
+        *,
+        router: Router | None = None,
+        smdi: SmdiEntry | None = None,
+        tcp: bool = False,
+        binary: Path | None = None,
+        host: str = "127.0.0.1",
+        log_dir: Path | None = None,
+    ) -> None:
+        self.mailboxes = tuple(mailboxes)
+        self.peers = tuple(peers)
+        self.router = router or Router()
+        #: Where Asterisk's logs are kept (None: removed with the instance).
+        self.log_dir = log_dir
+        self.smdi = smdi
+        self.tcp = tcp
+        self.install = find_asterisk(binary)
+        self.sounds = find_sounds()
+        #: Where Asterisk listens: chosen now, since the proxy and the wire log name it.
+        self.address: Peer = (host, free_udp_port(host))
+        self.asterisk: Asterisk | None = None
+
+    @property
+    def spool_reader(self) -> SpoolReader | None:
+        """Asterisk's spool (None before it starts)."""
+        return None if self.asterisk is None else AsteriskSpool(Spool(self.asterisk.spool))
+
+    @property
+    def smdi_port(self) -> str | None:
+        """The SMDI port Asterisk opens, if a PBX is on the line."""
+        return None if self.smdi is None or self.asterisk is None else self.smdi.port
+
+    def subscribe(self, observer: Observer) -> None:
+        """Asterisk's traffic is recorded by the parties it talks to."""
+
+    def on_media_closed(self, observer: MediaObserver) -> None:
+        """Asterisk's media is not seen here."""
+
+    def configs(self, proxy: Peer) -> dict[str, str]:
+        """The configuration files for ``proxy``, by name."""
+        general = {"format": "wav"}
+        if self.smdi is not None:
+            general.update(smdienable="yes", smdiport=self.smdi.port)
+        configs = {
+            "voicemail.conf": render_voicemail_conf(self.mailboxes, general),
+            "sip.conf": render_chan_sip_conf(
+                (SipPeer(peer.user, peer.mailbox, peer.dtmfmode) for peer in self.peers),
+                bind=self.address,
+                proxy=proxy,
+                context=ENTRY_CONTEXT,
+                tcp=self.tcp,
+            ),
+            "extensions.conf": render_extensions_conf(
+                self.router.chain,
+                retrieval_users=self.router.retrieval_users,
+                smdi=None if self.smdi is None else _smdi_routing(self.smdi),
+            ),
+        }
+        if self.smdi is not None:
+            configs["smdi.conf"] = render_smdi_conf(self.smdi)
+        return configs
+
+    async def start(self, proxy: Peer) -> Peer:
+        """Configure Asterisk for ``proxy`` and start it; its SIP address (TargetStartError
+        saying why, with the end of its log, when it would not start)."""
+        if self.smdi is not None:
+            with open(self.smdi.port, "rb", buffering=0) as device:
+                block_until_a_byte(device.fileno())
+        self.asterisk = Asterisk(
+            self.configs(proxy), install=self.install, sounds=self.sounds, log_dir=self.log_dir
+        )
+        try:
+            await self.asterisk.start()
+        except AsteriskError as error:
+            raise TargetStartError(f"Asterisk did not start: {error}") from None
+        return self.address
+
+    async def settle(self, within: float) -> None:
+        """Nothing to ask Asterisk: chan_sip sends an unsolicited NOTIFY to each peer with a
+        mailbox as it loads, and the testbed watches for them on the wire."""
+
+    async def wait_idle(self, within: float) -> None:
+        """Wait until Asterisk has no channel up (at most ``within`` seconds)."""
+        if self.asterisk is None:
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            output = await self.asterisk.command("core show channels count")
+            if re.search(r"^0 active channels", output, re.MULTILINE):
+                return
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        """Stop Asterisk and remove its files."""
+        if self.asterisk is not None:
+            await self.asterisk.stop()
+
+
+def _smdi_routing(entry: SmdiEntry) -> SmdiRouting:
+    """How the dialplan looks calls up on ``entry``'s line."""
+    return SmdiRouting(
+        entry.port,
+        search=entry.options.search,
+        timeout_ms=round(entry.options.timeout * 1000),
+        stations=entry.stations,
+    )
 
 
 class SimulatedProxy:

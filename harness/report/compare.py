@@ -1,9 +1,10 @@
 """What changed between two runs: scenarios newly failing or passing, added or removed.
 
-Runs are matched by scenario (its file path, else its name), target and proxy convention; the
-target's software identity is not part of the match, so an upgrade of the target shows as a
-changed identity next to the results it changed rather than as every scenario removed and
-added again.
+Runs are matched by scenario (its file path, else its name) and proxy convention, and by target
+too when both runs ran the same targets; two runs against different servers (the embedded one,
+then Asterisk) line up scenario by scenario, the change of target said once. The target's
+software identity is not part of the match, so an upgrade of the target shows as a changed
+identity next to the results it changed rather than as every scenario removed and added again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from dataclasses import dataclass
 from harness.report.trace import Trace
 
 Key = tuple[str, str, str]
+
+#: The key's target part when runs against different targets are lined up.
+_ANY_TARGET = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,9 @@ class Comparison:
     unchanged: int
     #: (column, identity before, identity after) for targets whose software changed.
     identities: tuple[tuple[str, str, str], ...] = ()
+    #: The targets of each run, when the runs ran against different ones (and so were lined
+    #: up by scenario alone).
+    targets: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     @property
     def regressed(self) -> bool:
@@ -51,6 +58,9 @@ class Comparison:
     def text(self) -> str:
         """The comparison as plain text, most important first."""
         lines: list[str] = []
+        if self.targets is not None:
+            old_targets, new_targets = (", ".join(names) for names in self.targets)
+            lines.append(f"targets: {old_targets} -> {new_targets} (lined up by scenario)")
         for column, old, new in self.identities:
             lines.append(f"target {column}: {old} -> {new}")
         sections = (
@@ -86,9 +96,12 @@ def column_of(trace: Trace) -> str:
 
 
 def compare_runs(before: Sequence[Trace], after: Sequence[Trace]) -> Comparison:
-    """Compare two runs' traces."""
-    old = {_key(trace): trace for trace in before}
-    new = {_key(trace): trace for trace in after}
+    """Compare two runs' traces (by scenario alone when they ran against different targets)."""
+    old_targets = tuple(sorted({trace.target for trace in before}))
+    new_targets = tuple(sorted({trace.target for trace in after}))
+    by_target = old_targets == new_targets
+    old = {_key(trace, by_target): trace for trace in before}
+    new = {_key(trace, by_target): trace for trace in after}
     buckets: dict[str, list[Change]] = {
         name: [] for name in ("failing", "passing", "other", "added", "removed", "still")
     }
@@ -135,11 +148,12 @@ def compare_runs(before: Sequence[Trace], after: Sequence[Trace]) -> Comparison:
         still_failing=tuple(buckets["still"]),
         unchanged=unchanged,
         identities=tuple((column, *pair) for column, pair in sorted(identities.items())),
+        targets=None if by_target else (old_targets, new_targets),
     )
 
 
-def _key(trace: Trace) -> Key:
-    return (trace.key, trace.target, trace.convention)
+def _key(trace: Trace, by_target: bool = True) -> Key:
+    return (trace.key, trace.target if by_target else _ANY_TARGET, trace.convention)
 
 
 def _detail(trace: Trace | None) -> str:

@@ -28,6 +28,7 @@ from markupsafe import Markup
 from harness import __version__
 from harness.report.charts import latency_histogram, latency_timeline
 from harness.report.compare import Comparison, column_of
+from harness.report.differential import Differential
 from harness.report.expectation import expectation
 from harness.report.ladder import render_ladder
 from harness.report.matrix import Matrix, PreviousRun, build_matrix
@@ -178,6 +179,16 @@ def write_comparison(
         link=link,
         generated=_now(),
         version=__version__,
+    )
+    path.write_text(html, encoding="utf-8")
+    return path
+
+
+def write_differential(differential: Differential, path: Path) -> Path:
+    """Write where two runs' servers differ, scenario by scenario, as an HTML page at ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    html = _ENVIRONMENT.get_template("differential.html").render(
+        differential=differential, generated=_now(), version=__version__
     )
     path.write_text(html, encoding="utf-8")
     return path

@@ -22,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from harness.peers.asterisk import AsteriskError, find_asterisk, find_sounds
 from harness.peers.kamailio import CONVENTIONS as KAMAILIO_CONVENTIONS
 from harness.peers.kamailio import KamailioError, find_kamailio
 from harness.scenario.model import Scenario
 from harness.scenario.registry import SimulatorUse
+from harness.scenario.target_file import TargetFile
 from harness.sim import profiles
 from harness.sim.profiles import ProxyProfile
 from harness.sip.transaction import Peer
@@ -43,7 +45,7 @@ class RunOptions:
     embedded server and the simulator.
     """
 
-    #: ``embedded`` or ``sip:HOST:PORT``.
+    #: ``embedded``, ``asterisk`` or ``sip:HOST:PORT``.
     target: str | None = None
     #: The external target's spool directory, for white-box steps.
     target_spool: Path | None = None
@@ -57,10 +59,16 @@ class RunOptions:
     proxy_port: int = 0
     #: Where a harness-run Kamailio writes its log (inside, ``<folder>-<file>/`` per scenario).
     log_dir: Path | None = None
+    #: The Asterisk binary of ``--target asterisk`` (None: on PATH, else the build cache).
+    asterisk: Path | None = None
+    #: Where a harness-run Asterisk keeps its logs (inside, ``<folder>-<file>/`` per scenario).
+    asterisk_log_dir: Path | None = None
+    #: What the external target has (``--target-file``): scenarios it cannot serve are skipped.
+    target_file: TargetFile | None = None
 
     def __post_init__(self) -> None:
-        if self.target is not None and self.target != "embedded":
-            _address(self.target, "--target", "embedded or sip:HOST:PORT")
+        if self.target is not None and self.target not in ("embedded", "asterisk"):
+            _address(self.target, "--target", "embedded, asterisk or sip:HOST:PORT")
         if self.proxy is not None and self.proxy not in ("simulator", "kamailio"):
             _address(self.proxy, "--proxy", "simulator, kamailio or sip:HOST:PORT")
         if self.profile is not None and self.proxy not in (None, "simulator"):
@@ -69,6 +77,11 @@ class RunOptions:
             )
         if self.profile is not None:
             profiles.load_profile(self.profile)
+        if self.target_file is not None and not (self.target or "").startswith("sip:"):
+            raise ValueError(
+                "--target-file describes a voicemail server the harness does not run; give "
+                "its address with --target sip:HOST:PORT"
+            )
         for name, port in (
             ("--voicemail-port", self.voicemail_port),
             ("--proxy-port", self.proxy_port),
@@ -101,10 +114,18 @@ class Plan:
     ring: float = DEFAULT_RING
     #: Why the scenario cannot run this way, if it cannot.
     skip: str | None = None
+    #: Whether the voicemail server is an Asterisk the harness runs (``target`` is then None).
+    asterisk: bool = False
+    #: That Asterisk's binary (None: on PATH, else the build cache).
+    asterisk_binary: Path | None = None
+    #: What the external target has, when its owner said (``--target-file``).
+    target_file: TargetFile | None = None
 
     @property
     def target_name(self) -> str:
-        """``embedded`` or ``sip:HOST:PORT``."""
+        """``embedded``, ``asterisk`` or ``sip:HOST:PORT``."""
+        if self.asterisk:
+            return "asterisk"
         return "embedded" if self.target is None else sip_address(self.target)
 
     @property
@@ -122,7 +143,7 @@ class Plan:
     @property
     def label(self) -> str:
         """``embedded/sim/x-voicemail``, ``127.0.0.1:5070/kamailio/diversion``: for test ids."""
-        target = "embedded" if self.target is None else self.target_name.removeprefix("sip:")
+        target = self.target_name.removeprefix("sip:")
         if self.proxy == "simulator":
             name = None if self.profile is None else self.profile.name
             proxy = "sim" if name in (None, ProxyProfile().name) else f"sim:{name}"
@@ -138,9 +159,47 @@ def plan_run(
     are relative to it). ValueError for a profile that does not load; KamailioError under
     ``CI=true`` when Kamailio is wanted and missing."""
     options = options or RunOptions()
+    plan = _plan(scenario, options)
+    if options.target_file is not None:
+        return _with_target_file(scenario, plan, options.target_file)
+    if options.target != "asterisk":
+        return plan
+    plan = dataclasses.replace(plan, asterisk=True, asterisk_binary=options.asterisk)
+    if plan.skip is not None:
+        return plan
+    return dataclasses.replace(plan, skip=_asterisk_skip(options))
+
+
+def _with_target_file(scenario: Scenario, plan: Plan, described: TargetFile) -> Plan:
+    """The plan against an external target whose file says what it has: its spool (unless
+    given otherwise), its SMDI line, and a skip for what it lacks."""
+    plan = dataclasses.replace(
+        plan, target_file=described, target_spool=plan.target_spool or described.spool
+    )
+    if scenario.pbx is not None and described.smdi is not None and plan.proxy == "simulator":
+        # The PBX can be wired to the target's line: the default skip does not hold.
+        plan = dataclasses.replace(plan, skip=None)
+    if plan.skip is not None:
+        return plan
+    return dataclasses.replace(plan, skip=described.missing(scenario, plan.convention))
+
+
+def _asterisk_skip(options: RunOptions) -> str | None:
+    """Why Asterisk cannot run here (None: it can); AsteriskError under ``CI=true``."""
+    try:
+        find_asterisk(options.asterisk)
+        find_sounds()
+    except AsteriskError as error:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            raise
+        return str(error)
+    return None
+
+
+def _plan(scenario: Scenario, options: RunOptions) -> Plan:
     target: Peer | None = None
     if options.target is not None:
-        target = None if options.target == "embedded" else sip_peer(options.target)
+        target = None if options.target in ("embedded", "asterisk") else sip_peer(options.target)
     elif scenario.target.external is not None:
         target = sip_peer(scenario.target.external)
     spool = options.target_spool or scenario.target.spool

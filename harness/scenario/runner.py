@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness.peers.asterisk import AsteriskError
 from harness.peers.kamailio import KamailioError
 from harness.report.records import (
     ClockAnchor,
@@ -63,7 +64,7 @@ async def run_scenario(
     clock = ClockAnchor.now()
     try:
         plan = plan_run(scenario, options)
-    except (ValueError, KamailioError) as error:
+    except (ValueError, KamailioError, AsteriskError) as error:
         return _setup_outcome(scenario, path, None, clock, status="failed", detail=str(error))
     if plan.skip is not None:
         return _setup_outcome(scenario, path, plan, clock, status="skipped", detail=plan.skip)

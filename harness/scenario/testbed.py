@@ -11,6 +11,8 @@ samples. Every time is the running loop's; :attr:`Testbed.clock` dates them for 
 from __future__ import annotations
 
 import asyncio
+import os
+import tty
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -29,11 +31,12 @@ from harness.scenario.wire import WireView
 from harness.sim.pbx import SimPbx
 from harness.sim.phone import Call, Phone, Subscription
 from harness.sim.profiles import ProxyProfile
-from harness.sip.message import Response
+from harness.sip.message import Request, Response
 from harness.sip.transaction import Peer
 from harness.sip.transport import TransactionFailed, WireMessage
 from harness.smdi.link import PtyPair, open_pty_pair
 from harness.targets import (
+    AsteriskTarget,
     EmbeddedTarget,
     ExternalProxy,
     ExternalTarget,
@@ -44,12 +47,15 @@ from harness.targets import (
     SimulatedProxy,
     SmdiEntry,
     Target,
+    TargetStartError,
 )
 
 #: Phones register this many at a time (a load topology declares hundreds).
 _REGISTER_AT_ONCE = 50
 #: Seconds the start-up NOTIFYs of the voicemail server may take to be answered.
 _SETTLE_SECONDS = 5.0
+#: Seconds without a NOTIFY after which a server the harness cannot ask counts as settled.
+_QUIET_SECONDS = 0.5
 
 
 class Testbed:
@@ -267,6 +273,8 @@ class Testbed:
             voicemail = await self.target.start(address)
         except OSError as error:
             raise StepFailed(f"cannot open a SIP port: {error}") from None
+        except TargetStartError as error:
+            raise StepFailed(str(error)) from None
         try:
             await self.proxy.start(voicemail)
         except KamailioError as error:
@@ -276,9 +284,31 @@ class Testbed:
             await self._start_pbx(pbx, line, address)
         await self._start_phones(address)
         await self.target.settle(_SETTLE_SECONDS)
+        if isinstance(self.target, ExternalTarget | AsteriskTarget):
+            await self._settle_notifies(_SETTLE_SECONDS)
         start = self.now()
         self._notify_cursors = {user: start for user in self._phones}
         self._steps_start = self.mark()
+
+    async def _settle_notifies(self, within: float) -> None:
+        """Wait (at most ``within`` seconds) until the voicemail server has sent no NOTIFY for
+        :data:`_QUIET_SECONDS`: what a server the harness cannot ask sends at start-up or
+        after its reset (retransmissions included) lands before the steps, not in them."""
+        deadline = self.now() + within
+        last = self.now()
+        seen = self.mark()
+        while self.now() < deadline:
+            await asyncio.sleep(0.05)
+            if any(
+                crossing.sender == "voicemail"
+                and isinstance(crossing.message, Request)
+                and crossing.message.method == "NOTIFY"
+                for crossing in self.view.crossings(seen)
+            ):
+                last = self.now()
+            seen = self.mark()
+            if self.now() - last >= _QUIET_SECONDS:
+                return
 
     async def _start_pbx(self, pbx: PbxSpec, line: PtyPair, proxy: Peer) -> None:
         if self.target.smdi_port is None:
@@ -369,11 +399,25 @@ def _target(
     mailboxes: dict[str, MailboxId],
     options: RunOptions,
     line: PtyPair | None,
+    *,
+    log_name: str,
 ) -> Target:
     """The voicemail server of the run: the external one, else the embedded one configured
     for the scenario (with the PBX's SMDI line, if any)."""
     if plan.target is not None:
-        return ExternalTarget(plan.target, plan.target_spool)
+        described = plan.target_file
+        if described is None:
+            return ExternalTarget(plan.target, plan.target_spool)
+        return ExternalTarget(
+            plan.target,
+            plan.target_spool,
+            reset=described.reset,
+            reset_dir=described.path.resolve().parent,
+            smdi_line=described.smdi,
+        )
+    if plan.asterisk:
+        logs = options.asterisk_log_dir
+        return _asterisk_target(scenario, plan, mailboxes, line, logs and logs / log_name)
     return EmbeddedTarget(
         [MailboxEntry(box.id, box.pin, box.name or "") for box in scenario.every_mailbox],
         [
@@ -394,6 +438,54 @@ def _target(
     )
 
 
+def _smdi_line(scenario: Scenario, plan: Plan) -> PtyPair | None:
+    """The serial line the PBX is on: a pty pair whose other end the harness's server opens,
+    or the PBX end of an external target's line (its target file names it)."""
+    if scenario.pbx is None:
+        return None
+    if plan.target is None:
+        return open_pty_pair()
+    device = None if plan.target_file is None else plan.target_file.smdi
+    if device is None:
+        return None
+    try:
+        fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
+    except OSError as error:
+        raise StepFailed(f"cannot open the target's SMDI line {device}: {error}") from None
+    tty.setraw(fd)
+    # The server holds the line's other end; the pair's second descriptor is a duplicate, so
+    # closing the pair closes what was opened here.
+    return PtyPair(fd, os.dup(fd), str(device))
+
+
+def _asterisk_target(
+    scenario: Scenario,
+    plan: Plan,
+    mailboxes: dict[str, MailboxId],
+    line: PtyPair | None,
+    log_dir: Path | None,
+) -> AsteriskTarget:
+    """An Asterisk configured for the scenario as the embedded server would be."""
+    return AsteriskTarget(
+        [MailboxEntry(box.id, box.pin, box.name or "") for box in scenario.every_mailbox],
+        [
+            PeerEntry(spec.user, mailboxes[spec.user], spec.dtmf)
+            for spec in scenario.every_phone
+            if spec.user in mailboxes
+        ],
+        router=None
+        if scenario.target.conventions is None
+        else Router.of(scenario.target.conventions),
+        smdi=None
+        if line is None or scenario.pbx is None
+        else _smdi_entry(scenario.pbx, line.slave_path),
+        tcp=plan.proxy == "external"
+        or (plan.profile is not None and plan.profile.has("tcp-to-voicemail")),
+        binary=plan.asterisk_binary,
+        log_dir=log_dir,
+    )
+
+
 async def build_testbed(
     scenario: Scenario,
     options: RunOptions | None = None,
@@ -411,13 +503,15 @@ async def build_testbed(
     # The scenario's folder and file: two files of one name in two folders keep two logs.
     log_name = "-".join(path.with_suffix("").parts[-2:]) if path is not None else "scenario"
     proxy = _proxy_party(plan, mailboxes, options, log_name)
-    line = open_pty_pair() if plan.target is None and scenario.pbx is not None else None
-    target = _target(scenario, plan, mailboxes, options, line)
+    line = _smdi_line(scenario, plan)
+    target = _target(scenario, plan, mailboxes, options, line, log_name=log_name)
     parties: dict[Peer, str] = {}
     if plan.proxy != "simulator":
         parties[proxy.address] = "proxy"
     if plan.target is not None:
         parties[plan.target] = "voicemail"
+    if isinstance(target, AsteriskTarget):
+        parties[target.address] = "voicemail"
     bed = Testbed(scenario, plan, proxy, target, parties=parties, clock=clock or ClockAnchor.now())
     try:
         await bed.start(line)

@@ -116,9 +116,36 @@ def test_compare_shows_what_changed_and_fails_on_a_regression(
     assert (tmp_path / "same.html").is_file()
 
 
+def test_runs_against_two_servers_line_up_and_show_where_they_differ(
+    cli_run: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quiet, wrong = "data-run-register-again", "data-run-wrong-count"
+    embedded = _run_with(cli_run.report, tmp_path / "embedded", {quiet: "passed", wrong: "passed"})
+    asterisk = _run_with(cli_run.report, tmp_path / "asterisk", {quiet: "passed", wrong: "failed"})
+    for path in (asterisk / "traces").glob("*.json"):
+        document = json.loads(path.read_text())
+        document["target"]["name"] = "asterisk"
+        path.write_text(json.dumps(document))
+
+    assert main(["report", "--compare", str(embedded), str(asterisk)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("targets: embedded -> asterisk (lined up by scenario)")
+    assert "0 added, 0 removed" in out
+
+    assert main(["report", "--compare", str(embedded), str(asterisk), "--across-targets"]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("embedded vs asterisk\n")
+    assert "  verdict:\n    embedded: passed\n    asterisk: failed at step" in out
+    assert "1 scenario(s) differ, 1 agree, 0 ran on one side only" in out
+    page = (asterisk / "differential.html").read_text()
+    assert "Where embedded and asterisk differ" in page
+    assert "the proxy did not answer" in page
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
+        (["report", "x", "--across-targets"], "--across-targets goes with --compare"),
         (["report"], "give either RUN_DIR or --compare BEFORE AFTER"),
         (["report", "x", "--compare", "a", "b"], "give either RUN_DIR or --compare"),
         (["report", "x", "--output", "o.html"], "--output goes with --compare"),

@@ -60,3 +60,26 @@ def test_a_target_upgrade_is_reported_not_mistaken_for_new_scenarios(kit: Any) -
     )
     assert not comparison.added
     assert [c.scenario for c in comparison.still_failing] == [before[0].scenario]
+
+
+def test_runs_against_different_targets_line_up_by_scenario(kit: Any) -> None:
+    before = _run(kit, a="passed", b="passed", c="failed")
+    after = [
+        replace(trace, target="asterisk") for trace in _run(kit, a="passed", b="failed", c="failed")
+    ]
+    comparison = compare_runs(before, after)
+    assert not comparison.added
+    assert not comparison.removed
+    assert [c.scenario for c in comparison.newly_failing] == ["b"]
+    assert [c.scenario for c in comparison.still_failing] == ["c"]
+    assert comparison.unchanged == 1
+    assert comparison.targets == (("embedded",), ("asterisk",))
+    assert comparison.text().startswith("targets: embedded -> asterisk (lined up by scenario)")
+
+
+def test_runs_over_the_same_targets_keep_each_target_apart(kit: Any) -> None:
+    both = [*_run(kit, a="passed"), *(replace(t, target="asterisk") for t in _run(kit, a="failed"))]
+    comparison = compare_runs(both, both)
+    assert comparison.unchanged == 1
+    assert [c.column for c in comparison.still_failing] == ["asterisk · diversion"]
+    assert comparison.targets is None
