@@ -26,6 +26,7 @@ from harness.peers.kamailio import CONVENTIONS as KAMAILIO_CONVENTIONS
 from harness.peers.kamailio import KamailioError, find_kamailio
 from harness.scenario.model import Scenario
 from harness.scenario.registry import SimulatorUse
+from harness.scenario.site import Site, site_skip
 from harness.sim import profiles
 from harness.sim.profiles import ProxyProfile
 from harness.sip.transaction import Peer
@@ -33,6 +34,8 @@ from harness.targets import sip_address, sip_peer
 
 #: Seconds a phone rings at a harness-run Kamailio before the call goes to voicemail.
 DEFAULT_RING = 1.0
+#: The number a phone dials to reach its voicemail menu, unless the site names another.
+DEFAULT_ACCESS_CODE = "*97"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +60,21 @@ class RunOptions:
     proxy_port: int = 0
     #: Where a harness-run Kamailio writes its log (inside, ``<folder>-<file>/`` per scenario).
     log_dir: Path | None = None
+    #: The deployment under test (``--site``): scenarios that do not apply to it are skipped.
+    site: Site | None = None
+
+    @classmethod
+    def for_site(cls, site: Site, log_dir: Path | None = None) -> RunOptions:
+        """The options that run scenarios against ``site``'s proxy and voicemail server."""
+        voicemail = site.voicemail
+        return cls(
+            target=voicemail.address,
+            target_spool=voicemail.spool,
+            proxy=site.proxy.address,
+            voicemail_port=voicemail.port or 0,
+            log_dir=log_dir,
+            site=site,
+        )
 
     def __post_init__(self) -> None:
         if self.target is not None and self.target != "embedded":
@@ -101,6 +119,15 @@ class Plan:
     ring: float = DEFAULT_RING
     #: Why the scenario cannot run this way, if it cannot.
     skip: str | None = None
+    #: The deployment under test, when the run names one.
+    site: Site | None = None
+
+    @property
+    def access_code(self) -> str:
+        """The number a phone dials to reach its voicemail menu."""
+        if self.site is None or self.site.retrieval is None:
+            return DEFAULT_ACCESS_CODE
+        return self.site.retrieval.access_code
 
     @property
     def target_name(self) -> str:
@@ -138,6 +165,15 @@ def plan_run(
     are relative to it). ValueError for a profile that does not load; KamailioError under
     ``CI=true`` when Kamailio is wanted and missing."""
     options = options or RunOptions()
+    plan = _plan(scenario, options)
+    if options.site is None:
+        return plan
+    return dataclasses.replace(
+        plan, site=options.site, skip=plan.skip or site_skip(scenario, options.site)
+    )
+
+
+def _plan(scenario: Scenario, options: RunOptions) -> Plan:
     target: Peer | None = None
     if options.target is not None:
         target = None if options.target == "embedded" else sip_peer(options.target)

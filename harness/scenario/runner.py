@@ -79,6 +79,7 @@ async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...
         if failed:
             outcomes.append(StepOutcome(index, step.kind, "not run", "", begun, begun))
             continue
+        finding: str | None = None
         try:
             detail = await scenario.registry.run(step, bed)
             status = "passed"
@@ -86,8 +87,9 @@ async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...
             detail, status = str(skip), "skipped"
         except StepFailed as failure:
             detail, status, failed = str(failure), "failed", True
+            finding = failure.finding
         ended = bed.clock.date(bed.now())
-        outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended))
+        outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended, finding))
     return tuple(outcomes)
 
 
