@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.report.findings import FINDINGS
 from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.plan import RunOptions
 from harness.scenario.runner import run_scenario
+from harness.scenario.site import STARTER, SiteError, load_site
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.server import VoicemailServer
@@ -38,7 +40,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    handler = {"run": _run, "validate": _validate, "report": _report, "serve": _serve}[args.command]
+    handler = {
+        "run": _run,
+        "validate": _validate,
+        "report": _report,
+        "serve": _serve,
+        "site": _site,
+    }[args.command]
     return handler(args)
 
 
@@ -67,7 +75,16 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     _add_serve(commands)
+    _add_site(commands)
     return parser
+
+
+def _add_site(commands: Any) -> None:
+    """``vmharness site init``: a commented starting site file."""
+    site = commands.add_parser("site", help="describe the deployment under test (site file)")
+    actions = site.add_subparsers(dest="site_command", required=True)
+    init = actions.add_parser("init", help="write a commented starting site file")
+    init.add_argument("file", nargs="?", type=Path, default=Path("site.yaml"))
 
 
 def _add_run(commands: Any) -> None:
@@ -82,6 +99,13 @@ def _add_run(commands: Any) -> None:
         "--report", type=Path, help="write the HTML report, traces and pcaps into this directory"
     )
     run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
+    run.add_argument(
+        "--site",
+        type=Path,
+        metavar="FILE",
+        help="the deployment under test (vmharness site init writes one): its proxy and "
+        "voicemail server, with the scenarios that do not apply to it skipped",
+    )
     parties = run.add_argument_group(
         "parties", "what plays the voicemail server and the proxy (default: as each scenario says)"
     )
@@ -149,7 +173,46 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_USAGE if problems or count == 0 else EXIT_OK
 
 
+def _site(args: argparse.Namespace) -> int:
+    file: Path = args.file
+    if file.exists():
+        print(f"vmharness site init: {file} exists; not overwriting it", file=sys.stderr)
+        return EXIT_USAGE
+    file.write_text(STARTER)
+    print(f"wrote {file}: edit it, then: vmharness run scenarios --site {file} --report out/")
+    return EXIT_OK
+
+
+def _site_options(args: argparse.Namespace) -> RunOptions | None:
+    """The run options of ``--site``; None after printing why the site cannot be used."""
+    given = [
+        option
+        for option, value in (("--target", args.target), ("--proxy", args.proxy))
+        if value is not None
+    ]
+    if given:
+        print(
+            f"vmharness run: the site file names the proxy and voicemail server; drop "
+            f"{' and '.join(given)}",
+            file=sys.stderr,
+        )
+        return None
+    try:
+        site = load_site(args.site)
+    except SiteError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return None
+    log_dir = None if args.report is None else args.report / "kamailio"
+    return RunOptions.for_site(site, log_dir)
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.site is not None:
+        site_options = _site_options(args)
+        if site_options is None:
+            return EXIT_USAGE
+        return _run_with(args, site_options)
     try:
         options = RunOptions(
             target=args.target,
@@ -163,6 +226,10 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"vmharness run: {error}", file=sys.stderr)
         return EXIT_USAGE
+    return _run_with(args, options)
+
+
+def _run_with(args: argparse.Namespace, options: RunOptions) -> int:
     files = scenario_files(args.paths)
     if not files:
         print(f"no scenario files under {', '.join(map(str, args.paths))}", file=sys.stderr)
@@ -171,7 +238,8 @@ def _run(args: argparse.Namespace) -> int:
     problems = []
     for path in files:
         try:
-            scenarios.append((path, load_scenario(path)))
+            variables = None if options.site is None else options.site.variables()
+            scenarios.append((path, load_scenario(path, variables)))
         except ScenarioError as error:
             problems.extend(error.problems)
     for problem in problems:
@@ -182,14 +250,7 @@ def _run(args: argparse.Namespace) -> int:
     for path, scenario in scenarios:
         outcome = asyncio.run(run_scenario(scenario, path, options))
         outcomes.append(outcome)
-        seconds = outcome.ended - outcome.started
-        print(f"{outcome.status.upper():7} {path}  {scenario.name} ({seconds:.1f} s)")
-        failure = outcome.failure
-        if failure is not None:
-            print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
-        elif outcome.status == "skipped":
-            reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
-            print(f"        {'; '.join(reasons) or 'every step was skipped'}")
+        _print_outcome(path, scenario.name, outcome)
     counts = {status: sum(o.status == status for o in outcomes) for status in ("passed", "failed")}
     skipped = len(outcomes) - counts["passed"] - counts["failed"]
     if args.report is not None or args.junit is not None:
@@ -199,7 +260,24 @@ def _run(args: argparse.Namespace) -> int:
             print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
             return EXIT_USAGE
     print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
+    found = dict.fromkeys(name for outcome in outcomes for name in outcome.findings)
+    if found:
+        print(f"findings: {', '.join(found)}")
     return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def _print_outcome(path: Path, name: str, outcome: ScenarioOutcome) -> None:
+    """One scenario's line, and why it failed (with the finding it proves) or was skipped."""
+    seconds = outcome.ended - outcome.started
+    print(f"{outcome.status.upper():7} {path}  {name} ({seconds:.1f} s)")
+    failure = outcome.failure
+    if failure is not None:
+        print(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
+        if failure.finding is not None:
+            print(f"        finding: {failure.finding} ({FINDINGS[failure.finding].title})")
+    elif outcome.status == "skipped":
+        reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
+        print(f"        {'; '.join(reasons) or 'every step was skipped'}")
 
 
 def _write_results(

@@ -36,6 +36,9 @@ from harness.targets import sip_address, sip_peer
 DEFAULT_RING = 1.0
 #: The number a phone dials to reach its voicemail menu, unless the site names another.
 DEFAULT_ACCESS_CODE = "*97"
+#: The tag of the scenarios that judge a deployment: they run only against a site, whose rules
+#: (which outcomes are forwarded, the access code, the budget) they take as expectations.
+CONFORMANCE_TAG = "conformance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +170,8 @@ def plan_run(
     options = options or RunOptions()
     plan = _plan(scenario, options)
     if options.site is None:
+        if CONFORMANCE_TAG in scenario.tags and plan.skip is None:
+            return dataclasses.replace(plan, skip="a conformance scenario needs a site (--site)")
         return plan
     return dataclasses.replace(
         plan, site=options.site, skip=plan.skip or site_skip(scenario, options.site)

@@ -163,9 +163,10 @@ class Site(_Strict):
         return False
 
     def variables(self) -> dict[str, str]:
-        """What a scenario's ``${name}`` may take from the site: ``context``, ``access_code``."""
+        """What a scenario's ``${name}`` may take from the site: ``convention`` (its first),
+        ``context``, ``access_code``."""
         code = "*97" if self.retrieval is None else self.retrieval.access_code
-        return {"context": self.context, "access_code": code}
+        return {"convention": self.conventions[0], "context": self.context, "access_code": code}
 
 
 def site_skip(scenario: Scenario, site: Site) -> str | None:

@@ -470,10 +470,7 @@ class Phone:
         status = 200
         if _tag(request, "To"):
             subscription, status = self._subscription_of(request)
-        elif self.user not in (_uri_user(request), _to_user(request)) or None in (
-            _uri_user(request),
-            _to_user(request),
-        ):
+        elif _uri_user(request) != self.user or _to_user(request) != self.user:
             # Someone else's lamp: taken as a phone takes what reaches it, but it lights
             # nothing here and the harness reports it.
             await self._foreign(ReceivedNotify(request, now, 200, foreign=True), transaction)
