@@ -171,14 +171,14 @@ class Site(_Strict):
 
 def site_skip(scenario: Scenario, site: Site) -> str | None:
     """Why ``scenario`` does not apply to ``site``, if it does not."""
+    if scenario.pbx is not None:
+        return "the site has no PBX on an SMDI line"
     convention = scenario.proxy.effective_convention
     if convention not in site.conventions:
         return (
             f"the site names mailboxes with {', '.join(site.conventions)}; this scenario needs "
             f"{convention}"
         )
-    if scenario.pbx is not None:
-        return "the site has no PBX on an SMDI line"
     for phone in scenario.every_phone:
         if not site.allows(phone.user):
             return f"the site does not let the harness register {phone.user}"
