@@ -84,6 +84,13 @@ _FINDINGS = (
         "of relaying it.",
     ),
     Finding(
+        "lamp-not-resent-on-register",
+        "lamp state not sent when the phone registered",
+        "A phone that was away registered, and no message-waiting NOTIFY followed: the proxy "
+        "did not tell the voicemail server (a copy of the REGISTER), or the server did not "
+        "send the state again.",
+    ),
+    Finding(
         "notify-late",
         "NOTIFY relayed late",
         "The proxy relayed a message-waiting NOTIFY later than the site's latency budget allows.",

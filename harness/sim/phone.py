@@ -314,6 +314,8 @@ class Phone:
         self.instance = f"urn:uuid:{uuid.uuid4()}"
         #: Whether the proxy holds a binding of this phone (its last REGISTER got a 200).
         self.registered = False
+        #: When (loop time) the phone's binding was last made, while it has one.
+        self.registered_at: float | None = None
         #: Seconds a registration asks for, unless a REGISTER names its own.
         self.expires = DEFAULT_EXPIRES
         # One Call-ID and rising CSeq for every REGISTER of the phone (RFC 3261 §10.2).
@@ -363,6 +365,7 @@ class Phone:
         response = await self._send_register(contact, expires)
         if response.status == 200:
             self.registered = expires > 0
+            self.registered_at = self._now() if expires > 0 else None
         return response
 
     async def clear_bindings(self) -> Response:
@@ -370,7 +373,7 @@ class Phone:
         by others (``Contact: *`` with ``Expires: 0``, RFC 3261 §10.2.2)."""
         response = await self._send_register("*", 0)
         if response.status == 200:
-            self.registered = False
+            self.registered, self.registered_at = False, None
         return response
 
     async def _send_register(self, contact: Address | str, expires: int) -> Response:

@@ -127,6 +127,11 @@ MISTAKES = {
         "retrieval-without-mailbox",
     ),
     "notify-refused": Mistake({"NO_MWI_RELAY": None}, "busy-forwarded", "notify-refused"),
+    "no-register-copy": Mistake(
+        {"NO_REGISTER_COPY": None},
+        "unregistered-forwarded-lamp-on-register",
+        "lamp-not-resent-on-register",
+    ),
     "notify-late": Mistake(
         {"MWI_DELAY_US": "2600000"},
         "busy-forwarded",

@@ -150,8 +150,12 @@ def _late(bed: Testbed, user: str, took: list[float]) -> StepFailed | None:
 
 def _lost_finding(bed: Testbed, user: str, since: int) -> str | None:
     """The named mistake behind a NOTIFY for ``user`` that did not arrive: refused by the
-    proxy, or taken and not relayed (None when the server sent none)."""
+    proxy, or taken and not relayed; for a phone that registered during the run, only what was
+    sent since counts (a NOTIFY refused while it was away is right), and none sent since is the
+    lamp state not following the phone (None when the server sent none at all)."""
     crossings = bed.view.crossings(since)
+    registered_at = bed.phone(user).registered_at
+    wire = bed.wire
     sent = [
         crossing
         for crossing, _ in distinct(
@@ -164,6 +168,12 @@ def _lost_finding(bed: Testbed, user: str, since: int) -> str | None:
             and _addressed_to(c.message, user)
         )
     ]
+    began = wire[since].monotonic if since < len(wire) else registered_at
+    if registered_at is not None and began is not None and registered_at > began:
+        away = bool(sent)
+        sent = [crossing for crossing in sent if wire[crossing.index].monotonic >= registered_at]
+        if away and not sent:
+            return "lamp-not-resent-on-register"
     if not sent:
         return None
     answers = [final_answer(crossing, crossings) for crossing in sent]
