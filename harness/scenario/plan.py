@@ -197,7 +197,8 @@ def _plan(scenario: Scenario, options: RunOptions) -> Plan:
     ring = spec.kamailio.ring if spec.kamailio is not None else DEFAULT_RING
     if kind != "simulator":
         plan = Plan(target, spool, kind, address, None, spec.effective_convention, ring)
-        return dataclasses.replace(plan, skip=_real_proxy_skip(scenario, plan))
+        skip = _real_proxy_skip(scenario, plan, site=options.site is not None)
+        return dataclasses.replace(plan, skip=skip)
     profile = _profile(scenario, options.profile)
     plan = Plan(target, spool, kind, None, profile, profile.convention, ring)
     if target is not None and scenario.pbx is not None:
@@ -219,11 +220,26 @@ def _profile(scenario: Scenario, override: str | None) -> ProxyProfile:
     return dataclasses.replace(base.with_quirks(*spec.quirks), convention=convention)
 
 
-def _real_proxy_skip(scenario: Scenario, plan: Plan) -> str | None:
-    """Why ``scenario`` cannot run with a real proxy, if it cannot."""
+def _plain_proxy(profile: str) -> bool:
+    """Whether the profile ``profile`` is a plain proxy (the default simulator under another
+    name, like ``generic``): what any real proxy is expected to do, so no reason to skip."""
+    default = ProxyProfile()
+    try:
+        loaded = profiles.load_profile(profile)
+    except ValueError:
+        return False
+    same = dataclasses.replace(
+        loaded, name=default.name, description=default.description, convention=default.convention
+    )
+    return same == default
+
+
+def _real_proxy_skip(scenario: Scenario, plan: Plan, *, site: bool = False) -> str | None:
+    """Why ``scenario`` cannot run with a real proxy, if it cannot. With a ``site`` (which
+    says what the proxy does), a plain profile such as ``generic`` is no reason."""
     spec = scenario.proxy
     shaped = [quirk if isinstance(quirk, str) else next(iter(quirk)) for quirk in spec.quirks]
-    if spec.profile:
+    if spec.profile and not (site and _plain_proxy(spec.profile)):
         shaped.append(f"profile {Path(spec.profile).stem}")
     if shaped:
         return (

@@ -187,6 +187,11 @@ def site_skip(scenario: Scenario, site: Site) -> str | None:
 
 def _step_skip(registry: Registry, scenario: Scenario, site: Site) -> str | None:
     for step in _steps(registry, scenario):
+        if isinstance(step, DepositStep) and step.to.context != site.context:
+            return (
+                f"the site's mailboxes are in context {site.context}; this scenario leaves a "
+                f"message in {step.to}"
+            )
         if isinstance(step, DepositStep):
             forwarded = site.forwards(step.reason.value)
             if step.expect_status == 200 and not forwarded:

@@ -109,6 +109,24 @@ def test_a_scenario_that_does_not_apply_to_the_site_is_skipped_with_the_reason(
     assert site_skip(load_scenario(ROOT / "scenarios" / scenario), chosen) == reason
 
 
+def test_a_plain_profile_is_no_reason_to_skip_under_a_site_but_the_context_is(
+    tmp_path: Path,
+) -> None:
+    chosen = loaded(tmp_path, **{'numbers: "3000..3099"': 'numbers: "2000..2099"'})
+    options = RunOptions.for_site(chosen)
+    plain = load_scenario(ROOT / "scenarios" / "mwi" / "unsolicited-notify-out-of-dialog.yaml")
+    sales = load_scenario(ROOT / "scenarios" / "deposit" / "x-voicemail-context.yaml")
+
+    assert plan_run(plain, options).skip is None
+    assert plan_run(sales, options).skip == (
+        "the site's mailboxes are in context default; this scenario leaves a message in 2000@sales"
+    )
+    # Without a site nothing says what the proxy does: the profile keeps it on the simulator.
+    assert plan_run(plain, RunOptions(proxy="sip:127.0.0.1:5060")).skip == (
+        "needs the simulated proxy (profile generic); a real proxy behaves as it is configured"
+    )
+
+
 def test_retrieval_scenarios_need_an_access_code(tmp_path: Path) -> None:
     without = STARTER.split("retrieval:")[0] + "mwi:" + STARTER.split("mwi:")[1]
     chosen = load_site(site(tmp_path, without))
