@@ -27,7 +27,11 @@ from harness.report.records import (
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.step import StepFailed, StepSkipped
+from harness.scenario.steps.mwi import misdirected_notify
 from harness.scenario.testbed import Testbed, build_testbed
+
+#: The kind of the record a run ends with when a phone received a NOTIFY meant for another.
+NOTIFY_ADDRESSING = "notify addressing"
 
 
 def scenario_summary(scenario: Scenario) -> ScenarioSummary:
@@ -90,6 +94,22 @@ async def _run_steps(scenario: Scenario, bed: Testbed) -> tuple[StepOutcome, ...
             finding = failure.finding
         ended = bed.clock.date(bed.now())
         outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended, finding))
+    # Every phone checks whom each NOTIFY is for: one meant for another user fails the run
+    # even when no step waited for that phone's NOTIFYs.
+    misdirected = None if failed else misdirected_notify(bed)
+    if misdirected is not None:
+        now = bed.clock.date(bed.now())
+        outcomes.append(
+            StepOutcome(
+                len(scenario.steps),
+                NOTIFY_ADDRESSING,
+                "failed",
+                str(misdirected),
+                now,
+                now,
+                misdirected.finding,
+            )
+        )
     return tuple(outcomes)
 
 

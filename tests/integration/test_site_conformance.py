@@ -198,3 +198,31 @@ async def test_a_site_that_does_not_forward_busy_calls_is_held_to_that(tmp_path:
 
     assert kept_outcome.status == "passed", [step.detail for step in kept_outcome.steps]
     assert broken_outcome.findings == ("outcome-forwarded",)
+
+
+async def test_a_notify_for_another_phone_fails_a_run_whose_steps_never_waited_for_it(
+    tmp_path: Path,
+) -> None:
+    quiet = tmp_path / "quiet.yaml"
+    quiet.write_text(
+        (CONFORMANCE / "notify-reaches-only-its-phone.yaml")
+        .read_text()
+        .split("  - expect_notify:")[0]
+        .replace("tags: [conformance, ", "tags: [")
+        + "  - wait: 1\n"
+    )
+    mistake = MISTAKES["notify-wrong-phone"]
+    voicemail = ("127.0.0.1", free_port("127.0.0.1"))
+    async with Kamailio(
+        voicemail, no_answer_timeout=RING, switches=mistake.switches, log_dir=tmp_path
+    ) as kamailio:
+        site = load_site(site_file(tmp_path, kamailio, voicemail[1]))
+        outcome = await run_scenario(
+            load_scenario(quiet, site.variables()), quiet, RunOptions.for_site(site)
+        )
+
+    failure = outcome.failure
+    assert failure is not None, [step.detail for step in outcome.steps]
+    assert (failure.kind, failure.index) == ("notify addressing", 2)
+    assert failure.detail.startswith("the proxy relayed the NOTIFY for 3060 to phone 3061: ")
+    assert outcome.findings == ("notify-wrong-phone",)

@@ -93,12 +93,18 @@ async def run_expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
     )
 
 
-def _misdirected(bed: Testbed, user: str, since: float) -> StepFailed | None:
+def misdirected_notify(bed: Testbed) -> StepFailed | None:
+    """The failure of any NOTIFY of the run that reached a phone it was not meant for: the
+    runner's last word, for scenarios whose steps did not look at that phone's NOTIFYs."""
+    return _misdirected(bed, None, 0.0)
+
+
+def _misdirected(bed: Testbed, user: str | None, since: float) -> StepFailed | None:
     """The failure of a NOTIFY for ``user`` that reached another phone, or of one for another
-    user that reached ``user``'s phone, since loop time ``since``."""
+    user that reached ``user``'s phone (any user: None), since loop time ``since``."""
     for other, phone in bed.phones.items():
         for notify in phone.foreign_notifies(since):
-            if user in (other, notify.addressee):
+            if user is None or user in (other, notify.addressee):
                 return StepFailed(
                     f"the proxy relayed the NOTIFY for {notify.addressee} to phone {other}: "
                     f"NOTIFY {notify.request.uri}, To: {notify.request.header('To')}",
