@@ -77,7 +77,9 @@ class SiteProxy(_Strict):
     """Where the proxy under test listens."""
 
     address: Annotated[str, AfterValidator(_address)]
-    transport: Literal["udp", "tcp"] = "udp"
+    #: How the phones reach the proxy: UDP, the one transport the harness's phones speak (the
+    #: embedded voicemail server takes the proxy's calls over UDP and TCP alike).
+    transport: Literal["udp"] = "udp"
 
 
 class SiteVoicemail(_Strict):
@@ -288,7 +290,7 @@ name: our proxy
 
 proxy:
   address: sip:127.0.0.1:5060     # where phones register and the voicemail server notifies
-  transport: udp                  # udp or tcp
+  transport: udp                  # the phones speak UDP (the voicemail server takes UDP and TCP)
 
 # How the proxy names the mailbox on a forwarded call: x-voicemail, diversion, history-info,
 # rfc4458, request-uri or to (several if it uses more than one).
