@@ -115,6 +115,9 @@ class SiteMwi(_Strict):
     paths: tuple[MwiPath, ...] = Field(default=("unsolicited",), min_length=1)
     #: Seconds a NOTIFY may take from the voicemail server's send to the phone.
     budget: float = Field(default=DEFAULT_BUDGET, gt=0)
+    #: Whether the proxy copies each REGISTER to the voicemail server, which then sends a phone
+    #: that comes back its lamp state.
+    register_copy: bool = False
 
 
 class SitePhones(_Strict):
@@ -187,7 +190,16 @@ def site_skip(scenario: Scenario, site: Site) -> str | None:
     return _step_skip(scenario.registry, scenario, site)
 
 
+#: The tag of scenarios in which a phone that registers late must get its lamp state.
+REGISTER_RESYNC_TAG = "register-resync"
+
+
 def _step_skip(registry: Registry, scenario: Scenario, site: Site) -> str | None:
+    if REGISTER_RESYNC_TAG in scenario.tags and not site.mwi.register_copy:
+        return (
+            "the site's proxy does not copy REGISTERs to the voicemail server "
+            "(mwi.register_copy), so nothing sends a phone that registers late its lamp state"
+        )
     for step in _steps(registry, scenario):
         if isinstance(step, DepositStep) and step.to.context != site.context:
             return (
@@ -312,6 +324,7 @@ retrieval:
 mwi:
   paths: [unsolicited]            # unsolicited (relayed NOTIFY), subscribe, or both
   budget: 2                       # seconds a NOTIFY may take from the voicemail server to the phone
+  register_copy: no               # the proxy copies REGISTERs to the voicemail server
 
 phones:
   numbers: "3000..3099"           # numbers the harness may register (ranges, comma-separated)

@@ -30,6 +30,8 @@ CONFORMANCE = ROOT / "scenarios" / "conformance"
 SITE = ROOT / "fixtures" / "proxies" / "kamailio" / "site.yaml"
 #: Seconds a phone rings before Kamailio forwards: short, for a quick test.
 RING = 1.0
+#: The config as the site describes it: REGISTERs copied to the voicemail server.
+CORRECT = {"WITH_REGISTER_COPY": None}
 
 
 @pytest.fixture
@@ -78,7 +80,9 @@ async def test_the_correct_kamailio_passes_the_conformance_set_twice_and_leaves_
     tmp_path: Path,
 ) -> None:
     voicemail = ("127.0.0.1", free_port("127.0.0.1"))
-    async with Kamailio(voicemail, no_answer_timeout=RING, log_dir=tmp_path) as kamailio:
+    async with Kamailio(
+        voicemail, no_answer_timeout=RING, switches=CORRECT, log_dir=tmp_path
+    ) as kamailio:
         site = site_file(tmp_path, kamailio, voicemail[1])
         found_before = await kamailio.location_users()
         runs = []
@@ -98,7 +102,8 @@ async def test_the_correct_kamailio_passes_the_conformance_set_twice_and_leaves_
 
 @dataclass(frozen=True)
 class Mistake:
-    """One deliberate mistake: the config's switches, the scenario that meets it, the finding."""
+    """One deliberate mistake: the config's switches (on top of the correct ones, which
+    ``dropped`` names are taken from), the scenario that meets it, the finding."""
 
     switches: dict[str, str | None]
     scenario: str
@@ -108,6 +113,8 @@ class Mistake:
     site: dict[str, str] = field(default_factory=dict)
     #: How the diagnosis begins and ends, when the test pins its words.
     told: tuple[str, str] | None = None
+    #: Switches of the correct config the mistake forgets to turn on.
+    dropped: tuple[str, ...] = ()
 
 
 MISTAKES = {
@@ -128,9 +135,10 @@ MISTAKES = {
     ),
     "notify-refused": Mistake({"NO_MWI_RELAY": None}, "busy-forwarded", "notify-refused"),
     "no-register-copy": Mistake(
-        {"NO_REGISTER_COPY": None},
+        {},
         "unregistered-forwarded-lamp-on-register",
         "lamp-not-resent-on-register",
+        dropped=("WITH_REGISTER_COPY",),
     ),
     "notify-late": Mistake(
         {"MWI_DELAY_US": "2600000"},
@@ -153,11 +161,14 @@ async def judge(tmp_path: Path, mistake: Mistake) -> tuple[ScenarioOutcome, list
     """Run the mistake's scenario against a Kamailio with its switches; the outcome and the
     location table after the run."""
     voicemail = ("127.0.0.1", free_port("127.0.0.1"))
+    switches = {
+        name: value for name, value in CORRECT.items() if name not in mistake.dropped
+    } | mistake.switches
     async with Kamailio(
         voicemail,
         no_answer_timeout=RING,
         context=mistake.context,
-        switches=mistake.switches,
+        switches=switches,
         log_dir=tmp_path,
     ) as kamailio:
         site = load_site(site_file(tmp_path, kamailio, voicemail[1], **mistake.site))
@@ -214,7 +225,7 @@ async def test_a_notify_for_another_phone_fails_a_run_whose_steps_never_waited_f
     mistake = MISTAKES["notify-wrong-phone"]
     voicemail = ("127.0.0.1", free_port("127.0.0.1"))
     async with Kamailio(
-        voicemail, no_answer_timeout=RING, switches=mistake.switches, log_dir=tmp_path
+        voicemail, no_answer_timeout=RING, switches=CORRECT | mistake.switches, log_dir=tmp_path
     ) as kamailio:
         site = load_site(site_file(tmp_path, kamailio, voicemail[1]))
         outcome = await run_scenario(

@@ -68,15 +68,15 @@ def test_every_problem_is_told_at_its_line(tmp_path: Path) -> None:
         "diversion, history-info, rfc4458, request-uri, to)",
         f"{path}:19:14: forwarding.user-busy: Input should be 'forwarded' or 'not-forwarded'",
         f"{path}:31:11: mwi.budget: Input should be greater than 0",
-        f'{path}:34:12: phones.numbers: the range "3099..3000" runs backwards: 3099 is after 3000',
-        f"{path}:41:3: voicemail.colour: not a field of a site file",
+        f'{path}:35:12: phones.numbers: the range "3099..3000" runs backwards: 3099 is after 3000',
+        f"{path}:42:3: voicemail.colour: not a field of a site file",
     ]
 
 
 def test_the_voicemail_server_is_one_of_a_port_or_an_address(tmp_path: Path) -> None:
     path = site(tmp_path, **{"  port: 5070 ": "  address: sip:10.0.0.5:5060\n  port: 5070 "})
     (told,) = problems(path)
-    assert told.startswith(f"{path}:39:1: voicemail: give port")
+    assert told.startswith(f"{path}:40:1: voicemail: give port")
 
 
 def test_a_file_that_is_not_a_site_says_so(tmp_path: Path) -> None:
@@ -100,6 +100,9 @@ def test_a_file_that_is_not_a_site_says_so(tmp_path: Path) -> None:
          "not-forwarded"}, "the site does not forward user-busy calls to voicemail"),
         ("conformance/subscribe-relayed.yaml", {}, "the site's phones do not SUBSCRIBE for "
          "message-waiting"),
+        ("conformance/unregistered-forwarded-lamp-on-register.yaml", {}, "the site's proxy does "
+         "not copy REGISTERs to the voicemail server (mwi.register_copy), so nothing sends a "
+         "phone that registers late its lamp state"),
     ],
 )  # fmt: skip
 def test_a_scenario_that_does_not_apply_to_the_site_is_skipped_with_the_reason(
