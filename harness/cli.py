@@ -32,6 +32,7 @@ from harness.scenario.batch import (
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.model import Scenario
 from harness.scenario.plan import RunOptions
+from harness.scenario.site import STARTER, SiteError, load_site
 from harness.scenario.target_file import load_target_file
 from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
@@ -64,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "report": _report,
         "serve": _serve,
         "library": _library,
+        "site": _site,
     }[args.command]
     try:
         return handler(args)
@@ -104,7 +106,16 @@ def _parser() -> argparse.ArgumentParser:
 
     _add_serve(commands)
     _add_library(commands)
+    _add_site(commands)
     return parser
+
+
+def _add_site(commands: Any) -> None:
+    """``vmharness site init``: a commented starting site file."""
+    site = commands.add_parser("site", help="describe the deployment under test (site file)")
+    actions = site.add_subparsers(dest="site_command", required=True)
+    init = actions.add_parser("init", help="write a commented starting site file")
+    init.add_argument("file", nargs="?", type=Path, default=Path("site.yaml"))
 
 
 def _add_run(commands: Any) -> None:
@@ -136,6 +147,13 @@ def _add_run(commands: Any) -> None:
         "fixed and how latency moved, and the run fails only on a newly failing scenario",
     )
     run.add_argument("--junit", type=Path, help="write JUnit XML results to this file")
+    run.add_argument(
+        "--site",
+        type=Path,
+        metavar="FILE",
+        help="the deployment under test (vmharness site init writes one): its proxy and "
+        "voicemail server, with the scenarios that do not apply to it skipped",
+    )
     run.add_argument(
         "-j",
         "--jobs",
@@ -286,18 +304,61 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
     )
 
 
-def _run(args: argparse.Namespace) -> int:
+def _site(args: argparse.Namespace) -> int:
+    file: Path = args.file
+    if file.exists():
+        print(f"vmharness site init: {file} exists; not overwriting it", file=sys.stderr)
+        return EXIT_USAGE
+    file.write_text(STARTER)
+    print(f"wrote {file}: edit it, then: vmharness run scenarios --site {file} --report out/")
+    return EXIT_OK
+
+
+def _site_options(args: argparse.Namespace) -> RunOptions | None:
+    """The run options of ``--site``; None after printing why the site cannot be used."""
+    given = [
+        option
+        for option, value in (("--target", args.target), ("--proxy", args.proxy))
+        if value is not None
+    ]
+    if given:
+        print(
+            f"vmharness run: the site file names the proxy and voicemail server; drop "
+            f"{' and '.join(given)}",
+            file=sys.stderr,
+        )
+        return None
     try:
-        options = _run_options(args)
+        site = load_site(args.site)
+    except SiteError as error:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        return None
+    log_dir = None if args.report is None else args.report / "kamailio"
+    return RunOptions.for_site(site, log_dir)
+
+
+def _options(args: argparse.Namespace) -> RunOptions | None:
+    """The run's options, from ``--site`` or the party options; None after printing why not."""
+    if args.site is not None:
+        return _site_options(args)
+    try:
+        return _run_options(args)
     except ValueError as error:
         print(f"vmharness run: {error}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    options = _options(args)
+    if options is None:
         return EXIT_USAGE
     try:
         paths = _run_paths(args)
     except FileNotFoundError as error:
         print(f"vmharness run: {error}", file=sys.stderr)
         return EXIT_USAGE
-    scenarios = _load_all(paths)
+    scenarios = _load_all(paths, None if options.site is None else options.site.variables())
     if scenarios is None:
         return EXIT_USAGE
     baseline = _baseline(args)
@@ -318,6 +379,9 @@ def _run(args: argparse.Namespace) -> int:
             print(f"vmharness run: cannot write results: {error}", file=sys.stderr)
             return EXIT_USAGE
     print(f"{counts['passed']} passed, {counts['failed']} failed, {skipped} skipped")
+    found = dict.fromkeys(name for outcome in outcomes for name in outcome.findings)
+    if found:
+        print(f"findings: {', '.join(found)}")
     print(f"took {result.cost()}")
     if baseline:
         return _against_baseline(baseline, outcomes)
@@ -356,8 +420,11 @@ def _against_baseline(baseline: PreviousRun, outcomes: list[ScenarioOutcome]) ->
     return EXIT_FAILED if comparison.regressed else EXIT_OK
 
 
-def _load_all(paths: list[Path]) -> list[tuple[Path, Scenario]] | None:
-    """Every scenario under ``paths``; None (the problems printed) when one does not load."""
+def _load_all(
+    paths: list[Path], variables: dict[str, str] | None
+) -> list[tuple[Path, Scenario]] | None:
+    """Every scenario under ``paths`` (``variables`` overriding each one's ``vars:``); None
+    (the problems printed) when one does not load."""
     files = scenario_files(paths)
     if not files:
         print(f"no scenario files under {', '.join(map(str, paths))}", file=sys.stderr)
@@ -366,7 +433,7 @@ def _load_all(paths: list[Path]) -> list[tuple[Path, Scenario]] | None:
     problems = []
     for path in files:
         try:
-            scenarios.append((path, load_scenario(path)))
+            scenarios.append((path, load_scenario(path, variables)))
         except ScenarioError as error:
             problems.extend(error.problems)
     for problem in problems:

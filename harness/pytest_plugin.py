@@ -40,6 +40,7 @@ from harness.scenario.loader import SCENARIO_SUFFIXES, ScenarioError, load_scena
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.runner import run_scenario
+from harness.scenario.site import SiteError, load_site
 
 #: The run options of every combination the command line asks for.
 RUNS = pytest.StashKey[list[RunOptions]]()
@@ -115,6 +116,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "to forward to it",
     )
     group.addoption(
+        "--site",
+        type=Path,
+        metavar="FILE",
+        help="the deployment under test (a site file): its proxy and voicemail server, with "
+        "the scenarios that do not apply to it skipped",
+    )
+    group.addoption(
         "--proxy-port",
         type=int,
         default=0,
@@ -144,9 +152,29 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUNS] = _runs(config)
 
 
-def _runs(config: pytest.Config) -> list[RunOptions]:
-    """One RunOptions per combination of --target, --proxy and --proxy-profile."""
+def _site_run(config: pytest.Config, file: Path) -> RunOptions:
+    """The one run of ``--site``; UsageError for a bad file or options it cannot go with."""
     option = config.getoption
+    clashing = [name for name in ("target", "proxy", "proxy_profile") if option(name, None)]
+    if clashing:
+        given = " and ".join(f"--{name.replace('_', '-')}" for name in clashing)
+        raise pytest.UsageError(f"--site names the proxy and voicemail server; drop {given}")
+    try:
+        site = load_site(file)
+    except SiteError as error:
+        raise pytest.UsageError(str(error)) from None
+    if site.voicemail.port and option("numprocesses", default=None) not in (None, 0):
+        raise pytest.UsageError("the site fixes the voicemail port that every -n worker would bind")
+    return RunOptions.for_site(site)
+
+
+def _runs(config: pytest.Config) -> list[RunOptions]:
+    """One RunOptions per combination of --target, --proxy and --proxy-profile (or the one
+    of --site)."""
+    option = config.getoption
+    site = option("site", default=None)
+    if site is not None:
+        return [_site_run(config, site)]
     voicemail_port = option("voicemail_port", default=0) or 0
     proxy_port = option("proxy_port", default=0) or 0
     workers = option("numprocesses", default=None)
@@ -190,12 +218,14 @@ class ScenarioFile(pytest.File):
 
     def collect(self) -> Iterator[pytest.Item]:
         """Load and validate the file; one item per combination of parties."""
+        runs = self.config.stash.get(RUNS, [RunOptions()])
+        site = runs[0].site if runs else None
         try:
-            scenario = load_scenario(self.path)
+            scenario = load_scenario(self.path, None if site is None else site.variables())
         except ScenarioError as error:
             raise self.CollectError("\n".join(str(problem) for problem in error.problems)) from None
         labels: set[str] = set()
-        for options in self.config.stash.get(RUNS, [RunOptions()]):
+        for options in runs:
             try:
                 plan = plan_run(scenario, options)
             except (ValueError, KamailioError, AsteriskError) as error:

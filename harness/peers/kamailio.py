@@ -21,6 +21,7 @@ import shutil
 import signal
 import socket
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
@@ -33,6 +34,8 @@ from harness.sip.transaction import Peer
 
 #: Where the Debian package installs the binary (``/usr/sbin`` is not on every user's PATH).
 KAMAILIO_BINARY = Path("/usr/sbin/kamailio")
+#: Kamailio's control tool, from the same package.
+KAMCMD_BINARY = Path("/usr/sbin/kamcmd")
 
 #: The configuration shipped with the project.
 DEFAULT_CONFIG = (
@@ -122,6 +125,7 @@ class Kamailio:
         private_memory_mb: int = 8,
         start_timeout: float = 10.0,
         stop_timeout: float = 5.0,
+        switches: Mapping[str, str | None] | None = None,
     ) -> None:
         if convention not in CONVENTIONS:
             known = ", ".join(CONVENTIONS)
@@ -140,6 +144,12 @@ class Kamailio:
             raise ValueError(f"Kamailio config {config} does not exist")
         _cfg_string(context, "context")
         _cfg_string(retrieval_user, "retrieval_user")
+        #: Further defines, as a user turns the config's switches on (``NO_VM_ON_BUSY``) or
+        #: sets its values (``MWI_DELAY_US``: ``"3000000"``); None is a bare define.
+        self.switches = dict(switches or {})
+        for name in self.switches:
+            if not name.isidentifier():
+                raise ValueError(f"switch {name!r} is not a define name")
         self.host = _ipv4(host, "host")
         self.port = port or free_port(self.host)
         self.voicemail = voicemail
@@ -220,6 +230,9 @@ class Kamailio:
         ]
         if self.convention == Convention.DIVERSION:
             defines.append("WITH_DIVERSION")
+        defines += [
+            name if value is None else f"{name}={value}" for name, value in self.switches.items()
+        ]
         return defines
 
     def command(self) -> list[str]:
@@ -248,6 +261,28 @@ class Kamailio:
     def _log_tail(self) -> str:
         lines = self.log_text().splitlines()[-_LOG_TAIL_LINES:]
         return "\n".join(lines) or "(empty log)"
+
+    async def location_users(self) -> list[str]:
+        """The users with a binding in the location table now (``kamcmd ul.dump``)."""
+        kamcmd = shutil.which("kamcmd") or str(KAMCMD_BINARY)
+        process = await asyncio.create_subprocess_exec(
+            kamcmd,
+            "-s",
+            f"unix:{self.ctl_socket}",
+            "ul.dump",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), self.stop_timeout)
+        if process.returncode != 0:
+            raise KamailioError(f"kamcmd ul.dump failed: {err.decode(errors='replace').strip()}")
+        users = []
+        for line in out.decode(errors="replace").splitlines():
+            name, _, value = line.strip().partition(":")
+            if name == "AoR":
+                users.append(value.strip())
+        return users
 
     # -- life cycle ----------------------------------------------------------------------------
 

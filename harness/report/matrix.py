@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.report.compare import Comparison, compare_runs
+from harness.report.findings import FINDINGS
 from harness.report.trace import Trace
 
 #: The library's areas in the order a reader wants them; other folders follow by name.
@@ -83,9 +84,10 @@ class Area:
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A named finding and the scenarios (by name) that show it."""
+    """A named finding, what it means, and the scenarios (by name) that show it."""
 
     name: str
+    title: str
     scenarios: tuple[str, ...]
 
 
@@ -196,14 +198,15 @@ def _area(name: str, rows: list[Row]) -> Area:
 
 
 def findings_of(traces: Sequence[Trace]) -> tuple[Finding, ...]:
-    """Each named finding the traces carry (a ``findings`` field, when traces have one), with
-    the scenarios that show it."""
+    """Each named finding the traces carry, with the scenarios that show it."""
     shown: dict[str, dict[str, None]] = {}
     for trace in traces:
-        for finding in getattr(trace, "findings", ()) or ():
-            name = str(getattr(finding, "name", None) or finding)
+        for name in trace.findings:
             shown.setdefault(name, {})[trace.scenario] = None
-    return tuple(Finding(name, tuple(names)) for name, names in sorted(shown.items()))
+    return tuple(
+        Finding(name, FINDINGS[name].title if name in FINDINGS else "", tuple(names))
+        for name, names in sorted(shown.items())
+    )
 
 
 def _baseline(directory: str, before: Sequence[Trace], after: Sequence[Trace]) -> Baseline:

@@ -120,6 +120,8 @@ class StepOutcome:
     detail: str
     started: float
     ended: float
+    #: The named proxy mistake a failure proves (see :mod:`harness.report.findings`), if any.
+    finding: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +166,12 @@ class ScenarioOutcome:
     clock: ClockAnchor | None = None
     #: The scenario as written, when known.
     summary: ScenarioSummary = field(default_factory=ScenarioSummary)
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """The named proxy mistakes the run's failed steps prove, in order, each once."""
+        named = (step.finding for step in self.steps if step.finding is not None)
+        return tuple(dict.fromkeys(named))
 
     @property
     def status(self) -> str:

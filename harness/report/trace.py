@@ -85,6 +85,8 @@ class TraceStep:
     ended: float
     #: The step as the scenario file wrote it (field names as in YAML), when known.
     spec: Mapping[str, Any] = field(default_factory=dict)
+    #: The named proxy mistake a failure proves (:mod:`harness.report.findings`), if any.
+    finding: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,7 @@ class Trace:
                 detail=step.detail,
                 started=step.started,
                 ended=step.ended,
+                finding=step.finding,
                 spec=summary.steps[step.index]
                 if step.kind != "setup" and 0 <= step.index < len(summary.steps)
                 else {},
@@ -245,6 +248,11 @@ class Trace:
     def failure(self) -> TraceStep | None:
         """The step that failed, if one did."""
         return next((step for step in self.steps if step.status == "failed"), None)
+
+    @property
+    def findings(self) -> tuple[str, ...]:
+        """The named proxy mistakes the run's failed steps prove, in order, each once."""
+        return tuple(dict.fromkeys(step.finding for step in self.steps if step.finding))
 
     @property
     def key(self) -> str:
@@ -479,7 +487,7 @@ def pair_echoes(
 
 
 def _step_json(step: TraceStep) -> dict[str, Any]:
-    return {
+    written = {
         "index": step.index,
         "kind": step.kind,
         "status": step.status,
@@ -488,6 +496,9 @@ def _step_json(step: TraceStep) -> dict[str, Any]:
         "ended": step.ended,
         "spec": dict(step.spec),
     }
+    if step.finding is not None:
+        written["finding"] = step.finding
+    return written
 
 
 def _record_json(record: SipRecord) -> dict[str, Any]:
@@ -640,6 +651,7 @@ def _kind(value: Any) -> str:
 
 def _read_step(item: _Field) -> TraceStep:
     spec = item.optional("spec", {})
+    finding = item.optional("finding", None)
     return TraceStep(
         index=item.get("index").integer(),
         kind=item.get("kind").text(),
@@ -648,6 +660,7 @@ def _read_step(item: _Field) -> TraceStep:
         started=item.get("started").number(),
         ended=item.get("ended").number(),
         spec=dict(spec._mapping()),
+        finding=None if finding.value is None else finding.text(),
     )
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.peers.kamailio import KamailioError
+from harness.report.findings import FINDINGS
 from harness.report.progress import Item, LiveProgress, PlainProgress, Progress, wants_live
 from harness.report.records import ScenarioOutcome
 from harness.scenario.model import Scenario
@@ -150,6 +151,8 @@ def result_lines(path: Path, outcome: ScenarioOutcome) -> list[str]:
     failure = outcome.failure
     if failure is not None:
         lines.append(f"        step {failure.index + 1} ({failure.kind}): {failure.detail}")
+        if failure.finding is not None:
+            lines.append(f"        finding: {failure.finding} ({FINDINGS[failure.finding].title})")
     elif outcome.status == "skipped":
         reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
         lines.append(f"        {'; '.join(reasons) or 'every step was skipped'}")

@@ -16,7 +16,7 @@ So a plain scalar keeps its source text and the model's own types read it (``"3"
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union, get_args, get_origin
@@ -74,9 +74,13 @@ class ScenarioError(Exception):
         super().__init__("\n".join(str(problem) for problem in self.problems))
 
 
-def load_scenario(path: Path) -> Scenario:
-    """Read and validate one scenario file; ScenarioError listing every problem otherwise."""
-    result = _load(path)
+def load_scenario(path: Path, variables: Mapping[str, str] | None = None) -> Scenario:
+    """Read and validate one scenario file; ScenarioError listing every problem otherwise.
+
+    ``variables`` (a site's values) replace the values the scenario's ``vars:`` give the
+    variables of those names.
+    """
+    result = _load(path, variables)
     if isinstance(result, Scenario):
         return result
     raise ScenarioError(result)
@@ -132,7 +136,7 @@ def scenario_files(paths: Iterable[Path]) -> list[Path]:
     return files
 
 
-def _load(path: Path) -> Scenario | list[Problem]:
+def _load(path: Path, variables: Mapping[str, str] | None = None) -> Scenario | list[Problem]:
     file = str(path)
     try:
         raw = path.read_bytes()
@@ -175,7 +179,11 @@ def _load(path: Path) -> Scenario | list[Problem]:
     if document.problems:
         return document.problems
     unbound: list[tuple[Loc, str]] = []
-    context = {"base_dir": path.parent, "variable_problems": unbound}
+    context = {
+        "base_dir": path.parent,
+        "variable_problems": unbound,
+        "site_variables": dict(variables or {}),
+    }
     try:
         scenario = Scenario.model_validate(data, context=context)
     except ValidationError as error:

@@ -101,9 +101,12 @@ class Scenario(Frozen):
         problems: list[tuple[Loc, str]] = []
         bindings: dict[str, str] = {}
         written = data.get("vars")
+        # A site's values replace the defaults of the variables a scenario declares.
+        given = info.context.get("site_variables") if isinstance(info.context, dict) else None
+        overrides: dict[str, str] = given if isinstance(given, dict) else {}
         if isinstance(written, dict):
             for name, written_value in written.items():
-                value = written_value
+                value = overrides.get(name, written_value)
                 if isinstance(value, int | float) and not isinstance(value, bool):
                     value = str(value)
                 if isinstance(name, str) and isinstance(value, str):

@@ -27,6 +27,7 @@ from harness.peers.kamailio import CONVENTIONS as KAMAILIO_CONVENTIONS
 from harness.peers.kamailio import KamailioError, find_kamailio
 from harness.scenario.model import Scenario
 from harness.scenario.registry import SimulatorUse
+from harness.scenario.site import Site, site_skip
 from harness.scenario.target_file import TargetFile
 from harness.sim import profiles
 from harness.sim.profiles import ProxyProfile
@@ -35,6 +36,11 @@ from harness.targets import sip_address, sip_peer
 
 #: Seconds a phone rings at a harness-run Kamailio before the call goes to voicemail.
 DEFAULT_RING = 1.0
+#: The number a phone dials to reach its voicemail menu, unless the site names another.
+DEFAULT_ACCESS_CODE = "*97"
+#: The tag of the scenarios that judge a deployment: they run only against a site, whose rules
+#: (which outcomes are forwarded, the access code, the budget) they take as expectations.
+CONFORMANCE_TAG = "conformance"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,21 @@ class RunOptions:
     asterisk_log_dir: Path | None = None
     #: What the external target has (``--target-file``): scenarios it cannot serve are skipped.
     target_file: TargetFile | None = None
+    #: The deployment under test (``--site``): scenarios that do not apply to it are skipped.
+    site: Site | None = None
+
+    @classmethod
+    def for_site(cls, site: Site, log_dir: Path | None = None) -> RunOptions:
+        """The options that run scenarios against ``site``'s proxy and voicemail server."""
+        voicemail = site.voicemail
+        return cls(
+            target=voicemail.address,
+            target_spool=voicemail.spool,
+            proxy=site.proxy.address,
+            voicemail_port=voicemail.port or 0,
+            log_dir=log_dir,
+            site=site,
+        )
 
     def __post_init__(self) -> None:
         if self.target is not None and self.target not in ("embedded", "asterisk"):
@@ -120,6 +141,15 @@ class Plan:
     asterisk_binary: Path | None = None
     #: What the external target has, when its owner said (``--target-file``).
     target_file: TargetFile | None = None
+    #: The deployment under test, when the run names one.
+    site: Site | None = None
+
+    @property
+    def access_code(self) -> str:
+        """The number a phone dials to reach its voicemail menu."""
+        if self.site is None or self.site.retrieval is None:
+            return DEFAULT_ACCESS_CODE
+        return self.site.retrieval.access_code
 
     @property
     def target_name(self) -> str:
@@ -160,6 +190,7 @@ def plan_run(
     ``CI=true`` when Kamailio is wanted and missing."""
     options = options or RunOptions()
     plan = _plan(scenario, options)
+    plan = _with_site(scenario, plan, options.site)
     if options.target_file is not None:
         return _with_target_file(scenario, plan, options.target_file)
     if options.target != "asterisk":
@@ -168,6 +199,16 @@ def plan_run(
     if plan.skip is not None:
         return plan
     return dataclasses.replace(plan, skip=_asterisk_skip(options))
+
+
+def _with_site(scenario: Scenario, plan: Plan, site: Site | None) -> Plan:
+    """The plan for the deployment under test: what does not apply to it is skipped, and a
+    conformance scenario is skipped without one."""
+    if site is None:
+        if CONFORMANCE_TAG in scenario.tags and plan.skip is None:
+            return dataclasses.replace(plan, skip="a conformance scenario needs a site (--site)")
+        return plan
+    return dataclasses.replace(plan, site=site, skip=plan.skip or site_skip(scenario, site))
 
 
 def _with_target_file(scenario: Scenario, plan: Plan, described: TargetFile) -> Plan:
@@ -215,7 +256,8 @@ def _plan(scenario: Scenario, options: RunOptions) -> Plan:
     ring = spec.kamailio.ring if spec.kamailio is not None else DEFAULT_RING
     if kind != "simulator":
         plan = Plan(target, spool, kind, address, None, spec.effective_convention, ring)
-        return dataclasses.replace(plan, skip=_real_proxy_skip(scenario, plan))
+        skip = _real_proxy_skip(scenario, plan, site=options.site is not None)
+        return dataclasses.replace(plan, skip=skip)
     profile = _profile(scenario, options.profile)
     plan = Plan(target, spool, kind, None, profile, profile.convention, ring)
     if target is not None and scenario.pbx is not None:
@@ -237,11 +279,26 @@ def _profile(scenario: Scenario, override: str | None) -> ProxyProfile:
     return dataclasses.replace(base.with_quirks(*spec.quirks), convention=convention)
 
 
-def _real_proxy_skip(scenario: Scenario, plan: Plan) -> str | None:
-    """Why ``scenario`` cannot run with a real proxy, if it cannot."""
+def _plain_proxy(profile: str) -> bool:
+    """Whether the profile ``profile`` is a plain proxy (the default simulator under another
+    name, like ``generic``): what any real proxy is expected to do, so no reason to skip."""
+    default = ProxyProfile()
+    try:
+        loaded = profiles.load_profile(profile)
+    except ValueError:
+        return False
+    same = dataclasses.replace(
+        loaded, name=default.name, description=default.description, convention=default.convention
+    )
+    return same == default
+
+
+def _real_proxy_skip(scenario: Scenario, plan: Plan, *, site: bool = False) -> str | None:
+    """Why ``scenario`` cannot run with a real proxy, if it cannot. With a ``site`` (which
+    says what the proxy does), a plain profile such as ``generic`` is no reason."""
     spec = scenario.proxy
     shaped = [quirk if isinstance(quirk, str) else next(iter(quirk)) for quirk in spec.quirks]
-    if spec.profile:
+    if spec.profile and not (site and _plain_proxy(spec.profile)):
         shaped.append(f"profile {Path(spec.profile).stem}")
     if shaped:
         return (

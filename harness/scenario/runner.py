@@ -29,10 +29,13 @@ from harness.report.records import (
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.step import StepFailed, StepSkipped
+from harness.scenario.steps.mwi import misdirected_notify
 from harness.scenario.testbed import Testbed, build_testbed
 
 #: Told the index and kind of each step as it begins (a live display shows the running step).
 StepHook = Callable[[int, str], None]
+#: The kind of the record a run ends with when a phone received a NOTIFY meant for another.
+NOTIFY_ADDRESSING = "notify addressing"
 
 
 def scenario_summary(scenario: Scenario) -> ScenarioSummary:
@@ -92,6 +95,7 @@ async def _run_steps(
             continue
         if on_step is not None:
             on_step(index, step.kind)
+        finding: str | None = None
         try:
             detail = await scenario.registry.run(step, bed)
             status = "passed"
@@ -99,8 +103,25 @@ async def _run_steps(
             detail, status = str(skip), "skipped"
         except StepFailed as failure:
             detail, status, failed = str(failure), "failed", True
+            finding = failure.finding
         ended = bed.clock.date(bed.now())
-        outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended))
+        outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended, finding))
+    # Every phone checks whom each NOTIFY is for: one meant for another user fails the run
+    # even when no step waited for that phone's NOTIFYs.
+    misdirected = None if failed else misdirected_notify(bed)
+    if misdirected is not None:
+        now = bed.clock.date(bed.now())
+        outcomes.append(
+            StepOutcome(
+                len(scenario.steps),
+                NOTIFY_ADDRESSING,
+                "failed",
+                str(misdirected),
+                now,
+                now,
+                misdirected.finding,
+            )
+        )
     return tuple(outcomes)
 
 

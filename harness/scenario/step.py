@@ -15,7 +15,15 @@ from harness.scenario.fields import Frozen
 
 
 class StepFailed(Exception):
-    """A step's expectation was not met; the message says why in a vendor's words."""
+    """A step's expectation was not met; the message says why in a vendor's words.
+
+    ``finding`` names the proxy mistake the failure proves, when it is one of
+    :data:`harness.report.findings.FINDINGS`.
+    """
+
+    def __init__(self, message: str, finding: str | None = None) -> None:
+        super().__init__(message)
+        self.finding = finding
 
 
 class StepSkipped(Exception):

@@ -244,14 +244,16 @@ class Testbed:
         )
 
     async def close(self) -> None:
-        """Stop every party."""
-        for phone in [*self._phones.values(), *self._callers.values()]:
+        """Stop every party (the phones first, each removing its binding at the proxy)."""
+        phones = [*self._phones.values(), *self._callers.values()]
+        for phone in phones:
             for call in list(phone.calls.values()):
                 if call.dialog.call_id not in self._hung_up:
                     self._rtp.append(
                         rtp_stream(phone.transport.party, call.rtp, call.dialog.call_id)
                     )
-            await phone.close()
+        # At once: a proxy that stopped answering costs one unregister timeout, not one each.
+        await asyncio.gather(*(phone.close() for phone in phones))
         if self._pbx is not None:
             await self._pbx.close()
         await self.target.close()
@@ -328,12 +330,18 @@ class Testbed:
         """Start every declared phone and register those declared registered, some at a time."""
         gate = asyncio.Semaphore(_REGISTER_AT_ONCE)
 
+        site = self.plan.site
+
         async def start(user: str, password: str | None, registered: bool) -> None:
             async with gate:
                 phone = Phone(user, proxy, clock_origin=self.clock.loop)
                 phone.transport.subscribe(self.record)
                 await phone.start()
                 self._phones[user] = phone
+                if site is not None:
+                    phone.expires = site.phones.expires
+                    password = password or site.phones.password
+                    await _clear_stale(phone, password, site.phones.clear_stale_bindings)
                 if registered:
                     await _register(phone, password)
 
@@ -342,6 +350,26 @@ class Testbed:
                 start(spec.user, spec.password, spec.registered)
                 for spec in self.scenario.every_phone
             )
+        )
+
+
+async def _clear_stale(phone: Phone, password: str | None, permitted: bool) -> None:
+    """Remove the bindings earlier runs (or anything else) left for the phone's number, when
+    the site permits; StepFailed when the proxy refuses."""
+    if not permitted:
+        return
+    phone.password = password
+    try:
+        response = await phone.clear_bindings()
+    except TransactionFailed:
+        raise StepFailed(
+            f"phone {phone.user}: the proxy did not answer the REGISTER that clears its stale "
+            "bindings"
+        ) from None
+    if response.status != 200:
+        raise StepFailed(
+            f"phone {phone.user}: the proxy answered {response.status} {response.reason} to the "
+            "REGISTER that clears its stale bindings (Contact: *)"
         )
 
 

@@ -271,7 +271,9 @@ def _work(
         while (index := tasks.get()) is not None:
             path = paths[index]
             send(Started(index))
-            scenario = load_scenario(path)
+            scenario = load_scenario(
+                path, None if options.site is None else options.site.variables()
+            )
             send(Finished(index, _run_one(scenario, path, options, index, send)))
     usage = resource.getrusage(resource.RUSAGE_SELF)
     events.put((pid, Stopped(usage.ru_utime + usage.ru_stime)))

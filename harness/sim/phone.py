@@ -9,7 +9,9 @@ Besides the unsolicited NOTIFYs a proxy relays, the phone can SUBSCRIBE to its m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +45,11 @@ DtmfMode = Literal["rfc2833", "info", "inband"]
 _QUIET_LEVEL = 100
 #: Silence between two inband key tones (80 ms).
 _KEY_GAP = 640
+#: Seconds a registration lasts unless told otherwise: short, so that a binding a run could not
+#: remove (the phone's process killed) is gone from the proxy soon after.
+DEFAULT_EXPIRES = 120
+#: Seconds the phone waits for the answer to the REGISTER that removes its binding on close.
+_UNREGISTER_TIMEOUT = 2.0
 
 
 class CallFailed(Exception):
@@ -55,11 +62,21 @@ class CallFailed(Exception):
 
 @dataclass(frozen=True, slots=True)
 class ReceivedNotify:
-    """A NOTIFY as the phone received it."""
+    """A NOTIFY as the phone received it.
+
+    ``foreign`` is True for an out-of-dialog NOTIFY whose Request-URI or To names another user:
+    it was meant for someone else's phone and did not touch this phone's lamp.
+    """
 
     request: Request
     at: float
     status: int
+    foreign: bool = False
+
+    @property
+    def addressee(self) -> str:
+        """The user the NOTIFY was meant for: its To user, else its Request-URI user."""
+        return _to_user(self.request) or _uri_user(self.request) or "?"
 
     @property
     def subscription_state(self) -> str | None:
@@ -294,15 +311,32 @@ class Phone:
         self._lamp_changed = asyncio.Condition()
         self._ringing: dict[str, tuple[Request, ServerTransaction]] = {}
         self._pracks: set[asyncio.Future[Response]] = set()
+        #: The phone's instance (RFC 5626 ``+sip.instance``): the registrar replaces this
+        #: phone's earlier binding instead of adding one, even when its port changed.
+        self.instance = f"urn:uuid:{uuid.uuid4()}"
+        #: Whether the proxy holds a binding of this phone (its last REGISTER got a 200).
+        self.registered = False
+        #: When (loop time) the phone's binding was last made, while it has one.
+        self.registered_at: float | None = None
+        #: Seconds a registration asks for, unless a REGISTER names its own.
+        self.expires = DEFAULT_EXPIRES
+        # One Call-ID and rising CSeq for every REGISTER of the phone (RFC 3261 §10.2).
+        self._register_call_id = uuid.uuid4().hex
+        self._register_cseq = 0
 
     async def start(self) -> None:
         """Bind the phone's SIP socket."""
         await self.transport.start()
 
     async def close(self) -> None:
-        """Hang up what is up and close the socket."""
+        """Hang up what is up, remove the phone's binding at the proxy if it has one (the
+        proxy's location table is left as it was found) and close the socket."""
         for call in list(self.calls.values()):
             call.rtp.close()
+        if self.registered:
+            # A proxy that does not answer must not hold up the end of a run.
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.register(0), _UNREGISTER_TIMEOUT)
         await self.transport.close()
 
     @property
@@ -321,22 +355,48 @@ class Phone:
 
     # -- registration --------------------------------------------------------------------------
 
-    async def register(self, expires: int = 3600) -> Response:
-        """REGISTER the phone's contact at the proxy, answering a 401/407 challenge with the
+    async def register(self, expires: int | None = None) -> Response:
+        """REGISTER the phone's contact at the proxy for ``expires`` seconds (default: the
+        phone's :attr:`expires`; 0 removes the binding), answering a 401/407 challenge with the
         phone's password when it has one."""
-        contact = Address(self.transport.contact(self.user))
+        expires = self.expires if expires is None else expires
+        contact = Address(
+            self.transport.contact(self.user),
+            params=(("+sip.instance", f"<{self.instance}>"), ("reg-id", "1")),
+        )
+        response = await self._send_register(contact, expires)
+        if response.status == 200:
+            self.registered = expires > 0
+            self.registered_at = self._now() if expires > 0 else None
+        return response
+
+    async def clear_bindings(self) -> Response:
+        """Remove every binding of the phone's user at the proxy, its own and stale ones left
+        by others (``Contact: *`` with ``Expires: 0``, RFC 3261 §10.2.2)."""
+        response = await self._send_register("*", 0)
+        if response.status == 200:
+            self.registered, self.registered_at = False, None
+        return response
+
+    async def _send_register(self, contact: Address | str, expires: int) -> Response:
+        self._register_cseq += 1
         request = new_request(
             "REGISTER",
             URI(scheme="sip", host=self.proxy[0], port=self.proxy[1]),
             from_address=self.aor,
             to_address=self.aor,
             local=self.transport.local,
-            contact=contact,
+            contact=contact if isinstance(contact, Address) else None,
+            call_id=self._register_call_id,
+            cseq=self._register_cseq,
             headers=[("Expires", str(expires))],
         )
+        if isinstance(contact, str):
+            request = request.replace_header("Contact", contact)
         response = await self.transport.request(request, self.proxy)
         if response.status not in (401, 407) or self.password is None:
             return response
+        self._register_cseq += 1
         try:
             challenge = Challenge.from_response(response)
         except AuthError as error:
@@ -372,6 +432,10 @@ class Phone:
     def notifies_since(self, since: float) -> list[ReceivedNotify]:
         """NOTIFYs received at or after ``since``."""
         return [notify for notify in self.notifies if notify.at >= since]
+
+    def foreign_notifies(self, since: float) -> list[ReceivedNotify]:
+        """NOTIFYs received at or after ``since`` that were meant for another user."""
+        return [notify for notify in self.notifies_since(since) if notify.foreign]
 
     async def subscribe(self, expires: int = 3600, *, user: str | None = None) -> Subscription:
         """SUBSCRIBE to ``message-summary`` of ``user`` (default: the phone's own) through the
@@ -411,6 +475,11 @@ class Phone:
         status = 200
         if _tag(request, "To"):
             subscription, status = self._subscription_of(request)
+        elif _uri_user(request) != self.user or _to_user(request) != self.user:
+            # Someone else's lamp: taken as a phone takes what reaches it, but it lights
+            # nothing here and the harness reports it.
+            await self._foreign(ReceivedNotify(request, now, 200, foreign=True), transaction)
+            return
         # In a subscription a NOTIFY may carry no body (a final one after a timeout, §4.2.2).
         if status == 200 and (request.body or subscription is None):
             try:
@@ -425,6 +494,13 @@ class Phone:
             if status == 200 and _state_name(received.subscription_state or "") == "terminated":
                 self.subscriptions.pop(subscription.key, None)
             await subscription._received(received)
+        async with self._lamp_changed:
+            self._lamp_changed.notify_all()
+
+    async def _foreign(self, received: ReceivedNotify, transaction: ServerTransaction) -> None:
+        log.warning("phone %s: NOTIFY for %s", self.user, received.addressee)
+        self.notifies.append(received)
+        self.transport.respond(transaction, make_response(received.request, received.status))
         async with self._lamp_changed:
             self._lamp_changed.notify_all()
 
@@ -579,6 +655,21 @@ def _subscribe_headers(expires: int) -> list[tuple[str, str]]:
 def _state_name(value: str) -> str:
     """``active`` of ``active;expires=60``."""
     return value.split(";", 1)[0].strip().lower()
+
+
+def _uri_user(request: Request) -> str | None:
+    try:
+        return URI.parse(request.uri).user
+    except SIPParseError:
+        return None
+
+
+def _to_user(request: Request) -> str | None:
+    try:
+        address = request.address("To")
+    except SIPParseError:
+        return None
+    return None if address is None else address.uri.user
 
 
 def _tag(message: Request, name: str) -> str:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.scenario.site import STARTER
+
 SCENARIO = """\
 name: the phone registers
 proxy: {convention: diversion}
@@ -104,3 +106,18 @@ def test_bad_options_are_usage_errors(tmp_path: Path) -> None:
     assert '--target: "5070" is not a SIP address' in bad_target.stderr
     assert fixed_port.returncode == 4
     assert "--voicemail-port fixes one port that every -n worker would bind" in fixed_port.stderr
+
+
+def test_a_site_runs_what_applies_to_it_and_skips_the_rest_with_the_reason(
+    tmp_path: Path,
+) -> None:
+    site = tmp_path / "site.yaml"
+    site.write_text(STARTER.replace('numbers: "3000..3099"', 'numbers: "2000"'))
+
+    run = pytest_run(tmp_path, "-rs", "--site", str(site), "scenarios")
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    # The diversion scenario does not apply to an x-voicemail site; the PBX one to any site.
+    assert "the site names mailboxes with x-voicemail; this scenario needs diversion" in run.stdout
+    assert "the site has no PBX on an SMDI line" in run.stdout
+    assert "2 skipped" in run.stdout

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from harness.report.html import entries_for, load_run, write_report
 from harness.report.records import LatencySample, RtpStream, SmdiFrame
-from harness.report.trace import Trace
-
-
-@dataclass(frozen=True)
-class Named:
-    """A finding as a record may carry it: a named object."""
-
-    name: str
-
-
-@dataclass(frozen=True, slots=True)
-class FindingTrace(Trace):
-    """A trace carrying named findings, as the report records will."""
-
-    findings: tuple[object, ...] = ()
 
 
 def _traces(kit: Any) -> list[Any]:
@@ -108,9 +93,13 @@ def test_findings_and_what_changed_since_a_baseline_head_the_report(
     ]
     failed = kit.sample_trace()
     after = [
-        FindingTrace(
-            **{f.name: getattr(failed, f.name) for f in fields(Trace)},
-            findings=(Named("lamp-lags"), "no-prompt"),
+        dataclasses.replace(
+            failed,
+            steps=(
+                *failed.steps[:1],
+                dataclasses.replace(failed.steps[1], finding="notify-late"),
+                dataclasses.replace(failed.steps[2], finding="notify-wrong-phone"),
+            ),
         ),
         kit.sample_trace(
             scenario="forty deposits a second",
@@ -129,9 +118,10 @@ def test_findings_and_what_changed_since_a_baseline_head_the_report(
     assert "forty deposits a second" in fixed
     findings = index.split('id="findings"')[1].split("</ul>")[0]
     assert (
-        "<strong>lamp-lags</strong>: a call is recorded &amp; the &lt;lamp&gt; lights" in findings
+        "<strong>notify-late</strong> (NOTIFY relayed late): "
+        "a call is recorded &amp; the &lt;lamp&gt; lights" in findings
     )
-    assert "<strong>no-prompt</strong>" in findings
+    assert "<strong>notify-wrong-phone</strong>" in findings
     assert index.index('id="findings"') < index.index('id="baseline"') < index.index('id="matrix"')
     # Median latency 21 ms -> 32 ms.
     assert re.search(r"21\.0 ms</td>\s*<td>32\.0 ms</td>\s*<td class=\"failed\">\+52 %", baseline)

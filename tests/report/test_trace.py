@@ -244,3 +244,16 @@ def test_the_wire_is_dated_by_the_run_s_one_anchor(kit: Any) -> None:
     # Without an anchor, the log's first message carries one.
     first = wire[0]
     assert pair_echoes(wire)[3].wall == first.wall + (wire[3].monotonic - first.monotonic)
+
+
+def test_a_failed_steps_finding_reads_back_by_name(kit: Any, tmp_path: Path) -> None:
+    sample = kit.sample_trace()
+    failed = replace(sample.steps[0], status="failed", finding="notify-late")
+    trace = replace(sample, steps=(failed, *sample.steps[1:]))
+
+    back = Trace.load(trace.save(tmp_path / "trace.json"))
+
+    assert back.findings == ("notify-late",)
+    assert back.steps[0].finding == "notify-late"
+    # A step without a finding writes none.
+    assert all("finding" not in step for step in sample.to_json()["steps"])

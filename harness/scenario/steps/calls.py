@@ -58,14 +58,11 @@ from harness.scenario.steps.prompts import (
 from harness.scenario.wire import Crossing, distinct, final_answer, status_line, summary
 from harness.sim.phone import AnswerMode, Call, CallFailed, Phone
 from harness.sip.errors import SIPParseError
-from harness.sip.message import Request
+from harness.sip.message import Request, Response
 from harness.sip.transport import TransactionFailed
 
 if TYPE_CHECKING:
     from harness.scenario.testbed import Testbed
-
-#: The number a phone dials to reach its voicemail menu.
-RETRIEVAL_NUMBER = "*97"
 
 #: How the callee phone behaves so that the proxy forwards with each reason.
 _ANSWER_FOR: dict[Reason, AnswerMode] = {
@@ -178,10 +175,15 @@ async def run_deposit(step: DepositStep, bed: Testbed) -> str:
         return f"call to {user} answered {step.expect_status} as expected"
     try:
         if step.expect_status != 200:
-            raise StepFailed(f"the call to {user} was answered 200; expected {step.expect_status}")
+            raise StepFailed(
+                f"the proxy forwarded the {step.reason.value} call from {step.from_} to {user} "
+                f"to voicemail, where it was answered; the caller should have got "
+                f"{step.expect_status}",
+                "outcome-forwarded",
+            )
         missing = _convention_problem(bed, mark, step, call.dialog.call_id)
         if missing is not None:
-            raise StepFailed(missing)
+            raise missing
         return await _leave(step, bed, call, audio)
     finally:
         await bed.hang_up(call)
@@ -204,11 +206,7 @@ async def _dial(
     except CallFailed as failure:
         if failure.response.status == step.expect_status:
             return None
-        raise StepFailed(
-            f"the call from {step.from_} to {user} ({step.reason.value}) was answered "
-            f"{status_line(failure.response)}; expected {step.expect_status}"
-            f"{_invite_story(bed, mark, step, failure.response.call_id)}"
-        ) from None
+        raise _refused(bed, mark, step, user, failure.response) from None
     except TransactionFailed:
         raise StepFailed(
             f"the call from {step.from_} to {user} got no final response"
@@ -312,33 +310,73 @@ def _from_user(crossing: Crossing) -> str | None:
     return None if sender is None else sender.uri.user
 
 
-def _convention_problem(bed: Testbed, mark: int, step: DepositStep, call_id: str) -> str | None:
-    """How the INVITE that reached the voicemail server fails the scenario's convention, if
-    it does (None too when the hop cannot be seen: both ends are outside the harness)."""
+def _convention_problem(
+    bed: Testbed, mark: int, step: DepositStep, call_id: str
+) -> StepFailed | None:
+    """How the INVITE that reached the voicemail server fails the scenario's convention, as
+    the failure to raise, if it does (None too when the hop cannot be seen: both ends are
+    outside the harness)."""
     invites, _ = _forwarded_invites(bed, mark, call_id, step.from_)
     if not invites:
         return None
     invite = invites[-1].message
     assert isinstance(invite, Request)
     name = bed.plan.convention
+    sent = summary(invite)
     try:
         resolution = convention(name).resolve(invite, step.to.context)
     except RoutingError as error:
-        return (
+        return StepFailed(
             f"the INVITE reached the voicemail server with {_CONVENTION_NEEDS[name]} it cannot "
-            f"read ({error}); the proxy sent: {summary(invite)}"
+            f"read ({error}); the proxy sent: {sent}"
         )
     if resolution is None:
-        return (
-            f"the INVITE reached the voicemail server without {_CONVENTION_NEEDS[name]}; the "
-            f"proxy sent: {summary(invite)}"
+        return _missing_mailbox(invite, name, step.to.box)
+    named = resolution.mailbox
+    call = f"the {step.reason.value} call from {step.from_}"
+    if named.box != step.to.box:
+        caller = named.box == _number(step.from_)
+        who = "the caller" if caller else "mailbox"
+        return StepFailed(
+            f"the proxy named {who} {named.box}, not the called party {step.to.box}, as the "
+            f"mailbox of {call} it forwarded to the voicemail server: {sent}",
+            "mailbox-is-caller" if caller else "wrong-mailbox",
         )
-    if resolution.mailbox.box != step.to.box:
-        return (
-            f"the INVITE reached the voicemail server naming mailbox {resolution.mailbox} "
-            f"({name}), not {step.to}; the proxy sent: {summary(invite)}"
+    if named.context != step.to.context:
+        return StepFailed(
+            f"the proxy named mailbox {named.box} in context {named.context}, not "
+            f"{step.to.context}, on {call} it forwarded to the voicemail server: {sent}",
+            "wrong-context",
         )
     return None
+
+
+def _missing_mailbox(invite: Request, name: str, box: str) -> StepFailed:
+    """The failure of an INVITE that carries no mailbox the convention reads: the mailbox in
+    a header of another name (renamed), or nowhere (stripped)."""
+    sent = summary(invite)
+    if name == "x-voicemail":
+        renamed = [
+            header
+            for header in invite.headers
+            if "mailbox" in header.key and header.key != "x-voicemail-mailbox"
+        ]
+        if renamed:
+            return StepFailed(
+                f"the proxy named the mailbox in {renamed[0].name}, not X-Voicemail-Mailbox, on "
+                f"the INVITE it forwarded to the voicemail server: {sent}",
+                "header-renamed",
+            )
+    return StepFailed(
+        f"the INVITE reached the voicemail server without {_CONVENTION_NEEDS[name]}; the proxy "
+        f"sent: {sent}",
+        "header-stripped",
+    )
+
+
+def _number(text: str) -> str:
+    """The user part of a caller given as a number or a SIP URI."""
+    return text.removeprefix("sip:").split("@", 1)[0]
 
 
 def _invite_story(bed: Testbed, mark: int, step: DepositStep, call_id: str) -> str:
@@ -357,20 +395,54 @@ def _invite_story(bed: Testbed, mark: int, step: DepositStep, call_id: str) -> s
     return f". The proxy forwarded the call and the voicemail server {said}; {received}"
 
 
+def _refused(
+    bed: Testbed, mark: int, step: DepositStep, user: str, response: Response
+) -> StepFailed:
+    """The failure of a deposit call answered ``response`` instead of as the step expects,
+    naming the proxy's mistake when it is a known one."""
+    invites, _ = _forwarded_invites(bed, mark, response.call_id, step.from_)
+    if not invites and bed.plan.target is None and step.expect_status == 200:
+        return StepFailed(
+            f"the proxy answered the {step.reason.value} call from {step.from_} to {user} "
+            f"{status_line(response)} instead of forwarding it to the voicemail server",
+            "outcome-not-forwarded",
+        )
+    problem = _convention_problem(bed, mark, step, response.call_id) if invites else None
+    if problem is not None:
+        return StepFailed(f"{problem}; the caller got {status_line(response)}", problem.finding)
+    return (
+        StepFailed(
+            f"the call from {step.from_} to {user} ({step.reason.value}) was answered "
+            f"{status_line(response)}; expected {step.expect_status}"
+            f"{_invite_story(bed, mark, step, response.call_id)}"
+        )
+        if problem is None
+        else problem.finding
+    )
+    if bed.plan.target is None and step.expect_status == 200:
+        return "outcome-not-forwarded"
+    return None
+
+
 async def run_retrieve(step: RetrieveStep, bed: Testbed) -> str:
     """Dial the voicemail menu, log in and press the keys, each when the menu waits."""
     phone = bed.phone(step.phone)
     spec = bed.scenario.phone(step.phone)
     mark = bed.mark()
+    code = bed.plan.access_code
     try:
-        call = await phone.dial(RETRIEVAL_NUMBER)
+        call = await phone.dial(code)
     except CallFailed as failure:
         raise StepFailed(
-            f"phone {step.phone} dialled {RETRIEVAL_NUMBER} and was answered "
+            f"phone {step.phone} dialled {code} and was answered "
             f"{status_line(failure.response)}{bed.view.request_story(mark, 'INVITE')}"
         ) from None
     except TransactionFailed:
         raise StepFailed(f"phone {step.phone}: no answer to its call to voicemail") from None
+    problem = _retrieval_problem(bed, mark, step.phone, call.dialog.call_id)
+    if problem is not None:
+        await bed.hang_up(call)
+        raise problem
     try:
         # Each key goes in when the menu has spoken and waits, as a person presses them.
         for keys in (step.pin + "#", *step.keys):
@@ -389,6 +461,38 @@ async def run_retrieve(step: RetrieveStep, bed: Testbed) -> str:
     if codes:
         detail += f" and message(s) {', '.join(codes)}"
     return detail
+
+
+def _retrieval_problem(bed: Testbed, mark: int, user: str, call_id: str) -> StepFailed | None:
+    """How the retrieval call the voicemail server received fails to name the phone's own
+    mailbox, when the site says the proxy names it (None when it does, or cannot be seen)."""
+    site = bed.plan.site
+    owned = bed.scenario.mailbox_of(bed.scenario.phone(user))
+    if site is None or site.retrieval is None or not site.retrieval.names_mailbox or not owned:
+        return None
+    invites, _ = _forwarded_invites(bed, mark, call_id, user)
+    if not invites:
+        return None
+    invite = invites[-1].message
+    assert isinstance(invite, Request)
+    try:
+        resolution = convention(bed.plan.convention).resolve(invite, owned.id.context)
+    except RoutingError:
+        resolution = None
+    sent = summary(invite)
+    if resolution is None:
+        return StepFailed(
+            f"the proxy forwarded phone {user}'s call to {bed.plan.access_code} to the voicemail "
+            f"server without naming mailbox {owned.id.box}: {sent}",
+            "retrieval-without-mailbox",
+        )
+    if resolution.mailbox != owned.id:
+        return StepFailed(
+            f"the proxy forwarded phone {user}'s call to {bed.plan.access_code} naming mailbox "
+            f"{resolution.mailbox}, not {owned.id}: {sent}",
+            "wrong-mailbox",
+        )
+    return None
 
 
 def _deposit_references(step: DepositStep) -> Sequence[Reference]:

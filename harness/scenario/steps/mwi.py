@@ -17,10 +17,16 @@ from harness.scenario.fields import Seconds, User, check_voice
 from harness.scenario.registry import STEPS, PhoneUse, Reference, StepKind
 from harness.scenario.step import Step, StepFailed
 from harness.scenario.wire import Crossing, distinct, final_answer, status_line
-from harness.sip.message import Request
+from harness.sim.phone import Phone
+from harness.sip.errors import SIPParseError
+from harness.sip.message import Request, parse_message
 
 if TYPE_CHECKING:
     from harness.scenario.testbed import Testbed
+
+#: Seconds a NOTIFY may take from the voicemail server's send to the phone through a real
+#: proxy, unless the site names its own budget.
+DEFAULT_BUDGET = 2.0
 
 
 class ExpectNotifyStep(Step):
@@ -51,7 +57,8 @@ class ExpectNoNotifyStep(Step):
 
 
 async def run_expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
-    """Wait for a NOTIFY with the expected lamp state, after the last one a step used."""
+    """Wait for a NOTIFY with the expected lamp state, after the last one a step used; each
+    NOTIFY the phone got must be its own and (with a budget) relayed in time."""
     phone = bed.phone(step.phone)
     counts = step.voice_counts
     voice = Counts(*counts) if counts is not None else None
@@ -59,16 +66,126 @@ async def run_expect_notify(step: ExpectNotifyStep, bed: Testbed) -> str:
     since = bed.notify_cursor(step.phone)
     mark = bed.mark()
     check = await phone.wait_lamp(expect, since, start=bed.now())
+    misdirected = _misdirected(bed, step.phone, since)
+    if misdirected is not None:
+        raise misdirected
     if check.status == "met" and check.state is not None:
+        took = _relay_times(bed, phone, since, check.state.at)
+        late = _late(bed, step.phone, took)
+        if late is not None:
+            raise late
         bed.move_notify_cursor(step.phone, check.state.at + 1e-6)
-        return f"phone {step.phone}: {check.detail}"
+        relayed = f", relayed in {max(took):.2f} s" if took else ""
+        return f"phone {step.phone}: {check.state.summary.describe()}{relayed}"
     wanted = f"Messages-Waiting: {'yes' if step.waiting else 'no'}"
     if voice is not None:
         wanted += f", Voice-Message: {voice.new}/{voice.old}"
+    seen = (
+        f"the last it got said {check.state.summary.describe()}"
+        if check.state is not None
+        else "it got none"
+    )
+    position = bed.view.position_at(since, mark)
     raise StepFailed(
         f"phone {step.phone} expected a NOTIFY with {wanted} within {step.within:g} s; "
-        f"{check.detail}{_notify_story(bed, step.phone, bed.view.position_at(since, mark))}"
+        f"{seen}{_notify_story(bed, step.phone, position)}",
+        _lost_finding(bed, step.phone, position),
     )
+
+
+def misdirected_notify(bed: Testbed) -> StepFailed | None:
+    """The failure of any NOTIFY of the run that reached a phone it was not meant for: the
+    runner's last word, for scenarios whose steps did not look at that phone's NOTIFYs."""
+    return _misdirected(bed, None, 0.0)
+
+
+def _misdirected(bed: Testbed, user: str | None, since: float) -> StepFailed | None:
+    """The failure of a NOTIFY for ``user`` that reached another phone, or of one for another
+    user that reached ``user``'s phone (any user: None), since loop time ``since``."""
+    for other, phone in bed.phones.items():
+        for notify in phone.foreign_notifies(since):
+            if user is None or user in (other, notify.addressee):
+                return StepFailed(
+                    f"the proxy relayed the NOTIFY for {notify.addressee} to phone {other}: "
+                    f"NOTIFY {notify.request.uri}, To: {notify.request.header('To')}",
+                    "notify-wrong-phone",
+                )
+    return None
+
+
+def _relay_times(bed: Testbed, phone: Phone, since: float, until: float) -> list[float]:
+    """Seconds from the voicemail server's send to the phone, for each NOTIFY the phone got
+    from ``since`` to ``until`` (loop times) that the wire log shows the server sending."""
+    sent: dict[tuple[str, int], float] = {}
+    for record in bed.wire:
+        if record.party != "voicemail" or record.direction != "out":
+            continue
+        try:
+            message = parse_message(record.data)
+        except SIPParseError:
+            continue
+        if isinstance(message, Request) and message.method == "NOTIFY":
+            sent.setdefault((message.call_id, message.cseq[0]), record.monotonic)
+    took: list[float] = []
+    for notify in phone.notifies_since(since):
+        started = sent.get((notify.request.call_id, notify.request.cseq[0]))
+        if notify.at <= until and started is not None:
+            took.append(notify.at - started)
+    return took
+
+
+def _late(bed: Testbed, user: str, took: list[float]) -> StepFailed | None:
+    """The failure of a NOTIFY relayed later than the budget: the site's, else the default
+    for a real proxy (the simulator's delays are the scenario's own)."""
+    site = bed.plan.site
+    if site is not None:
+        budget = site.mwi.budget
+    elif bed.plan.proxy != "simulator":
+        budget = DEFAULT_BUDGET
+    else:
+        return None
+    slowest = max(took, default=0.0)
+    if slowest <= budget:
+        return None
+    return StepFailed(
+        f"the NOTIFY for phone {user} was relayed {slowest:.2f} s after the voicemail server "
+        f"sent it; the budget is {budget:g} s",
+        "notify-late",
+    )
+
+
+def _lost_finding(bed: Testbed, user: str, since: int) -> str | None:
+    """The named mistake behind a NOTIFY for ``user`` that did not arrive: refused by the
+    proxy, or taken and not relayed; for a phone that registered during the run, only what was
+    sent since counts (a NOTIFY refused while it was away is right), and none sent since is the
+    lamp state not following the phone (None when the server sent none at all)."""
+    crossings = bed.view.crossings(since)
+    registered_at = bed.phone(user).registered_at
+    wire = bed.wire
+    sent = [
+        crossing
+        for crossing, _ in distinct(
+            c
+            for c in crossings
+            if c.sender == "voicemail"
+            and c.receiver == "proxy"
+            and isinstance(c.message, Request)
+            and c.message.method == "NOTIFY"
+            and _addressed_to(c.message, user)
+        )
+    ]
+    began = wire[since].monotonic if since < len(wire) else registered_at
+    if registered_at is not None and began is not None and registered_at > began:
+        away = bool(sent)
+        sent = [crossing for crossing in sent if wire[crossing.index].monotonic >= registered_at]
+        if away and not sent:
+            return "lamp-not-resent-on-register"
+    if not sent:
+        return None
+    answers = [final_answer(crossing, crossings) for crossing in sent]
+    if any(answer is not None and answer.status >= 400 for answer in answers):
+        return "notify-refused"
+    return "notify-not-relayed"
 
 
 async def run_expect_no_notify(step: ExpectNoNotifyStep, bed: Testbed) -> str:
@@ -76,6 +193,9 @@ async def run_expect_no_notify(step: ExpectNoNotifyStep, bed: Testbed) -> str:
     phone = bed.phone(step.phone)
     since = bed.now()
     await asyncio.sleep(step.within)
+    misdirected = _misdirected(bed, step.phone, since)
+    if misdirected is not None:
+        raise misdirected
     received = phone.notifies_since(since)
     if received:
         bodies = "; ".join(

@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 
 class RegisterStep(Step):
-    """The phone registers with the proxy (``expires: 0`` removes its binding).
+    """The phone registers with the proxy (``expires: 0`` removes its binding; unset, the
+    phone's own short expiry, or the site's).
 
     A 401 or 407 is answered with digest credentials: ``password``, else the phone's own.
     """
@@ -28,7 +29,7 @@ class RegisterStep(Step):
     kind: ClassVar[str] = "register"
     phone: User
     password: str | None = None
-    expires: int = Field(default=3600, ge=0)
+    expires: int | None = Field(default=None, ge=0)
     #: The final response the REGISTER must get (after any digest challenge).
     expect_status: int = Field(default=200, ge=200, le=699)
 
@@ -61,7 +62,7 @@ class UnsubscribeStep(Step):
 
 
 async def register_phone(
-    phone: Phone, expires: int = 3600, password: str | None = None
+    phone: Phone, expires: int | None = None, password: str | None = None
 ) -> Response:
     """REGISTER ``phone`` at its proxy, answering a 401/407 with ``password`` (else the
     phone's own, if it has one); the final response."""
@@ -92,7 +93,8 @@ async def run_register(step: RegisterStep, bed: Testbed) -> str:
         return f"phone {step.phone}: REGISTER answered {status_line(response)} as expected"
     if step.expires == 0:
         return f"phone {step.phone} unregistered"
-    return f"phone {step.phone} registered for {step.expires} s"
+    granted = phone.expires if step.expires is None else step.expires
+    return f"phone {step.phone} registered for {granted} s"
 
 
 async def run_subscribe(step: SubscribeStep, bed: Testbed) -> str:
