@@ -94,7 +94,8 @@ def check_request(request: Request, *, lenient: bool = False) -> Rejection | Non
         _check_common(request, lenient)
         _check_request_headers(request, lenient)
     except _InvalidError as invalid:
-        return Rejection(invalid.status, f"{_PHRASES[invalid.status]}: {_clean(invalid.detail)}")
+        phrase = _PHRASES[invalid.status]
+        return Rejection(invalid.status, f"{phrase}: {clean_reason(invalid.detail)}")
     return None
 
 
@@ -107,7 +108,7 @@ def check_response(response: Response, *, lenient: bool = False) -> Discard | No
             raise _InvalidError(f"status code {response.status} is outside 100-699")
         _check_common(response, lenient)
     except _InvalidError as invalid:
-        return Discard(_clean(invalid.detail))
+        return Discard(clean_reason(invalid.detail))
     return None
 
 
@@ -267,8 +268,8 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _clean(text: str) -> str:
-    """One line fit for a reason phrase: no control characters, bounded length."""
+def clean_reason(text: str) -> str:
+    """``text`` as one line fit for a reason phrase: no control characters, bounded length."""
     cleaned = "".join("?" if _unprintable(char) else char for char in text)
     return _short(cleaned, _REASON_LIMIT)
 
