@@ -50,6 +50,7 @@ from harness.voicemail.flows.leave import Leave, LeaveOptions
 from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
+from harness.voicemail.media_address import MediaAddressError, media_peer
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
@@ -115,6 +116,8 @@ class _Call:
     kind: str
     mailbox: MailboxId | None
     task: asyncio.Task[None] | None = None
+    #: Where the INVITE came from: in-dialog requests from elsewhere do not move the media.
+    source: Peer | None = None
 
 
 class VoicemailServer:
@@ -260,7 +263,9 @@ class VoicemailServer:
         handler = handlers.get(request.method)
         if handler is not None:
             await handler(request, transaction, source)
-        elif request.method in ("OPTIONS", "CANCEL"):
+        elif request.method == "CANCEL":
+            self._cancel(request, transaction)
+        elif request.method == "OPTIONS":
             self._respond(transaction, request, 200)
         else:
             self._respond(transaction, request, 405)
@@ -278,7 +283,7 @@ class VoicemailServer:
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
         incoming = IncomingCall.parse(request)
         if incoming.in_dialog:
-            self._reinvite(request, transaction)
+            await self._reinvite(request, transaction, source)
             return
         routing = await self._route(incoming, transaction)
         if routing is None:
@@ -311,7 +316,7 @@ class VoicemailServer:
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
         )
-        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox)
+        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox, source=source)
         self._calls[dialog.call_id] = call
         self.transport.respond(transaction, response)
         log.info("%s %s for %s from %s", channel, call.kind, call.mailbox, incoming.caller)
@@ -372,17 +377,28 @@ class VoicemailServer:
             rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
-        rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+        try:
+            rtp.remote = await media_peer(negotiated.remote_address, negotiated.remote_port)
+        except MediaAddressError as error:
+            rtp.close()
+            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+            return None
+        rtp.symmetric = self.config.sip.general.symmetric_rtp
         rtp.telephone_event_pt = negotiated.telephone_event_pt
         rtp.ptime = negotiated.ptime
         return rtp, answer, negotiated
 
-    def _reinvite(self, request: Request, transaction: ServerTransaction) -> None:
+    async def _reinvite(
+        self, request: Request, transaction: ServerTransaction, source: Peer
+    ) -> None:
         """A re-INVITE (a session-timer refresh, a phone moving its media): answer it and
         follow the new media address; the call flow goes on undisturbed."""
-        call = self._calls.get(request.call_id)
+        call = self._in_dialog(request, transaction)
         if call is None:
-            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            return
+        if call.source != source and not self.config.sip.general.symmetric_rtp:
+            # Only the caller's own path may move its media (or any path, behind NAT).
+            self._respond(transaction, request, 403, "Forbidden (re-INVITE from another address)")
             return
         if not call.dialog.receive_request(request):
             self._respond(transaction, request, 500, "Server Internal Error (CSeq out of order)")
@@ -393,10 +409,11 @@ class VoicemailServer:
                 answer, negotiated = sdp.answer(
                     sdp.parse(request.body), self.transport.host, call.rtp.local_port
                 )
-            except sdp.SdpError as error:
+                remote = await media_peer(negotiated.remote_address, negotiated.remote_port)
+            except (sdp.SdpError, MediaAddressError) as error:
                 self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
                 return
-            call.rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+            call.rtp.remote = remote
             body = bytes(answer)
         response = make_response(
             request,
@@ -441,18 +458,31 @@ class VoicemailServer:
         bye = dialog.create_request("BYE")
         await self.transport.request(bye, dialog.next_hop())
 
-    async def _bye(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+    def _in_dialog(self, request: Request, transaction: ServerTransaction) -> _Call | None:
+        """The call ``request`` belongs to by Call-ID and both tags, or None after a 481."""
         call = self._calls.get(request.call_id)
-        if call is None:
+        if call is None or not call.dialog.matches(request):
             self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            return None
+        return call
+
+    def _cancel(self, request: Request, transaction: ServerTransaction) -> None:
+        """200 for a CANCEL of an INVITE transaction still known (§9.2), 481 otherwise."""
+        if self.transport.layer.cancel_target(request) is None:
+            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+        else:
+            self._respond(transaction, request, 200)
+
+    async def _bye(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+        call = self._in_dialog(request, transaction)
+        if call is None:
             return
         self._respond(transaction, request, 200)
         call.session.hung_up()
 
     async def _info(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
-        call = self._calls.get(request.call_id)
+        call = self._in_dialog(request, transaction)
         if call is None:
-            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
             return
         kind = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         try:

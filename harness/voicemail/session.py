@@ -339,6 +339,9 @@ class CallSession:
     def _stop_playback(self) -> None:
         if self._interrupt is not None or self._playback is not None:
             self.rtp.stop_sending()
+        if self._playback is not None:
+            # A send waiting for its turn would otherwise be left pending when the call ends.
+            self._playback.cancel()
         self._interrupt = None
         self._playback = None
 
