@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from harness.sip.builder import error_response, make_response, new_via
-from harness.sip.errors import SIPParseError
+from harness.sip.errors import MessageTooLargeError, SIPParseError
 from harness.sip.message import (
     Header,
     HeaderCase,
@@ -55,6 +55,9 @@ from harness.sip.via import Via
 log = logging.getLogger(__name__)
 
 TransportName = Literal["UDP", "TCP"]
+
+#: Seconds a request refused for a full transaction table is told to wait (Retry-After).
+RETRY_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +166,27 @@ class _Pending:
     provisional: Callable[[Response], None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TcpLimits:
+    """What a stranger's TCP connections may hold: chan_sip's ``tcpauthtimeout`` and
+    ``tcpauthlimit``, and the longest message accepted (longer ones are answered 413)."""
+
+    #: Seconds an accepted connection may stay silent before it is closed; None: forever.
+    idle_timeout: float | None = None
+    #: The most accepted connections held at once; more are closed at once. None: no bound.
+    max_connections: int | None = None
+    #: The longest message head, and body, accepted on a stream.
+    max_head: int = 65536
+    max_body: int = 16 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class _TcpConnection:
     writer: asyncio.StreamWriter
     reader_task: asyncio.Task[None] | None = None
     parser: StreamParser = field(default_factory=StreamParser)
+    #: Whether the peer opened it (idle timeouts and the connection bound apply).
+    accepted: bool = False
 
 
 class SipTransport:
@@ -183,8 +202,14 @@ class SipTransport:
         party: str = "",
         style: WireStyle = _PLAIN_STYLE,
         hook: WireHook | None = None,
+        tcp_limits: TcpLimits | None = None,
+        max_transactions: int | None = None,
     ) -> None:
         self.host = host
+        #: The most transactions held at once; new requests beyond are answered 503.
+        self.max_transactions = max_transactions
+        #: Bounds on what accepted TCP connections may hold.
+        self.tcp_limits = tcp_limits or TcpLimits()
         self.port = port
         self.party = party
         #: How every message this transport serialises is written.
@@ -461,6 +486,17 @@ class SipTransport:
         one-line log of why none can be addressed; never an exception.
         """
         rejection = _checked(request)
+        if rejection is None and self._full(request):
+            log.warning(
+                "%s: %s from %s:%s refused: %d transactions held",
+                self.party,
+                request.method,
+                *source,
+                self.layer.transaction_count,
+            )
+            retry = (("Retry-After", str(RETRY_AFTER)),)
+            self.refuse(request, 503, "Service Unavailable (too many transactions)", source, retry)
+            return None
         if rejection is None:
             try:
                 return _stamp_received(request, source)
@@ -469,6 +505,12 @@ class SipTransport:
         log.info("%s: %s from %s:%s", self.party, rejection.reason, *source)
         self.refuse(request, rejection.status, rejection.reason, source)
         return None
+
+    def _full(self, request: Request) -> bool:
+        """Whether ``request`` would open one transaction more than the bound allows."""
+        if self.max_transactions is None or request.method in ("ACK", "CANCEL"):
+            return False
+        return self.layer.transaction_count >= self.max_transactions
 
     def refuse(
         self,
@@ -592,7 +634,19 @@ class SipTransport:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")[:2]
-        connection = _TcpConnection(writer)
+        limits = self.tcp_limits
+        held = sum(1 for connection in self._tcp.values() if connection.accepted)
+        if limits.max_connections is not None and held >= limits.max_connections:
+            log.warning(
+                "%s: TCP connection from %s:%s refused: %d held (tcpauthlimit)",
+                self.party,
+                *peer,
+                held,
+            )
+            writer.close()
+            return
+        parser = StreamParser(max_head=limits.max_head, max_body=limits.max_body)
+        connection = _TcpConnection(writer, parser=parser, accepted=True)
         self._tcp[peer] = connection
         # Closing the listener cancels this handler; that is the end of the connection, not
         # an error worth a traceback.
@@ -611,9 +665,19 @@ class SipTransport:
     async def _read_stream(
         self, reader: asyncio.StreamReader, connection: _TcpConnection, peer: Peer
     ) -> None:
+        idle = self.tcp_limits.idle_timeout if connection.accepted else None
         try:
             while not self._closed:
-                chunk = await reader.read(65536)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), idle)
+                except TimeoutError:
+                    log.info(
+                        "%s: TCP connection from %s:%s closed: idle %g s", self.party, *peer, idle
+                    )
+                    break
+                except ConnectionError as error:
+                    log.info("%s: TCP connection from %s:%s lost: %s", self.party, *peer, error)
+                    break
                 if not chunk:
                     break
                 connection.parser.feed(chunk)
@@ -623,6 +687,7 @@ class SipTransport:
                 except SIPParseError as error:
                     # A stream cannot be resynchronised after a framing error (RFC 3261 §18.3).
                     self._emit("in", chunk, peer, "TCP", error=str(error))
+                    log.info("%s: TCP stream from %s:%s closed: %s", self.party, *peer, error)
                     reply = _reply_to_fragment(chunk, error)
                     if reply is not None:
                         connection.writer.write(reply)
@@ -726,5 +791,10 @@ def _reply_to_fragment(data: bytes, error: SIPParseError) -> bytes | None:
     if not ({b"via", b"v"} & names and {b"call-id", b"i"} & names and b"cseq" in names):
         return None
     reason = error.reason.replace("\r", " ").replace("\n", " ")[:120]
-    lines = [f"SIP/2.0 400 Bad Request ({reason})".encode(), *kept, b"Content-Length: 0"]
+    status = (
+        "413 Request Entity Too Large"
+        if isinstance(error, MessageTooLargeError)
+        else "400 Bad Request"
+    )
+    lines = [f"SIP/2.0 {status} ({reason})".encode(), *kept, b"Content-Length: 0"]
     return b"\r\n".join(lines) + b"\r\n\r\n"

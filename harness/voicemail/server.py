@@ -50,6 +50,7 @@ from harness.voicemail.flows.leave import Leave, LeaveOptions
 from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
+from harness.voicemail.limits import MAX_CALL_AUDIO, RETRY_AFTER, ServerLimits
 from harness.voicemail.media_address import MediaAddressError, media_peer
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.services import CallServices
@@ -143,9 +144,16 @@ class VoicemailServer:
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
         self.user_agent = config.sip.general.useragent
         timers = Timers(t1=config.sip.general.timert1 / 1000)
+        self.limits = ServerLimits.from_sip(config.sip.general)
         # ``tcp``: SIP over TCP on the same port too, for a proxy that forwards over TCP.
         self.transport = SipTransport(
-            host=host, port=port, party="voicemail", timers=timers, tcp=tcp
+            host=host,
+            port=port,
+            party="voicemail",
+            timers=timers,
+            tcp=tcp,
+            tcp_limits=self.limits.tcp,
+            max_transactions=self.limits.transactions,
         )
         self.transport.handler = self._on_request
         self.status_port = status_port
@@ -194,6 +202,8 @@ class VoicemailServer:
             min_expires=min_expires,
             max_expires=general.submaxexpiry,
             user_agent=self.user_agent,
+            max_per_mailbox=self.limits.subscriptions_per_mailbox,
+            max_per_host=self.limits.subscriptions_per_host,
         )
         if self.status_port is not None:
             self._status_server = await asyncio.start_server(
@@ -276,14 +286,28 @@ class VoicemailServer:
         request: Request,
         status: int,
         reason: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
-        response = make_response(request, status, reason, headers=[("Server", self.user_agent)])
+        lines = [("Server", self.user_agent), *(headers or [])]
+        response = make_response(request, status, reason, headers=lines)
         self.transport.respond(transaction, response)
 
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
         incoming = IncomingCall.parse(request)
         if incoming.in_dialog:
             await self._reinvite(request, transaction, source)
+            return
+        if len(self._calls) >= self.limits.call_limit:
+            log.warning(
+                "call from %s refused: %d calls (call-limit)", incoming.caller, len(self._calls)
+            )
+            self._respond(
+                transaction,
+                request,
+                503,
+                f"Service Unavailable (call-limit {self.limits.call_limit} reached)",
+                headers=[("Retry-After", str(RETRY_AFTER))],
+            )
             return
         routing = await self._route(incoming, transaction)
         if routing is None:
@@ -384,6 +408,7 @@ class VoicemailServer:
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
         rtp.symmetric = self.config.sip.general.symmetric_rtp
+        rtp.receiver.max_bytes = MAX_CALL_AUDIO
         rtp.telephone_event_pt = negotiated.telephone_event_pt
         rtp.ptime = negotiated.ptime
         return rtp, answer, negotiated

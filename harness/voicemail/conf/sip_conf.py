@@ -89,7 +89,7 @@ _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     legacy_useroption_parsing shrinkcallerid storesipcause autocreatepeer rtcachefriends
     rtsavesysname rtupdate rtautoclear ignoreregexpire domain autodomain allowexternaldomains
     sipdebug recordhistory dumphistory limitonpeers fromuser prematuremedia
-    subscribe_network_change_event
+    subscribe_network_change_event submaxpermailbox submaxperhost
     """
 )
 _SIP_PEER_KNOWN = _SIP_COMMON_ACCEPTED | words(
@@ -136,6 +136,10 @@ class SipGeneral:
     tcpauthtimeout: int = 30
     #: ``tcpauthlimit=``: the most TCP connections held at once (more are refused).
     tcpauthlimit: int = 100
+    #: ``submaxpermailbox=``: the most subscriptions to one mailbox (then 503).
+    submaxpermailbox: int = 20
+    #: ``submaxperhost=``: the most subscriptions whose NOTIFYs go to one host (then 503).
+    submaxperhost: int = 50
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -279,6 +283,8 @@ def _sip_general(section: Section | None) -> SipGeneral:
         call_limit=fields.integer("call-limit", defaults.call_limit, 1),
         tcpauthtimeout=fields.integer("tcpauthtimeout", defaults.tcpauthtimeout, 1),
         tcpauthlimit=fields.integer("tcpauthlimit", defaults.tcpauthlimit, 1),
+        submaxpermailbox=fields.integer("submaxpermailbox", defaults.submaxpermailbox, 1),
+        submaxperhost=fields.integer("submaxperhost", defaults.submaxperhost, 1),
         options=fields.all_options(),
     )
 

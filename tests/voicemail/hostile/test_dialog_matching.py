@@ -43,6 +43,7 @@ class Leg:
         to_tag: str | None = None,
         body: str = "",
         extra: str = "",
+        signal: str = "5",
     ) -> bytes:
         """Send an in-dialog request and return the first final answer's status line."""
         sender = sock or self.sock
@@ -51,7 +52,7 @@ class Leg:
         if method == "INFO":
             content, body = (
                 "Content-Type: application/dtmf-relay\r\n",
-                "Signal=5\r\nDuration=100\r\n",
+                f"Signal={signal}\r\nDuration=100\r\n",
             )
         text = (
             f"{method} sip:1000@127.0.0.1 SIP/2.0\r\n"
