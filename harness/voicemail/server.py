@@ -42,6 +42,7 @@ from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
+from harness.sip.validation import check_support
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -263,6 +264,11 @@ class VoicemailServer:
     ) -> None:
         if transaction is None:
             return  # the ACK of our 2xx: the transaction layer already stopped retransmitting
+        refusal = check_support(request)
+        if refusal is not None:
+            headers = list(refusal.headers)
+            self._respond(transaction, request, refusal.status, refusal.reason, headers)
+            return
         handlers = {
             "INVITE": self._invite,
             "BYE": self._bye,

@@ -193,3 +193,29 @@ def test_a_cancel_matching_no_invite_is_481(server: ServerThread) -> None:
     with udp_socket() as sock:
         leg = Leg(sock, uuid.uuid4().hex, "f", "t", server.address)
         assert leg.request("CANCEL", 1).startswith(b"SIP/2.0 481")
+
+
+def raw_request(server: ServerThread, uri: str, extra: str) -> bytes:
+    """Send an OPTIONS to ``uri`` with ``extra`` header lines; the final answer's head."""
+    with udp_socket() as sock:
+        port = sock.getsockname()[1]
+        text = (
+            f"OPTIONS {uri} SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:16]};rport\r\n"
+            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:1000@127.0.0.1>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 OPTIONS\r\n{extra}Content-Length: 0\r\n\r\n"
+        )
+        sock.sendto(text.encode(), server.address)
+        sock.settimeout(2.0)
+        return sock.recv(65536).split(b"\r\n\r\n", 1)[0]
+
+
+def test_a_request_requiring_an_unknown_extension_is_420_naming_it(server: ServerThread) -> None:
+    head = raw_request(server, "sip:1000@127.0.0.1", "Require: foo, timer\r\n")
+    assert head.startswith(b"SIP/2.0 420 "), head
+    assert b"\r\nUnsupported: foo, timer" in head
+
+
+def test_a_request_uri_of_an_unknown_scheme_is_416(server: ServerThread) -> None:
+    head = raw_request(server, "http://voicemail.example/1000", "")
+    assert head.startswith(b"SIP/2.0 416 "), head
