@@ -427,8 +427,10 @@ class VoicemailServer:
         call = self._in_dialog(request, transaction)
         if call is None:
             return
-        if call.source != source and not self.config.sip.general.symmetric_rtp:
-            # Only the caller's own path may move its media (or any path, behind NAT).
+        moved = call.source is not None and call.source[0] != source[0]
+        if moved and not self.config.sip.general.symmetric_rtp:
+            # Only the caller's own host may move its media (or any, behind NAT); the port may
+            # differ, as a proxy's new TCP connection's does.
             self._respond(transaction, request, 403, "Forbidden (re-INVITE from another address)")
             return
         if not call.dialog.receive_request(request):

@@ -81,9 +81,9 @@ def final_status(sock: socket.socket) -> bytes:
     return b""
 
 
-def udp_socket() -> socket.socket:
+def udp_socket(host: str = "127.0.0.1") -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
+    sock.bind((host, 0))
     return sock
 
 
@@ -177,10 +177,19 @@ def test_a_reinvite_from_another_address_does_not_move_the_media(
     server: ServerThread, leg: Leg
 ) -> None:
     before = media_target(server, leg.call_id)
-    with udp_socket() as elsewhere:
+    with udp_socket("127.0.0.2") as elsewhere:
         status = leg.request("INVITE", 2, sock=elsewhere, body=SDP.format(rtp=41000))
     assert not status.startswith(b"SIP/2.0 2"), status
     assert media_target(server, leg.call_id) == before
+
+
+def test_a_reinvite_from_another_port_of_the_callers_host_moves_the_media(
+    server: ServerThread, leg: Leg
+) -> None:
+    with udp_socket() as new_connection:
+        status = leg.request("INVITE", 2, sock=new_connection, body=SDP.format(rtp=41002))
+    assert status.startswith(b"SIP/2.0 200"), status
+    assert media_target(server, leg.call_id) == ("127.0.0.1", 41002)
 
 
 def test_a_reinvite_from_the_caller_moves_the_media(server: ServerThread, leg: Leg) -> None:

@@ -91,7 +91,7 @@ def test_without_nat_packets_from_elsewhere_do_not_move_the_media(server: Server
 def test_with_nat_comedia_media_follows_the_packets_and_the_reinvite(tmp_path: Path) -> None:
     nat = "[general]\nnat=force_rport,comedia\n"
     with ServerThread(tmp_path, sip_conf=nat) as server, udp_socket() as sock:
-        with udp_socket() as elsewhere:
+        with udp_socket("127.0.0.2") as elsewhere:
             leg = dial(server, sock)
             rtp_from(elsewhere, server, leg.call_id)
             assert media_target(server, leg.call_id) == elsewhere.getsockname()
