@@ -626,7 +626,9 @@ class SipTransport:
         self, data: bytes, source: Peer, transport: TransportName, error: SIPParseError
     ) -> None:
         """Answer 400 when enough of the request survives to build a response; else drop."""
-        log.info("%s: unparsable message from %s:%s: %s", self.party, *source, error)
+        log.info(
+            "%s: unparsable message from %s:%s: %s", self.party, *source, _printable(str(error))
+        )
         reply = _reply_to_fragment(data, error)
         if reply is None:
             return
@@ -790,7 +792,7 @@ def _reply_to_fragment(data: bytes, error: SIPParseError) -> bytes | None:
     names = {line.split(b":", 1)[0].strip().lower() for line in kept}
     if not ({b"via", b"v"} & names and {b"call-id", b"i"} & names and b"cseq" in names):
         return None
-    reason = error.reason.replace("\r", " ").replace("\n", " ")[:120]
+    reason = clean_reason(error.reason)
     status = (
         "413 Request Entity Too Large"
         if isinstance(error, MessageTooLargeError)

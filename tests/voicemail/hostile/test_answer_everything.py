@@ -135,7 +135,8 @@ def check(request: Mutated, answer: bytes, expected: bool, transport: str) -> No
     if expected:
         assert answer.startswith(b"SIP/2.0 "), f"no answer over {transport} to:\n{shown!r}"
         first = answer.split(b"\r\n", 1)[0]
-        assert re.fullmatch(rb"SIP/2\.0 [1-6][0-9][0-9] [^\r\n]*", first), first
+        # The reason phrase names the fault in printable text: no control bytes echoed back.
+        assert re.fullmatch(rb"SIP/2\.0 [1-6][0-9][0-9] [^\x00-\x1f\x7f]*", first), first
     else:
         assert answer == b"", f"answered {answer[:80]!r} over {transport} to:\n{shown!r}"
 
