@@ -52,8 +52,8 @@ from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.limits import MAX_CALL_AUDIO, RETRY_AFTER, ServerLimits
-from harness.voicemail.media_address import MediaAddressError, media_peer
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
+from harness.voicemail.peer_address import PeerAddressError, resolve_peer
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -408,8 +408,8 @@ class VoicemailServer:
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
         try:
-            rtp.remote = await media_peer(negotiated.remote_address, negotiated.remote_port)
-        except MediaAddressError as error:
+            rtp.remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+        except PeerAddressError as error:
             rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
@@ -442,8 +442,8 @@ class VoicemailServer:
                 answer, negotiated = sdp.answer(
                     sdp.parse(request.body), self.transport.host, call.rtp.local_port
                 )
-                remote = await media_peer(negotiated.remote_address, negotiated.remote_port)
-            except (sdp.SdpError, MediaAddressError) as error:
+                remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+            except (sdp.SdpError, PeerAddressError) as error:
                 self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
                 return
             call.rtp.remote = remote
@@ -694,9 +694,12 @@ class VoicemailServer:
         assert self.subscriptions is not None
         status: int | None
         try:
-            response = await self.transport.request(notify, self.subscriptions.destination(notify))
+            host, port = self.subscriptions.destination(notify)
+            destination = await resolve_peer(host, port, what="subscriber host")
+            response = await self.transport.request(notify, destination)
             status = response.status
-        except TransactionFailed:
+        except (TransactionFailed, PeerAddressError) as error:
+            log.info("NOTIFY %s: %s", notify.uri, error)
             status = None
         self.subscriptions.notify_answered(notify, status, self._now())
         self._arm_subscriptions()

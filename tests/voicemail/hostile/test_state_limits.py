@@ -114,3 +114,22 @@ def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
     ):
         assert subscribe(sock, server).startswith(b"SIP/2.0 200")
         assert subscribe(sock, server).startswith(b"SIP/2.0 503")
+
+
+def test_a_subscriber_contact_host_name_is_resolved_for_its_notify(tmp_path: Path) -> None:
+    with ServerThread(tmp_path) as server, udp_socket() as sock:
+        port = sock.getsockname()[1]
+        text = (
+            "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
+            f"From: <sip:1000@127.0.0.1>;tag=a\r\nTo: <sip:1000@127.0.0.1>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 SUBSCRIBE\r\n"
+            f"Contact: <sip:1000@localhost:{port}>\r\nEvent: message-summary\r\n"
+            "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.sendto(text.encode(), server.address)
+        sock.settimeout(2)
+        heads = [sock.recv(65536).split(b"\r\n", 1)[0] for _ in range(2)]
+        assert heads[0].startswith(b"SIP/2.0 200"), heads
+        assert heads[1].startswith(b"NOTIFY sip:1000@localhost:"), heads
+        assert server.records.failures() == []
