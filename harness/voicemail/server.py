@@ -281,6 +281,9 @@ class VoicemailServer:
             await handler(request, transaction, source)
         elif request.method == "CANCEL":
             self._cancel(request, transaction)
+        elif request.method == "NOTIFY":
+            # The server subscribes to nothing, so no NOTIFY belongs to a dialog of its own.
+            self._respond(transaction, request, 481, "Subscription Does Not Exist")
         elif request.method == "OPTIONS":
             self._respond(transaction, request, 200)
         else:

@@ -228,3 +228,11 @@ def test_a_request_requiring_an_unknown_extension_is_420_naming_it(server: Serve
 def test_a_request_uri_of_an_unknown_scheme_is_416(server: ServerThread) -> None:
     head = raw_request(server, "http://voicemail.example/1000", "")
     assert head.startswith(b"SIP/2.0 416 "), head
+
+
+def test_a_notify_matches_no_subscription_of_the_server_so_is_481(server: ServerThread) -> None:
+    with udp_socket() as sock:
+        leg = Leg(sock, uuid.uuid4().hex, "f", "t", server.address)
+        assert leg.request("NOTIFY", 1, extra="Event: message-summary\r\n").startswith(
+            b"SIP/2.0 481"
+        )
