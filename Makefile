@@ -41,3 +41,10 @@ interop: setup
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache
+
+# Longer fuzzing of the voicemail server's SIP front (UDP and TCP); part of `make soak`.
+FUZZ_EXAMPLES ?= 3000
+.PHONY: fuzz soak
+fuzz: setup
+	VMHARNESS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q -s tests/voicemail/hostile/test_answer_everything.py
+soak: fuzz

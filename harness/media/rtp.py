@@ -176,8 +176,23 @@ class RtpReceiver:
     Packets of other SSRCs are counted in ``other_ssrc`` and otherwise ignored.
     """
 
-    def __init__(self, clock_rate: int = 8000) -> None:
+    def __init__(
+        self,
+        clock_rate: int = 8000,
+        *,
+        max_lead: float | None = None,
+        max_bytes: int | None = None,
+    ) -> None:
         self.clock_rate = clock_rate
+        #: Seconds a packet's timestamp may stray from its arrival time before it is placed at
+        #: the arrival time instead: a sender's timestamps cannot stretch the stream beyond the
+        #: wall clock. None trusts the timestamps (for analysing a peer's stream as sent).
+        self.max_lead = max_lead
+        #: The most payload bytes kept; later packets are refused (counted in ``refused``).
+        self.max_bytes = max_bytes
+        self.refused = 0
+        self._kept = 0
+        self._first_arrival = 0.0
         self.ssrc: int | None = None
         # extended sequence -> (payload type, timestamp offset from the first packet, payload)
         self._packets: dict[int, tuple[int, int, bytes]] = {}
@@ -195,6 +210,7 @@ class RtpReceiver:
         """Take one packet that arrived at time ``now`` (seconds). True if it was new."""
         if self.ssrc is None:
             self.ssrc = packet.ssrc
+            self._first_arrival = now
             self._base_timestamp = packet.timestamp
             self._lowest_ext = self._highest_ext = packet.sequence
             ext = packet.sequence
@@ -218,6 +234,12 @@ class RtpReceiver:
         offset = (packet.timestamp - self._base_timestamp) & 0xFFFFFFFF
         if offset >= 0x80000000:
             offset -= _TS_MOD
+        if self.max_lead is not None:
+            offset = self._within_wall_clock(offset, now)
+        if self._over_budget(len(packet.payload), now):
+            self.refused += 1
+            return False
+        self._kept += len(packet.payload)
         self._packets[ext] = (packet.payload_type, offset, packet.payload)
         # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
         if offset != self._last_timestamp:
@@ -227,6 +249,23 @@ class RtpReceiver:
             self._last_transit = transit
             self._last_timestamp = offset
         return True
+
+    def _over_budget(self, size: int, now: float) -> bool:
+        """Whether keeping ``size`` more bytes would pass ``max_bytes`` or, bounded by the wall
+        clock, twice the samples the time since the first packet (plus the lead) can hold."""
+        kept = self._kept + size
+        if self.max_bytes is not None and kept > self.max_bytes:
+            return True
+        if self.max_lead is None:
+            return False
+        return kept > 2 * (now - self._first_arrival + self.max_lead) * self.clock_rate
+
+    def _within_wall_clock(self, offset: int, now: float) -> int:
+        """``offset`` moved to within ``max_lead`` of where the arrival time puts it."""
+        assert self.max_lead is not None
+        arrived = (now - self._first_arrival) * self.clock_rate
+        slack = self.max_lead * self.clock_rate
+        return int(min(max(offset, arrived - slack), arrived + slack))
 
     @property
     def stats(self) -> RtpStats:

@@ -57,6 +57,8 @@ class RtpSession:
         self.telephone_event_pt = telephone_event_pt
         self.on_dtmf = on_dtmf
         self.learn_remote = learn_remote
+        #: Symmetric RTP (chan_sip's ``nat=comedia``): send to where the packets come from.
+        self.symmetric = False
         self.ptime = 20
         self.receiver = RtpReceiver(clock_rate)
         self.dtmf = DtmfReceiver()
@@ -145,7 +147,7 @@ class RtpSession:
         except RtpError:
             self.malformed += 1
             return
-        if self.remote is None and self.learn_remote:
+        if self.symmetric or (self.remote is None and self.learn_remote):
             self.remote = (str(addr[0]), addr[1])
         if packet.payload_type == self.telephone_event_pt:
             try:

@@ -289,6 +289,30 @@ def make_response(
     return Response(status=status, reason=phrase, headers=tuple(lines), body=body)
 
 
+def error_response(
+    request: Request, status: int, reason: str, *, headers: HeaderPairs = ()
+) -> Response | None:
+    """A response refusing ``request`` however broken it is, or None when it cannot be
+    addressed (no Via, Call-ID or CSeq to copy: RFC 3261 §8.2.6 needs them to match it).
+
+    :func:`make_response` when the request allows it; otherwise the headers that survived are
+    copied as they are (a To that does not parse is copied without a tag added).
+    """
+    if not (request.has("Via") and request.has("Call-ID") and request.has("CSeq")):
+        return None
+    try:
+        return make_response(request, status, reason, headers=headers)
+    except ValueError:
+        pass
+    lines = [Header("Via", value) for value in request.header_values("Via")]
+    for name in ("From", "To", "Call-ID", "CSeq"):
+        value = request.header(name)
+        if value is not None:
+            lines.append(Header(name, value))
+    lines.extend(Header(name, value) for name, value in headers)
+    return Response(status=status, reason=reason, headers=tuple(lines))
+
+
 def make_cancel(request: Request, *, headers: HeaderPairs = ()) -> Request:
     """The CANCEL of ``request`` (RFC 3261 §9.1).
 

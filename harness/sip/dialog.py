@@ -266,6 +266,10 @@ class Dialog:
             content_type=content_type,
         )
 
+    def matches(self, request: Request) -> bool:
+        """Whether a received ``request`` belongs here: same Call-ID and both tags (§12.2.2)."""
+        return dialog_id_of_request(request) == self.id
+
     def receive_request(self, request: Request) -> bool:
         """Check and learn from a request received in this dialog (§12.2.2).
 

@@ -13,3 +13,7 @@ class SIPParseError(ValueError):
         super().__init__(f"{reason} (at byte {offset})")
         self.offset = offset
         self.reason = reason
+
+
+class MessageTooLargeError(SIPParseError):
+    """A message longer than the receiver accepts (answered 413 when it can be)."""

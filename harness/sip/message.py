@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Self
 
 from harness.sip.address import Address
-from harness.sip.errors import SIPParseError
+from harness.sip.errors import MessageTooLargeError, SIPParseError
 from harness.sip.via import Via
 
 #: Compact header forms: RFC 3261 §7.3.3 plus those registered by later RFCs.
@@ -804,7 +804,7 @@ class StreamParser:
             found = _find_head_end(self._buffer, self._scan)
             if found is None:
                 if len(self._buffer) > self._max_head:
-                    raise SIPParseError(
+                    raise MessageTooLargeError(
                         self._consumed + self._max_head,
                         f"message head longer than {self._max_head} bytes",
                     )
@@ -812,7 +812,7 @@ class StreamParser:
                 return None
             head_end, body_start = found
             if head_end > self._max_head:
-                raise SIPParseError(
+                raise MessageTooLargeError(
                     self._consumed + self._max_head,
                     f"message head longer than {self._max_head} bytes",
                 )
@@ -823,7 +823,7 @@ class StreamParser:
                     raise SIPParseError(self._consumed, "missing Content-Length on a stream")
                 length = 0
             if length > self._max_body:
-                raise SIPParseError(
+                raise MessageTooLargeError(
                     head.length_offset,
                     f"Content-Length {length} exceeds the limit of {self._max_body} bytes",
                 )

@@ -8,6 +8,8 @@ and with the offerer's payload type.
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -182,12 +184,35 @@ def _addrtype(address: str) -> str:
     return "IP6" if ":" in address else "IP4"
 
 
+# RFC 1123 host names: letters, digits and inner hyphens in dot-separated labels.
+_HOST_NAME = re.compile(
+    r"(?=.*[A-Za-z])[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?"
+)
+_MAX_HOST_NAME = 253
+
+
 def _parse_connection(value: str, line: int) -> str:
     parts = value.split()
     if len(parts) != 3 or parts[0] != "IN" or parts[1] not in ("IP4", "IP6"):
         raise SdpError(f"c= must be 'IN IP4|IP6 <address>', got {value!r}", line)
     # A multicast address may carry /ttl and /count; only the address is of use here.
-    return parts[2].split("/", 1)[0]
+    address = parts[2].split("/", 1)[0]
+    if not _is_connection_address(parts[1], address):
+        kind = "an IPv4" if parts[1] == "IP4" else "an IPv6"
+        raise SdpError(
+            f"c= address {address[:60]!r} is neither {kind} address nor a host name", line
+        )
+    return address
+
+
+def _is_connection_address(addrtype: str, address: str) -> bool:
+    """RFC 4566 §5.7: an address of ``addrtype``, or a fully qualified domain name."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return len(address) <= _MAX_HOST_NAME and _HOST_NAME.fullmatch(address) is not None
+    return parsed.version == (4 if addrtype == "IP4" else 6)
 
 
 def _parse_int(text: str, what: str, line: int) -> int:

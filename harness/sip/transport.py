@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from harness.sip.builder import make_response, new_via
-from harness.sip.errors import SIPParseError
+from harness.sip.builder import error_response, make_response, new_via
+from harness.sip.errors import MessageTooLargeError, SIPParseError
 from harness.sip.message import (
     Header,
     HeaderCase,
@@ -36,22 +36,28 @@ from harness.sip.message import (
 from harness.sip.transaction import (
     ClientTransaction,
     Event,
+    MalformedMessage,
     Peer,
     RequestReceived,
     ResponseReceived,
     ServerTransaction,
     StrayResponse,
     Timers,
+    TransactionError,
     TransactionLayer,
+    TransactionState,
     TransactionTimeout,
 )
 from harness.sip.uri import URI
-from harness.sip.validation import check_request
+from harness.sip.validation import Rejection, check_request, clean_reason
 from harness.sip.via import Via
 
 log = logging.getLogger(__name__)
 
 TransportName = Literal["UDP", "TCP"]
+
+#: Seconds a request refused for a full transaction table is told to wait (Retry-After).
+RETRY_AFTER = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,11 +166,27 @@ class _Pending:
     provisional: Callable[[Response], None] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TcpLimits:
+    """What a stranger's TCP connections may hold: chan_sip's ``tcpauthtimeout`` and
+    ``tcpauthlimit``, and the longest message accepted (longer ones are answered 413)."""
+
+    #: Seconds an accepted connection may stay silent before it is closed; None: forever.
+    idle_timeout: float | None = None
+    #: The most accepted connections held at once; more are closed at once. None: no bound.
+    max_connections: int | None = None
+    #: The longest message head, and body, accepted on a stream.
+    max_head: int = 65536
+    max_body: int = 16 * 1024 * 1024
+
+
 @dataclass(slots=True)
 class _TcpConnection:
     writer: asyncio.StreamWriter
     reader_task: asyncio.Task[None] | None = None
     parser: StreamParser = field(default_factory=StreamParser)
+    #: Whether the peer opened it (idle timeouts and the connection bound apply).
+    accepted: bool = False
 
 
 class SipTransport:
@@ -180,8 +202,14 @@ class SipTransport:
         party: str = "",
         style: WireStyle = _PLAIN_STYLE,
         hook: WireHook | None = None,
+        tcp_limits: TcpLimits | None = None,
+        max_transactions: int | None = None,
     ) -> None:
         self.host = host
+        #: The most transactions held at once; new requests beyond are answered 503.
+        self.max_transactions = max_transactions
+        #: Bounds on what accepted TCP connections may hold.
+        self.tcp_limits = tcp_limits or TcpLimits()
         self.port = port
         self.party = party
         #: How every message this transport serialises is written.
@@ -395,8 +423,15 @@ class SipTransport:
     def _flush(self) -> None:
         for message, destination in self.layer.messages_to_send():
             data = self.style.encode(message)
-            self._write(data, destination, _transport_of(message), message)
+            self._write(data, destination, self._transport_for(message, destination), message)
         self._arm_timer()
+
+    def _transport_for(self, message: Message, destination: Peer) -> TransportName:
+        """A response goes back on the connection its request came on (RFC 3261 §18.2.2),
+        whatever its Via says; anything else on the transport of its top Via."""
+        if isinstance(message, Response) and destination in self._tcp:
+            return "TCP"
+        return _transport_of(message)
 
     def _arm_timer(self) -> None:
         if self._timer is not None:
@@ -436,16 +471,74 @@ class SipTransport:
     def _take(self, message: Message, data: bytes, source: Peer, transport: TransportName) -> None:
         self._emit("in", data, source, transport)
         if isinstance(message, Request):
-            message = _stamp_received(message, source)
-            rejection = check_request(message)
-            if rejection is not None:
-                log.info("%s: %s from %s:%s", self.party, rejection.reason, *source)
-                if message.method != "ACK":
-                    self.send_stateless(_reply(message, rejection.status, rejection.reason), source)
+            admitted = self._admit(message, source)
+            if admitted is None:
                 return
+            message = admitted
         events = self.layer.receive(message, source, reliable=transport == "TCP", now=self._now())
         self._dispatch(events)
         self._flush()
+
+    def _admit(self, request: Request, source: Peer) -> Request | None:
+        """``request`` stamped with where it came from, or None after refusing it.
+
+        Whatever a peer's bytes hold, the refusal is an answer built from what survived or a
+        one-line log of why none can be addressed; never an exception.
+        """
+        rejection = _checked(request)
+        if rejection is None and self._full(request):
+            log.warning(
+                "%s: %s from %s:%s refused: %d transactions held",
+                self.party,
+                request.method,
+                *source,
+                self.layer.transaction_count,
+            )
+            retry = (("Retry-After", str(RETRY_AFTER)),)
+            self.refuse(request, 503, "Service Unavailable (too many transactions)", source, retry)
+            return None
+        if rejection is None:
+            try:
+                return _stamp_received(request, source)
+            except SIPParseError as error:
+                rejection = Rejection(400, f"Bad Request: malformed Via header: {error.reason}")
+        log.info("%s: %s from %s:%s", self.party, rejection.reason, *source)
+        self.refuse(request, rejection.status, rejection.reason, source)
+        return None
+
+    def _full(self, request: Request) -> bool:
+        """Whether ``request`` would open one transaction more than the bound allows."""
+        if self.max_transactions is None or request.method in ("ACK", "CANCEL"):
+            return False
+        return self.layer.transaction_count >= self.max_transactions
+
+    def refuse(
+        self,
+        request: Request,
+        status: int,
+        reason: str,
+        source: Peer,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Answer ``request`` statelessly with ``status`` (an error), however broken it is.
+
+        The answer is built from the headers that survived; when it cannot be addressed (no
+        Via, Call-ID or CSeq) or the request is an ACK, the request is dropped with a log line.
+        """
+        if request.method == "ACK":
+            log.info("%s: ACK from %s:%s dropped: %s", self.party, *source, reason)
+            return
+        response = error_response(request, status, reason, headers=headers)
+        if response is None:
+            log.info(
+                "%s: %s from %s:%s dropped (no Via, Call-ID or CSeq to answer with): %s",
+                self.party,
+                _printable(request.method),
+                *source,
+                reason,
+            )
+            return
+        self.send_stateless(response, source)
 
     def _dispatch(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -471,28 +564,71 @@ class SipTransport:
                     )
             elif isinstance(event, StrayResponse) and self.stray_handler is not None:
                 self.stray_handler(event.response, event.source)
+            elif isinstance(event, MalformedMessage):
+                self._malformed(event)
+
+    def _malformed(self, event: MalformedMessage) -> None:
+        """A message the transaction layer could not place: a request is refused with 400."""
+        message = event.message
+        reason = clean_reason(f"Bad Request: {event.reason}")
+        if isinstance(message, Request):
+            log.info("%s: %s from %s:%s", self.party, reason, *event.source)
+            self.refuse(message, 400, reason, event.source)
+        else:
+            log.info("%s: response from %s:%s dropped: %s", self.party, *event.source, reason)
 
     def _deliver(self, event: RequestReceived) -> None:
         if self.handler is None:
             if event.transaction is not None:
                 self.respond(event.transaction, _reply(event.request, 501, "Not Implemented"))
             return
-        outcome = self.handler(event.request, event.transaction, event.source)
+        try:
+            outcome = self.handler(event.request, event.transaction, event.source)
+        except Exception as error:  # a peer's request must never stop the loop
+            self._handler_failed(event, error)
+            return
         if outcome is not None:
-            task = asyncio.ensure_future(outcome)
+            task = asyncio.ensure_future(self._guarded(outcome, event))
             self._tasks.add(task)
-            task.add_done_callback(self._task_done)
+            task.add_done_callback(self._tasks.discard)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("%s: request handler failed", self.party, exc_info=task.exception())
+    async def _guarded(self, outcome: Awaitable[None], event: RequestReceived) -> None:
+        try:
+            await outcome
+        except Exception as error:  # see _deliver
+            self._handler_failed(event, error)
+
+    def _handler_failed(self, event: RequestReceived, error: Exception) -> None:
+        """One log line naming the fault and where it was raised, and a 500 if still owed."""
+        request = event.request
+        log.error(
+            "%s: handling %s from %s:%s failed at %s: %s: %s",
+            self.party,
+            request.method,
+            *event.source,
+            _raised_at(error),
+            type(error).__name__,
+            _printable(str(error)),
+        )
+        log.debug("%s: the failure in full", self.party, exc_info=error)
+        transaction = event.transaction
+        if transaction is None or transaction.state not in (
+            TransactionState.TRYING,
+            TransactionState.PROCEEDING,
+        ):
+            return
+        response = error_response(request, 500, "Server Internal Error")
+        if response is not None:
+            with contextlib.suppress(TransactionError):
+                self.respond(transaction, response)
 
     def _reject_unparsable(
         self, data: bytes, source: Peer, transport: TransportName, error: SIPParseError
     ) -> None:
         """Answer 400 when enough of the request survives to build a response; else drop."""
-        log.info("%s: unparsable message from %s:%s: %s", self.party, *source, error)
+        log.info(
+            "%s: unparsable message from %s:%s: %s", self.party, *source, _printable(str(error))
+        )
         reply = _reply_to_fragment(data, error)
         if reply is None:
             return
@@ -500,7 +636,19 @@ class SipTransport:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")[:2]
-        connection = _TcpConnection(writer)
+        limits = self.tcp_limits
+        held = sum(1 for connection in self._tcp.values() if connection.accepted)
+        if limits.max_connections is not None and held >= limits.max_connections:
+            log.warning(
+                "%s: TCP connection from %s:%s refused: %d held (tcpauthlimit)",
+                self.party,
+                *peer,
+                held,
+            )
+            writer.close()
+            return
+        parser = StreamParser(max_head=limits.max_head, max_body=limits.max_body)
+        connection = _TcpConnection(writer, parser=parser, accepted=True)
         self._tcp[peer] = connection
         # Closing the listener cancels this handler; that is the end of the connection, not
         # an error worth a traceback.
@@ -519,9 +667,19 @@ class SipTransport:
     async def _read_stream(
         self, reader: asyncio.StreamReader, connection: _TcpConnection, peer: Peer
     ) -> None:
+        idle = self.tcp_limits.idle_timeout if connection.accepted else None
         try:
             while not self._closed:
-                chunk = await reader.read(65536)
+                try:
+                    chunk = await asyncio.wait_for(reader.read(65536), idle)
+                except TimeoutError:
+                    log.info(
+                        "%s: TCP connection from %s:%s closed: idle %g s", self.party, *peer, idle
+                    )
+                    break
+                except ConnectionError as error:
+                    log.info("%s: TCP connection from %s:%s lost: %s", self.party, *peer, error)
+                    break
                 if not chunk:
                     break
                 connection.parser.feed(chunk)
@@ -531,6 +689,7 @@ class SipTransport:
                 except SIPParseError as error:
                     # A stream cannot be resynchronised after a framing error (RFC 3261 §18.3).
                     self._emit("in", chunk, peer, "TCP", error=str(error))
+                    log.info("%s: TCP stream from %s:%s closed: %s", self.party, *peer, error)
                     reply = _reply_to_fragment(chunk, error)
                     if reply is not None:
                         connection.writer.write(reply)
@@ -597,6 +756,30 @@ def _reply(request: Request, status: int, reason: str) -> Response:
     return make_response(request, status, reason)
 
 
+def _checked(request: Request) -> Rejection | None:
+    """:func:`check_request`, with any parse failure it meets turned into a 400 too."""
+    try:
+        return check_request(request)
+    except (SIPParseError, ValueError) as error:
+        return Rejection(400, clean_reason(f"Bad Request: {error}"))
+
+
+def _printable(text: str, limit: int = 120) -> str:
+    """``text`` fit for one log line: control characters shown as ``?``, length bounded."""
+    shown = "".join(char if char.isprintable() else "?" for char in text)
+    return shown if len(shown) <= limit else shown[:limit] + "..."
+
+
+def _raised_at(error: BaseException) -> str:
+    """``file:line`` of the innermost frame that raised ``error``."""
+    frame = error.__traceback__
+    if frame is None:
+        return "?"
+    while frame.tb_next is not None:
+        frame = frame.tb_next
+    return f"{frame.tb_frame.f_code.co_filename}:{frame.tb_lineno}"
+
+
 def _reply_to_fragment(data: bytes, error: SIPParseError) -> bytes | None:
     """A 400 built from the header lines of a request that failed to parse, when it has them."""
     head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
@@ -609,6 +792,11 @@ def _reply_to_fragment(data: bytes, error: SIPParseError) -> bytes | None:
     names = {line.split(b":", 1)[0].strip().lower() for line in kept}
     if not ({b"via", b"v"} & names and {b"call-id", b"i"} & names and b"cseq" in names):
         return None
-    reason = error.reason.replace("\r", " ").replace("\n", " ")[:120]
-    lines = [f"SIP/2.0 400 Bad Request ({reason})".encode(), *kept, b"Content-Length: 0"]
+    reason = clean_reason(error.reason)
+    status = (
+        "413 Request Entity Too Large"
+        if isinstance(error, MessageTooLargeError)
+        else "400 Bad Request"
+    )
+    lines = [f"SIP/2.0 {status} ({reason})".encode(), *kept, b"Content-Length: 0"]
     return b"\r\n".join(lines) + b"\r\n\r\n"

@@ -17,6 +17,7 @@ body type (415) — are left to it.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from harness.sip.address import Address
@@ -64,6 +65,8 @@ class Rejection:
 
     status: int
     reason: str
+    #: Headers the answer must carry (``Unsupported`` with a 420).
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +97,33 @@ def check_request(request: Request, *, lenient: bool = False) -> Rejection | Non
         _check_common(request, lenient)
         _check_request_headers(request, lenient)
     except _InvalidError as invalid:
-        return Rejection(invalid.status, f"{_PHRASES[invalid.status]}: {_clean(invalid.detail)}")
+        phrase = _PHRASES[invalid.status]
+        return Rejection(invalid.status, f"{phrase}: {clean_reason(invalid.detail)}")
     return None
+
+
+def check_support(
+    request: Request,
+    *,
+    extensions: Collection[str] = (),
+    schemes: Collection[str] = ("sip", "sips", "tel"),
+) -> Rejection | None:
+    """How an element that serves ``schemes`` and knows ``extensions`` refuses ``request``:
+    416 for another Request-URI scheme (RFC 3261 §8.2.2.1), 420 naming each option tag of
+    Require it lacks in an Unsupported header (§8.2.2.3); None when it may go on. ACK and
+    CANCEL are never refused for Require."""
+    scheme = request.uri.partition(":")[0].strip("<").lower()
+    if scheme not in schemes:
+        return Rejection(416, f"Unsupported URI Scheme: {clean_reason(scheme)}")
+    if request.method in ("ACK", "CANCEL"):
+        return None
+    known = {tag.lower() for tag in extensions}
+    required = [tag for value in request.header_values("Require") for tag in split_list(value)]
+    missing = [tag for tag in required if tag.lower() not in known]
+    if not missing:
+        return None
+    listed = clean_reason(", ".join(missing))
+    return Rejection(420, f"Bad Extension: {listed}", (("Unsupported", listed),))
 
 
 def check_response(response: Response, *, lenient: bool = False) -> Discard | None:
@@ -107,7 +135,7 @@ def check_response(response: Response, *, lenient: bool = False) -> Discard | No
             raise _InvalidError(f"status code {response.status} is outside 100-699")
         _check_common(response, lenient)
     except _InvalidError as invalid:
-        return Discard(_clean(invalid.detail))
+        return Discard(clean_reason(invalid.detail))
     return None
 
 
@@ -267,8 +295,8 @@ def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _clean(text: str) -> str:
-    """One line fit for a reason phrase: no control characters, bounded length."""
+def clean_reason(text: str) -> str:
+    """``text`` as one line fit for a reason phrase: no control characters, bounded length."""
     cleaned = "".join("?" if _unprintable(char) else char for char in text)
     return _short(cleaned, _REASON_LIMIT)
 

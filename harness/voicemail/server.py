@@ -42,6 +42,7 @@ from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
+from harness.sip.validation import check_support
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -50,7 +51,9 @@ from harness.voicemail.flows.leave import Leave, LeaveOptions
 from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
+from harness.voicemail.limits import MAX_CALL_AUDIO, RETRY_AFTER, ServerLimits
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
+from harness.voicemail.peer_address import PeerAddressError, resolve_peer
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -115,6 +118,8 @@ class _Call:
     kind: str
     mailbox: MailboxId | None
     task: asyncio.Task[None] | None = None
+    #: Where the INVITE came from: in-dialog requests from elsewhere do not move the media.
+    source: Peer | None = None
 
 
 class VoicemailServer:
@@ -140,9 +145,16 @@ class VoicemailServer:
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
         self.user_agent = config.sip.general.useragent
         timers = Timers(t1=config.sip.general.timert1 / 1000)
+        self.limits = ServerLimits.from_sip(config.sip.general)
         # ``tcp``: SIP over TCP on the same port too, for a proxy that forwards over TCP.
         self.transport = SipTransport(
-            host=host, port=port, party="voicemail", timers=timers, tcp=tcp
+            host=host,
+            port=port,
+            party="voicemail",
+            timers=timers,
+            tcp=tcp,
+            tcp_limits=self.limits.tcp,
+            max_transactions=self.limits.transactions,
         )
         self.transport.handler = self._on_request
         self.status_port = status_port
@@ -191,6 +203,8 @@ class VoicemailServer:
             min_expires=min_expires,
             max_expires=general.submaxexpiry,
             user_agent=self.user_agent,
+            max_per_mailbox=self.limits.subscriptions_per_mailbox,
+            max_per_host=self.limits.subscriptions_per_host,
         )
         if self.status_port is not None:
             self._status_server = await asyncio.start_server(
@@ -250,6 +264,11 @@ class VoicemailServer:
     ) -> None:
         if transaction is None:
             return  # the ACK of our 2xx: the transaction layer already stopped retransmitting
+        refusal = check_support(request)
+        if refusal is not None:
+            headers = list(refusal.headers)
+            self._respond(transaction, request, refusal.status, refusal.reason, headers)
+            return
         handlers = {
             "INVITE": self._invite,
             "BYE": self._bye,
@@ -260,7 +279,12 @@ class VoicemailServer:
         handler = handlers.get(request.method)
         if handler is not None:
             await handler(request, transaction, source)
-        elif request.method in ("OPTIONS", "CANCEL"):
+        elif request.method == "CANCEL":
+            self._cancel(request, transaction)
+        elif request.method == "NOTIFY":
+            # The server subscribes to nothing, so no NOTIFY belongs to a dialog of its own.
+            self._respond(transaction, request, 481, "Subscription Does Not Exist")
+        elif request.method == "OPTIONS":
             self._respond(transaction, request, 200)
         else:
             self._respond(transaction, request, 405)
@@ -271,14 +295,28 @@ class VoicemailServer:
         request: Request,
         status: int,
         reason: str | None = None,
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
-        response = make_response(request, status, reason, headers=[("Server", self.user_agent)])
+        lines = [("Server", self.user_agent), *(headers or [])]
+        response = make_response(request, status, reason, headers=lines)
         self.transport.respond(transaction, response)
 
     async def _invite(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
         incoming = IncomingCall.parse(request)
         if incoming.in_dialog:
-            self._reinvite(request, transaction)
+            await self._reinvite(request, transaction, source)
+            return
+        if len(self._calls) >= self.limits.call_limit:
+            log.warning(
+                "call from %s refused: %d calls (call-limit)", incoming.caller, len(self._calls)
+            )
+            self._respond(
+                transaction,
+                request,
+                503,
+                f"Service Unavailable (call-limit {self.limits.call_limit} reached)",
+                headers=[("Retry-After", str(RETRY_AFTER))],
+            )
             return
         routing = await self._route(incoming, transaction)
         if routing is None:
@@ -311,7 +349,7 @@ class VoicemailServer:
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
         )
-        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox)
+        call = _Call(dialog, rtp, session, routing.routed.kind, routing.mailbox, source=source)
         self._calls[dialog.call_id] = call
         self.transport.respond(transaction, response)
         log.info("%s %s for %s from %s", channel, call.kind, call.mailbox, incoming.caller)
@@ -372,17 +410,31 @@ class VoicemailServer:
             rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
-        rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+        try:
+            rtp.remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+        except PeerAddressError as error:
+            rtp.close()
+            self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
+            return None
+        rtp.symmetric = self.config.sip.general.symmetric_rtp
+        rtp.receiver.max_bytes = MAX_CALL_AUDIO
         rtp.telephone_event_pt = negotiated.telephone_event_pt
         rtp.ptime = negotiated.ptime
         return rtp, answer, negotiated
 
-    def _reinvite(self, request: Request, transaction: ServerTransaction) -> None:
+    async def _reinvite(
+        self, request: Request, transaction: ServerTransaction, source: Peer
+    ) -> None:
         """A re-INVITE (a session-timer refresh, a phone moving its media): answer it and
         follow the new media address; the call flow goes on undisturbed."""
-        call = self._calls.get(request.call_id)
+        call = self._in_dialog(request, transaction)
         if call is None:
-            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            return
+        moved = call.source is not None and call.source[0] != source[0]
+        if moved and not self.config.sip.general.symmetric_rtp:
+            # Only the caller's own host may move its media (or any, behind NAT); the port may
+            # differ, as a proxy's new TCP connection's does.
+            self._respond(transaction, request, 403, "Forbidden (re-INVITE from another address)")
             return
         if not call.dialog.receive_request(request):
             self._respond(transaction, request, 500, "Server Internal Error (CSeq out of order)")
@@ -393,10 +445,11 @@ class VoicemailServer:
                 answer, negotiated = sdp.answer(
                     sdp.parse(request.body), self.transport.host, call.rtp.local_port
                 )
-            except sdp.SdpError as error:
+                remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+            except (sdp.SdpError, PeerAddressError) as error:
                 self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
                 return
-            call.rtp.remote = (negotiated.remote_address, negotiated.remote_port)
+            call.rtp.remote = remote
             body = bytes(answer)
         response = make_response(
             request,
@@ -441,18 +494,31 @@ class VoicemailServer:
         bye = dialog.create_request("BYE")
         await self.transport.request(bye, dialog.next_hop())
 
-    async def _bye(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+    def _in_dialog(self, request: Request, transaction: ServerTransaction) -> _Call | None:
+        """The call ``request`` belongs to by Call-ID and both tags, or None after a 481."""
         call = self._calls.get(request.call_id)
-        if call is None:
+        if call is None or not call.dialog.matches(request):
             self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+            return None
+        return call
+
+    def _cancel(self, request: Request, transaction: ServerTransaction) -> None:
+        """200 for a CANCEL of an INVITE transaction still known (§9.2), 481 otherwise."""
+        if self.transport.layer.cancel_target(request) is None:
+            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
+        else:
+            self._respond(transaction, request, 200)
+
+    async def _bye(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
+        call = self._in_dialog(request, transaction)
+        if call is None:
             return
         self._respond(transaction, request, 200)
         call.session.hung_up()
 
     async def _info(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
-        call = self._calls.get(request.call_id)
+        call = self._in_dialog(request, transaction)
         if call is None:
-            self._respond(transaction, request, 481, "Call/Transaction Does Not Exist")
             return
         kind = (request.header("Content-Type") or "").split(";")[0].strip().lower()
         try:
@@ -631,9 +697,12 @@ class VoicemailServer:
         assert self.subscriptions is not None
         status: int | None
         try:
-            response = await self.transport.request(notify, self.subscriptions.destination(notify))
+            host, port = self.subscriptions.destination(notify)
+            destination = await resolve_peer(host, port, what="subscriber host")
+            response = await self.transport.request(notify, destination)
             status = response.status
-        except TransactionFailed:
+        except (TransactionFailed, PeerAddressError) as error:
+            log.info("NOTIFY %s: %s", notify.uri, error)
             status = None
         self.subscriptions.notify_answered(notify, status, self._now())
         self._arm_subscriptions()

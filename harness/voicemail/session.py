@@ -63,6 +63,9 @@ log = logging.getLogger(__name__)
 Pcm = npt.NDArray[np.int16]
 DtmfMode = Literal["rfc2833", "info", "inband", "auto"]
 RATE = 8000
+#: Seconds the caller's RTP timestamps may run ahead of (or behind) the wall clock: jitter,
+#: not a way to stretch a recording past the time the caller really spent.
+TIMESTAMP_LEAD = 2.0
 
 
 class MailboxServices(Protocol):
@@ -162,6 +165,7 @@ class CallSession:
         self._last_recording: Pcm | None = None
         self._hung_up = False
         self._first_timestamp: int | None = None
+        self._first_arrival = 0.0
         self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
         self._inband: InbandDetector | None = None
         self.keys: list[str] = []  # every key heard, for logs and tests
@@ -173,6 +177,7 @@ class CallSession:
         elif dtmf_mode == "inband":
             self._inband = InbandDetector()
         rtp.on_packet = self._packet
+        rtp.receiver.max_lead = TIMESTAMP_LEAD
 
     # -- inputs from the call ----------------------------------------------------------------
 
@@ -212,9 +217,12 @@ class CallSession:
     def _packet(self, packet: RtpPacket) -> None:
         if packet.payload_type != self.negotiated.payload_type:
             return
+        now = self._loop.time()
         if self._first_timestamp is None:
             self._first_timestamp = packet.timestamp
+            self._first_arrival = now
         end = (packet.timestamp - self._first_timestamp) % 2**32 + len(packet.payload)
+        end = min(end, int((now - self._first_arrival + TIMESTAMP_LEAD) * RATE))
         self._heard_until = max(self._heard_until, end)
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
@@ -339,6 +347,9 @@ class CallSession:
     def _stop_playback(self) -> None:
         if self._interrupt is not None or self._playback is not None:
             self.rtp.stop_sending()
+        if self._playback is not None:
+            # A send waiting for its turn would otherwise be left pending when the call ends.
+            self._playback.cancel()
         self._interrupt = None
         self._playback = None
 
@@ -364,7 +375,8 @@ class CallSession:
         end = min(len(heard), self._heard_until)
         if why == "silence":
             end -= recording.silent
-        if why == "maxsecs" and recording.record.max_seconds:
+        if recording.record.max_seconds:
+            # Whatever ended it: the timer fires on the wall clock, the audio may run ahead.
             end = min(end, recording.start + int(recording.record.max_seconds * RATE))
         audio = heard[recording.start : max(end, recording.start)]
         self._last_recording = np.asarray(audio, dtype=np.int16)

@@ -33,6 +33,9 @@ TERMINATING_STATUSES = frozenset({404, 405, 408, 410, 416, *range(480, 486), 489
 # RFC 3261 §20.19: larger Expires values are read as this.
 _MAX_DELTA_SECONDS = 2**32 - 1
 
+#: Seconds a subscriber refused for a full table is told to wait (Retry-After).
+RETRY_AFTER = 60
+
 
 @dataclass(frozen=True, slots=True)
 class SubscribeOutcome:
@@ -84,6 +87,8 @@ class Subscriptions:
         max_expires: int = 3600,
         style: Style = "asterisk",
         user_agent: str | None = None,
+        max_per_mailbox: int | None = None,
+        max_per_host: int | None = None,
     ) -> None:
         if not 0 < min_expires <= default_expires <= max_expires:
             raise ValueError(
@@ -98,6 +103,10 @@ class Subscriptions:
         self.max_expires = max_expires
         self.style: Style = style
         self.user_agent = user_agent
+        #: The most subscriptions to one mailbox, and whose NOTIFYs go to one host (then 503):
+        #: every one costs a NOTIFY per change, so a stranger must not be able to pile them up.
+        self.max_per_mailbox = max_per_mailbox
+        self.max_per_host = max_per_host
         self._subscriptions: dict[DialogId, _Subscription] = {}
 
     # ------------------------------------------------------------------ SUBSCRIBE
@@ -158,8 +167,26 @@ class Subscriptions:
         if expires == 0:
             # A fetch: the state once, and no subscription stays behind (RFC 6665 §4.4.3).
             return SubscribeOutcome(response, self._terminated(subscription, counts_of))
+        crowded = self._crowded(subscription)
+        if crowded is not None:
+            return self._refuse(
+                request, 503, headers=[("Retry-After", str(RETRY_AFTER))], warning=crowded
+            )
         self._subscriptions[dialog.id] = subscription
         return SubscribeOutcome(response, self._active(subscription, counts_of, now))
+
+    def _crowded(self, new: _Subscription) -> str | None:
+        """Which bound a new subscription would pass, or None when it fits."""
+        host = new.dialog.remote_target.host
+        per_mailbox = self.max_per_mailbox
+        for mailbox in new.mailboxes:
+            held = sum(mailbox in s.mailboxes for s in self._subscriptions.values())
+            if per_mailbox is not None and held >= per_mailbox:
+                return f"mailbox {mailbox} has {held} subscriptions, the most allowed"
+        held = sum(s.dialog.remote_target.host == host for s in self._subscriptions.values())
+        if self.max_per_host is not None and held >= self.max_per_host:
+            return f"host {host} has {held} subscriptions, the most allowed"
+        return None
 
     def _refresh(
         self, request: Request, event: str, counts_of: CountsOf, now: float

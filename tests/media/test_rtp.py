@@ -286,3 +286,20 @@ def test_sender_output_feeds_the_receiver_losslessly() -> None:
 def test_sender_rejects_empty_frames() -> None:
     with pytest.raises(ValueError, match="samples_per_frame"):
         RtpSender(0, samples_per_frame=0)
+
+
+def test_a_receiver_bounded_by_the_wall_clock_ignores_timestamp_jumps() -> None:
+    receiver = RtpReceiver(max_lead=1.0)
+    for number in range(100):
+        packet = RtpPacket(0, number, number * 8000 * 59, 1, b"\x7f" * 160)
+        receiver.receive(packet, now=number * 0.001)
+    assert len(receiver.audio(0)) <= 2 * 8000
+
+
+def test_a_receiver_bounded_by_the_wall_clock_keeps_twice_real_time_at_most() -> None:
+    receiver = RtpReceiver(max_lead=1.0)
+    for number in range(1000):
+        receiver.receive(RtpPacket(0, number, number * 160, 1, b"\x7f" * 160), now=0.0)
+    kept = sum(len(payload) for _, _, payload in receiver._packets.values())
+    assert kept <= 2 * 8000
+    assert receiver.refused == 1000 - kept // 160

@@ -172,6 +172,37 @@ def test_multicast_connection_keeps_only_the_address() -> None:
     assert parse(text).connection == "224.2.1.1"
 
 
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [
+        ("IP4", "192.0.2.1\x00"),
+        ("IP4", "192.0.2.1\x00evil"),
+        ("IP4", "-bad-.example"),
+        ("IP4", "host_name"),
+        ("IP4", "2001:db8::1"),
+        ("IP6", "192.0.2.1"),
+        ("IP6", "2001:db8::zz"),
+        ("IP4", "a" * 300),
+        ("IP4", "[192.0.2.1]"),
+    ],
+)
+def test_a_connection_address_that_is_no_address_or_host_name_is_refused(
+    kind: str, address: str
+) -> None:
+    text = f"v=0\r\no=- 1 1 IN IP4 h\r\nc=IN {kind} {address}\r\nt=0 0\r\n"
+    with pytest.raises(SdpError, match="line 3: c= address"):
+        parse(text)
+
+
+@pytest.mark.parametrize(
+    ("kind", "address"),
+    [("IP4", "192.0.2.1"), ("IP4", "media.example.com"), ("IP6", "2001:db8::1"), ("IP4", "h")],
+)
+def test_addresses_and_host_names_are_accepted_in_c(kind: str, address: str) -> None:
+    text = f"v=0\r\no=- 1 1 IN IP4 h\r\nc=IN {kind} {address}\r\nt=0 0\r\n"
+    assert parse(text).connection == address
+
+
 # --- answering -----------------------------------------------------------------------------
 
 

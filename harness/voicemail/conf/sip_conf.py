@@ -48,6 +48,7 @@ _HOST_AND_PORT = re.compile(r"(.+):([0-9]+)\Z")
 
 _TRANSPORTS = ("udp", "tcp", "tls", "ws", "wss")
 _DTMF_MODES = ("rfc2833", "info", "shortinfo", "inband", "auto")
+_NAT_WORDS = ("no", "yes", "force_rport", "comedia", "auto_force_rport", "auto_comedia")
 _PEER_TYPES = ("peer", "friend", "user")
 _SIP_NOT_PEERS = frozenset({"general", "authentication"})
 # chan_sip options this server does not act on, accepted so a real sip.conf loads cleanly.
@@ -88,7 +89,7 @@ _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     legacy_useroption_parsing shrinkcallerid storesipcause autocreatepeer rtcachefriends
     rtsavesysname rtupdate rtautoclear ignoreregexpire domain autodomain allowexternaldomains
     sipdebug recordhistory dumphistory limitonpeers fromuser prematuremedia
-    subscribe_network_change_event
+    subscribe_network_change_event submaxpermailbox submaxperhost
     """
 )
 _SIP_PEER_KNOWN = _SIP_COMMON_ACCEPTED | words(
@@ -127,7 +128,24 @@ class SipGeneral:
     submaxexpiry: int = 3600
     #: RFC 3261 T1 in milliseconds; retransmission and transaction timeouts scale with it.
     timert1: int = 500
+    #: ``nat=``: chan_sip's NAT handling words (``no``, ``force_rport``, ``comedia``…).
+    nat: tuple[str, ...] = ("auto_force_rport",)
+    #: ``call-limit=`` in [general]: the most calls the server holds at once (then 503).
+    call_limit: int = 100
+    #: ``tcpauthtimeout=``: seconds a TCP connection may stay silent before it is closed.
+    tcpauthtimeout: int = 30
+    #: ``tcpauthlimit=``: the most TCP connections held at once (more are refused).
+    tcpauthlimit: int = 100
+    #: ``submaxpermailbox=``: the most subscriptions to one mailbox (then 503).
+    submaxpermailbox: int = 20
+    #: ``submaxperhost=``: the most subscriptions whose NOTIFYs go to one host (then 503).
+    submaxperhost: int = 50
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
+
+    @property
+    def symmetric_rtp(self) -> bool:
+        """Whether media follows where the caller's RTP comes from (``nat=comedia``)."""
+        return "comedia" in self.nat or "auto_comedia" in self.nat
 
 
 _SIP_DEFAULTS = SipGeneral()
@@ -261,8 +279,27 @@ def _sip_general(section: Section | None) -> SipGeneral:
         subminexpiry=fields.integer("subminexpiry", defaults.subminexpiry, 1),
         submaxexpiry=fields.integer("submaxexpiry", defaults.submaxexpiry, 1),
         timert1=fields.integer("timert1", defaults.timert1, 1),
+        nat=_nat(fields.option("nat")),
+        call_limit=fields.integer("call-limit", defaults.call_limit, 1),
+        tcpauthtimeout=fields.integer("tcpauthtimeout", defaults.tcpauthtimeout, 1),
+        tcpauthlimit=fields.integer("tcpauthlimit", defaults.tcpauthlimit, 1),
+        submaxpermailbox=fields.integer("submaxpermailbox", defaults.submaxpermailbox, 1),
+        submaxperhost=fields.integer("submaxperhost", defaults.submaxperhost, 1),
         options=fields.all_options(),
     )
+
+
+def _nat(option: Option | None) -> tuple[str, ...]:
+    """``nat=``: a comma-separated list of chan_sip's words, ``yes`` meaning both kinds."""
+    if option is None:
+        return _SIP_DEFAULTS.nat
+    words = tuple(word.strip().lower() for word in option.value.split(",") if word.strip())
+    unknown = [word for word in words if word not in _NAT_WORDS]
+    if unknown or not words:
+        raise ConfigError.at(
+            option, f"nat={option.value}: expected {', '.join(_NAT_WORDS)} (comma-separated)"
+        )
+    return ("force_rport", "comedia") if words == ("yes",) else words
 
 
 def _bind_address(option: Option) -> tuple[str, int | None]:

@@ -1,0 +1,135 @@
+"""Limits on the state a stranger can make the server hold, in sip.conf's words.
+
+``call-limit`` bounds calls at once (503 with Retry-After beyond), ``tcpauthtimeout`` closes
+silent TCP connections, ``tcpauthlimit`` bounds how many are held, a message longer than the
+server takes is answered 413, and subscriptions are bounded per mailbox and per host their
+NOTIFYs go to (``submaxpermailbox``, ``submaxperhost``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+import uuid
+from pathlib import Path
+
+from tests.voicemail.hostile.server_thread import ServerThread
+from tests.voicemail.hostile.test_dialog_matching import (
+    SDP,
+    dial,
+    final_status,
+    invite,
+    udp_socket,
+)
+
+
+def test_calls_beyond_call_limit_get_503_with_retry_after(tmp_path: Path) -> None:
+    with (
+        ServerThread(tmp_path, sip_conf="[general]\ncall-limit=1\n") as server,
+        udp_socket() as first,
+        udp_socket() as second,
+    ):
+        leg = dial(server, first)
+        invite(second, server, uuid.uuid4().hex, "f2", SDP.format(rtp=40010))
+        second.settimeout(2.0)
+        answer = b""
+        while not answer.startswith(b"SIP/2.0 5") and not answer.startswith(b"SIP/2.0 2"):
+            answer = second.recv(65536)
+        assert answer.startswith(b"SIP/2.0 503"), answer[:60]
+        assert b"\r\nRetry-After: " in answer
+        assert leg.request("BYE", 2).startswith(b"SIP/2.0 200")
+
+
+def test_a_silent_tcp_connection_is_closed_after_tcpauthtimeout(tmp_path: Path) -> None:
+    with (
+        ServerThread(tmp_path, sip_conf="[general]\ntcpauthtimeout=1\n") as server,
+        socket.create_connection(server.address, timeout=3) as sock,
+    ):
+        started = time.monotonic()
+        assert sock.recv(100) == b""
+        assert time.monotonic() - started < 2.5
+
+
+def test_tcp_connections_beyond_tcpauthlimit_are_closed(tmp_path: Path) -> None:
+    with ServerThread(tmp_path, sip_conf="[general]\ntcpauthlimit=2\n") as server:
+        held = [socket.create_connection(server.address, timeout=2) for _ in range(2)]
+        time.sleep(0.1)
+        try:
+            with socket.create_connection(server.address, timeout=2) as extra:
+                assert extra.recv(100) == b""
+            held[0].settimeout(0.2)
+            with contextlib.suppress(TimeoutError):  # no answer: still open, as it should be
+                assert held[0].recv(100) != b""
+        finally:
+            for sock in held:
+                sock.close()
+
+
+def test_a_message_longer_than_allowed_is_answered_413(tmp_path: Path) -> None:
+    with (
+        ServerThread(tmp_path) as server,
+        socket.create_connection(server.address, timeout=2) as sock,
+    ):
+        port = sock.getsockname()[1]
+        head = (
+            "INVITE sip:1000@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bKbig\r\n"
+            "From: <sip:a@127.0.0.1>;tag=1\r\nTo: <sip:1000@127.0.0.1>\r\n"
+            "Call-ID: big\r\nCSeq: 1 INVITE\r\nContent-Type: application/sdp\r\n"
+            "Content-Length: 20000000\r\n\r\n"
+        )
+        sock.sendall(head.encode())
+        assert sock.recv(65536).startswith(b"SIP/2.0 413 ")
+
+
+def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
+    port = sock.getsockname()[1]
+    text = (
+        "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
+        f"From: <sip:1000@127.0.0.1>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:1000@127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 SUBSCRIBE\r\n"
+        f"Contact: <sip:1000@127.0.0.1:{port}>\r\nEvent: message-summary\r\n"
+        "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+    )
+    sock.sendto(text.encode(), server.address)
+    return final_status(sock)
+
+
+def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
+    with (
+        ServerThread(tmp_path, sip_conf="[general]\nsubmaxpermailbox=2\n") as server,
+        udp_socket() as sock,
+    ):
+        assert subscribe(sock, server).startswith(b"SIP/2.0 200")
+        assert subscribe(sock, server).startswith(b"SIP/2.0 200")
+        assert subscribe(sock, server).startswith(b"SIP/2.0 503")
+
+
+def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
+    with (
+        ServerThread(tmp_path, sip_conf="[general]\nsubmaxperhost=1\n") as server,
+        udp_socket() as sock,
+    ):
+        assert subscribe(sock, server).startswith(b"SIP/2.0 200")
+        assert subscribe(sock, server).startswith(b"SIP/2.0 503")
+
+
+def test_a_subscriber_contact_host_name_is_resolved_for_its_notify(tmp_path: Path) -> None:
+    with ServerThread(tmp_path) as server, udp_socket() as sock:
+        port = sock.getsockname()[1]
+        text = (
+            "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:12]};rport\r\n"
+            f"From: <sip:1000@127.0.0.1>;tag=a\r\nTo: <sip:1000@127.0.0.1>\r\n"
+            f"Call-ID: {uuid.uuid4().hex}\r\nCSeq: 1 SUBSCRIBE\r\n"
+            f"Contact: <sip:1000@localhost:{port}>\r\nEvent: message-summary\r\n"
+            "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+        )
+        sock.sendto(text.encode(), server.address)
+        sock.settimeout(2)
+        heads = [sock.recv(65536).split(b"\r\n", 1)[0] for _ in range(2)]
+        assert heads[0].startswith(b"SIP/2.0 200"), heads
+        assert heads[1].startswith(b"NOTIFY sip:1000@localhost:"), heads
+        assert server.records.failures() == []
