@@ -36,8 +36,8 @@ ADDRESSING = ("via", "call-id", "cseq")
 # Header values: printable text with the characters parsers trip on, never a line break.
 VALUE_TEXT = st.text(
     alphabet=st.characters(
-        blacklist_categories=("Cs",),
-        blacklist_characters="\r\n",
+        exclude_categories=["Cs"],
+        exclude_characters="\r\n",
         max_codepoint=0x2FF,
     ),
     max_size=60,
