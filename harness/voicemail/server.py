@@ -51,6 +51,7 @@ from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
+from harness.voicemail.recording import recover
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -197,17 +198,26 @@ class VoicemailServer:
                 self._serve_status, host, self.status_port
             )
             self.status_port = self._status_server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(recover, self.spool, self._maxmsg_by_mailbox())
         await asyncio.to_thread(self.spool.load_counts, self.config.voicemail.mailboxes)
         self.smdi = await SmdiService.open(self.config, self.smdi_options, self.counts)
         self.resync()
 
+    def _maxmsg_by_mailbox(self) -> dict[MailboxId, int]:
+        boxes = self.config.voicemail.mailboxes
+        found = {mailbox: self.config.mailbox(mailbox) for mailbox in boxes}
+        return {mailbox: box.effective("maxmsg") for mailbox, box in found.items() if box}
+
     async def close(self) -> None:
-        """Stop: callers are hung up and what they recorded is saved, then sockets close."""
+        """Stop: what callers recorded is saved, then each gets a BYE, then sockets close."""
+        live = [call.dialog for call in self._calls.values()]
         for call in list(self._calls.values()):
             call.session.hung_up()
         calls = [call.task for call in self._calls.values() if call.task is not None]
         if calls:
             await asyncio.wait(calls, timeout=10)
+        if live:
+            await asyncio.wait([asyncio.ensure_future(self._bye_on_stop(d)) for d in live])
         for timer in (self._timer, self._subscription_timer):
             if timer is not None:
                 timer.cancel()
@@ -218,6 +228,12 @@ class VoicemailServer:
         if self.smdi is not None:
             await self.smdi.close()
         await self.transport.close()
+
+    async def _bye_on_stop(self, dialog: Dialog) -> None:
+        """A BYE to a caller as the server stops; a caller who does not answer is not waited
+        for long."""
+        with contextlib.suppress(TransactionFailed, TimeoutError):
+            await asyncio.wait_for(self.hang_up(dialog), 2)
 
     async def wait_idle(self) -> None:
         """Wait until no call is in progress (their messages are stored by then)."""

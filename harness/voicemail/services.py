@@ -25,6 +25,7 @@ from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit
 from harness.voicemail.flows.callflow import MailboxView, MessageChange
 from harness.voicemail.metadata import MessageInfo
+from harness.voicemail.recording import RecordingJournal
 from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class CallServices:
         self._host = host
         self._dialog = dialog
         self._deposit = deposit
+        self._journal: RecordingJournal | None = None
 
     def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
         return self._host.config.mailbox(mailbox)
@@ -111,8 +113,13 @@ class CallServices:
         folder = "Urgent" if urgent else "INBOX"
         stored: list[MailboxId] = []
         full: list[MailboxId] = []
+        journal = self._journal
         for mailbox in mailboxes:
-            msg_id = self._host.next_message_id(deposit.started)
+            # The journal's own id, so a start-up after a crash knows the message is stored.
+            if journal is not None and mailbox == journal.mailboxes[0]:
+                msg_id = journal.msg_id
+            else:
+                msg_id = self._host.next_message_id(deposit.started)
             info = _for_mailbox(deposit.info(duration, msg_id, urgent=urgent), mailbox)
             try:
                 await asyncio.to_thread(
@@ -127,7 +134,47 @@ class CallServices:
             except MailboxFullError as error:
                 log.warning("message for %s not stored: %s", mailbox, error)
                 full.append(mailbox)
+            except OSError as error:
+                # Disk full, say: the spool removed what it had written; the caller hears
+                # that the message was not kept, as for a full mailbox.
+                log.error("message for %s not stored: %s", mailbox, error.strerror or error)
+                full.append(mailbox)
+        await self.recording_done()
         return tuple(stored), tuple(full)
+
+    async def recording_started(self) -> None:
+        """A deposit's recording begins: open its journal (see :mod:`recording`)."""
+        deposit = self._deposit
+        if deposit is None:
+            return  # a greeting: the mailbox owner is on the line to record it again
+        await self.recording_done()
+        msg_id = self._host.next_message_id(deposit.started)
+        info = deposit.info(0, msg_id)
+        try:
+            self._journal = await asyncio.to_thread(
+                RecordingJournal, self._host.spool, (deposit.mailbox,), "INBOX", info
+            )
+        except OSError as error:
+            log.error("%s: recording not journalled: %s", deposit.mailbox, error)
+
+    async def recording_progress(self, audio: Pcm) -> None:
+        """Everything recorded so far: what is new goes to the journal, fsynced."""
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            await asyncio.to_thread(journal.flush, audio)
+        except OSError as error:
+            # The recording itself goes on in memory; only the crash protection is lost.
+            log.error("%s: recording journal stopped: %s", journal.mailboxes[0], error)
+            self._journal = None
+            await asyncio.to_thread(journal.discard)
+
+    async def recording_done(self) -> None:
+        """The recording is stored or thrown away: its journal goes."""
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            await asyncio.to_thread(journal.discard)
 
     async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
         """Store a greeting."""

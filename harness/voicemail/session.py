@@ -116,6 +116,22 @@ class MailboxServices(Protocol):
         """End the call from our side (BYE)."""
         ...
 
+    async def recording_started(self) -> None:
+        """A recording begins (a deposit's is journalled to disk as it goes)."""
+        ...
+
+    async def recording_progress(self, audio: Pcm) -> None:
+        """Everything the current recording holds so far."""
+        ...
+
+    async def recording_done(self) -> None:
+        """No recording is pending any more (stored, discarded, or the call ended)."""
+        ...
+
+
+#: Seconds between two flushes of a recording to disk: what a crash may lose at most.
+FLUSH_INTERVAL = 1.0
+
 
 class PromptSource(Protocol):
     """Where prompt audio comes from (generated signatures, or a sounds directory)."""
@@ -159,6 +175,7 @@ class CallSession:
         self._held: list[str] = []  # keys pressed during an uninterruptible playback
         self._playback: asyncio.Task[None] | None = None
         self._recording: _Recording | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._last_recording: Pcm | None = None
         self._hung_up = False
         self._first_timestamp: int | None = None
@@ -248,6 +265,7 @@ class CallSession:
             for action in self.flow.handle(event):
                 await self._do(action)
         self._stop_playback()
+        await self.services.recording_done()
 
     async def _do(self, action: Action) -> None:
         """Carry out one action: on the call itself, or on the mailboxes."""
@@ -258,6 +276,8 @@ class CallSession:
                 self._stop_playback()
             case Record():
                 self._start_recording(action)
+                await self.services.recording_started()
+                self._flusher = asyncio.ensure_future(self._flush_recording())
             case DiscardRecording():
                 self._last_recording = None
             case Hangup():
@@ -351,6 +371,18 @@ class CallSession:
                 record.max_seconds, self._end_recording, "maxsecs", None
             )
         self._recording = recording
+
+    async def _flush_recording(self) -> None:
+        """While recording, hand the audio so far to the services every FLUSH_INTERVAL."""
+        while self._recording is not None:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            recording = self._recording
+            if recording is None:
+                return
+            heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
+            end = max(recording.start, min(len(heard), self._heard_until))
+            audio = heard[recording.start : end]
+            await self.services.recording_progress(np.asarray(audio, dtype=np.int16))
 
     def _end_recording(
         self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None
