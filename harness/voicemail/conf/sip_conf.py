@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.core.mailbox import MailboxId
 from harness.voicemail.conf.dialect import (
@@ -127,6 +128,15 @@ class SipGeneral:
     submaxexpiry: int = 3600
     #: RFC 3261 T1 in milliseconds; retransmission and transaction timeouts scale with it.
     timert1: int = 500
+    #: SIP over TCP on bindaddr:bindport as well (``tcpenable=yes``).
+    tcpenable: bool = False
+    #: SIP over TLS on ``tlsbindaddr`` (port 5061 unless it names one), with the certificate
+    #: chain of ``tlscertfile`` and the key of ``tlsprivatekey`` (default: the same file).
+    tlsenable: bool = False
+    tlsbindaddr: str | None = None
+    tlsport: int = 5061
+    tlscertfile: Path | None = None
+    tlsprivatekey: Path | None = None
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
 
@@ -261,8 +271,32 @@ def _sip_general(section: Section | None) -> SipGeneral:
         subminexpiry=fields.integer("subminexpiry", defaults.subminexpiry, 1),
         submaxexpiry=fields.integer("submaxexpiry", defaults.submaxexpiry, 1),
         timert1=fields.integer("timert1", defaults.timert1, 1),
+        tcpenable=fields.flag("tcpenable", defaults.tcpenable),
+        **_tls(fields),
         options=fields.all_options(),
     )
+
+
+def _tls(fields: Fields) -> dict[str, Any]:
+    """``tlsenable``, ``tlsbindaddr``, ``tlscertfile``, ``tlsprivatekey`` (the files are
+    opened, and checked, by the server that serves TLS)."""
+    enabled = fields.flag("tlsenable", False)
+    found: dict[str, Any] = {"tlsenable": enabled}
+    bind = fields.option("tlsbindaddr")
+    if bind is not None:
+        address, port = _bind_address(bind)
+        found["tlsbindaddr"] = address
+        if port is not None:
+            found["tlsport"] = port
+    for name in ("tlscertfile", "tlsprivatekey"):
+        value = fields.text(name)
+        if value:
+            found[name] = Path(value)
+    if enabled and "tlscertfile" not in found:
+        where = fields.option("tlsenable")
+        assert where is not None
+        raise ConfigError.at(where, "tlsenable=yes needs tlscertfile= (the certificate chain)")
+    return found
 
 
 def _bind_address(option: Option) -> tuple[str, int | None]:
