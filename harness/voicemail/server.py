@@ -42,6 +42,7 @@ from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
+from harness.voicemail.access import Access, notify_hop, resolve_hosts
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -157,6 +158,8 @@ class VoicemailServer:
         #: Called with each call's Call-ID and RTP session as the call ends (RTP statistics).
         self.on_media_closed: Callable[[str, RtpSession], None] | None = None
         self._calls: dict[str, _Call] = {}
+        #: Who may SUBSCRIBE and REGISTER (see :mod:`access`); host names resolved at start.
+        self.access = Access.from_peers(config.sip.peers)
         self._ids = MessageIds()
         self._channels = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
@@ -173,6 +176,8 @@ class VoicemailServer:
     async def start(self) -> None:
         """Bind, then send every peer its mailbox state (as Asterisk does at load)."""
         await self.transport.start()
+        peers = self.config.sip.peers
+        self.access = Access.from_peers(peers, await asyncio.to_thread(resolve_hosts, peers))
         targets = tuple(
             target
             for target in (mwi_target(peer) for peer in self.config.sip.peers)
@@ -485,10 +490,26 @@ class VoicemailServer:
         self._respond(transaction, request, 200)
         call.session.info_key(key)
 
+    def _refused(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
+        """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
+        :mod:`access`); whether it was refused."""
+        allowed = self.access.allows(source[0])
+        if allowed and request.method == "SUBSCRIBE":
+            allowed = self.config.sip.general.allowsubscribe
+            hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))
+            allowed = allowed and hop is not None and self.access.allows(hop)
+        if allowed:
+            return False
+        log.info("%s from %s:%s refused: not from a configured peer", request.method, *source)
+        self._respond(transaction, request, 403, "Forbidden")
+        return True
+
     async def _register(
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
+        if self._refused(request, transaction, source):
+            return
         try:
             user = Address.parse(request.header("To") or "").uri.user or ""
         except SIPParseError:
@@ -618,6 +639,8 @@ class VoicemailServer:
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         assert self.subscriptions is not None
+        if self._refused(request, transaction, source):
+            return
         outcome = self.subscriptions.subscribe(
             request, self._subscribed_mailboxes(request), self.counts, self._now()
         )

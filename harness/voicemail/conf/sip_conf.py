@@ -169,6 +169,10 @@ class SipPeer:
     dtmfmode: str = "rfc2833"
     transport: tuple[str, ...] = ("udp",)
     secret: str | None = None
+    #: ``permit=``/``deny=`` lines in order, as (permit?, network): the last that matches wins.
+    acl: tuple[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network], ...] = ()
+    #: ``insecure=`` words (``port``, ``invite``).
+    insecure: frozenset[str] = frozenset()
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
     file: str = ""
     line: int = 0
@@ -411,12 +415,35 @@ def _peer(section: Section, general: SipGeneral, warnings: list[ConfigWarning]) 
         dtmfmode=fields.choice("dtmfmode", general.dtmfmode, _DTMF_MODES),
         transport=transport,
         secret=fields.text("secret"),
+        acl=_acl(section),
+        insecure=frozenset(
+            word.strip().lower() for word in (fields.text("insecure") or "").split(",") if word
+        ),
         options=fields.all_options(),
         file=section.file,
         line=section.line,
     )
     warnings.extend(_peer_warnings(peer, type_option, host_option))
     return peer
+
+
+def _acl(
+    section: Section,
+) -> tuple[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network], ...]:
+    """``permit=``/``deny=`` as chan_sip reads them: ``10.0.0.0/255.0.0.0`` or ``10.0.0.0/8``."""
+    rules: list[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for option in section.options:
+        if option.key not in ("permit", "deny"):
+            continue
+        text = option.value.strip()
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigError.at(
+                option, f"{option.name}={text}: not an address/mask (write 10.0.0.0/255.0.0.0)"
+            ) from None
+        rules.append((option.key == "permit", network))
+    return tuple(rules)
 
 
 def _peer_warnings(
