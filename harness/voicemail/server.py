@@ -51,6 +51,7 @@ from harness.voicemail.flows.leave import Leave, LeaveOptions
 from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
+from harness.voicemail.lockout import LockoutPolicy, PinLockout
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.recording import recover
 from harness.voicemail.services import CallServices
@@ -160,6 +161,9 @@ class VoicemailServer:
         self._calls: dict[str, _Call] = {}
         #: Who may SUBSCRIBE and REGISTER (see :mod:`access`); host names resolved at start.
         self.access = Access.from_peers(config.sip.peers)
+        general = config.voicemail.general
+        #: Failed logins per mailbox across calls (``lockoutlogins``/``lockoutsecs``).
+        self.lockout = PinLockout(LockoutPolicy(general.lockoutlogins, general.lockoutsecs))
         self._ids = MessageIds()
         self._channels = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
@@ -327,7 +331,7 @@ class VoicemailServer:
             flow,
             rtp,
             negotiated,
-            CallServices(self, dialog, deposit),
+            CallServices(self, dialog, deposit, incoming.caller or source[0]),
             self.prompts,
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from typing import Protocol
 
 import numpy as np
@@ -24,6 +25,7 @@ from harness.voicemail.conf.server_config import ServerConfig
 from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit
 from harness.voicemail.flows.callflow import MailboxView, MessageChange
+from harness.voicemail.lockout import PinLockout
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.recording import RecordingJournal
 from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
@@ -52,6 +54,11 @@ class CallHost(Protocol):
         """A new ``msg_id`` for a message recorded at ``unix_time``."""
         ...
 
+    @property
+    def lockout(self) -> PinLockout:
+        """Failed logins per mailbox over every call."""
+        ...
+
     def mailbox_changed(self, mailbox: MailboxId) -> None:
         """Tell peers, subscribers, lamps and ``externnotify`` the mailbox's new counts."""
         ...
@@ -68,8 +75,11 @@ class CallHost(Protocol):
 class CallServices:
     """The mailbox services of one call (``deposit`` set for a caller leaving a message)."""
 
-    def __init__(self, host: CallHost, dialog: Dialog, deposit: Deposit | None) -> None:
+    def __init__(
+        self, host: CallHost, dialog: Dialog, deposit: Deposit | None, caller: str = ""
+    ) -> None:
         self._host = host
+        self._caller = caller
         self._dialog = dialog
         self._deposit = deposit
         self._journal: RecordingJournal | None = None
@@ -89,7 +99,21 @@ class CallServices:
         spool = self._host.spool
         written = pins.stored_pin(config, spool.mailbox_dir(mailbox))
         pin = written.lstrip("-") or None
-        return spool.view(mailbox, pin, not written.startswith("-"))
+        view = spool.view(mailbox, pin, not written.startswith("-"))
+        return dataclasses.replace(view, locked=self._host.lockout.locked(mailbox, _clock()))
+
+    def login_failed(self, mailbox: MailboxId) -> None:
+        """Count the failure for the mailbox, log it (never the digits), lock if it is due."""
+        lockout = self._host.lockout
+        log.warning("login to %s refused: wrong PIN (caller %s)", mailbox, self._caller or "?")
+        if lockout.failed(mailbox, _clock()):
+            policy = lockout.policy
+            count, seconds = policy.failures, policy.seconds
+            log.warning("%s locked for %g s after %d failed logins", mailbox, seconds, count)
+
+    def login_succeeded(self, mailbox: MailboxId) -> None:
+        """A correct PIN clears the mailbox's failures."""
+        self._host.lockout.succeeded(mailbox)
 
     def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
         """A recorded greeting's audio, if the mailbox has one."""
@@ -243,6 +267,11 @@ class CallServices:
         """End the call from our side (BYE)."""
         with contextlib.suppress(TransactionFailed):
             await self._host.hang_up(self._dialog)
+
+
+def _clock() -> float:
+    # Monotonic: a lock must not end early because the wall clock was set back.
+    return time.monotonic()
 
 
 def _for_mailbox(info: MessageInfo, mailbox: MailboxId) -> MessageInfo:

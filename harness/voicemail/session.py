@@ -37,6 +37,8 @@ from harness.voicemail.flows.callflow import (
     HungUp,
     LoadMailbox,
     Log,
+    LoginFailed,
+    LoginSucceeded,
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
@@ -114,6 +116,14 @@ class MailboxServices(Protocol):
 
     async def hang_up(self) -> None:
         """End the call from our side (BYE)."""
+        ...
+
+    def login_failed(self, mailbox: MailboxId) -> None:
+        """A PIN for ``mailbox`` was refused."""
+        ...
+
+    def login_succeeded(self, mailbox: MailboxId) -> None:
+        """The PIN of ``mailbox`` was accepted."""
         ...
 
     async def recording_started(self) -> None:
@@ -313,6 +323,10 @@ class CallSession:
                 await services.change_pin(action.mailbox, action.pin)
             case MailboxChanged():
                 services.mailbox_changed(action.mailbox)
+            case LoginFailed():
+                services.login_failed(action.mailbox)
+            case LoginSucceeded():
+                services.login_succeeded(action.mailbox)
 
     # -- playback ----------------------------------------------------------------------------
 
