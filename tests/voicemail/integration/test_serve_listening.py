@@ -17,7 +17,12 @@ from pathlib import Path
 import pytest
 
 from harness.peers.kamailio import free_port
-from tests.voicemail.integration.test_serve import STANDALONE_SIP_CONF, run_serve, write_config
+from tests.voicemail.integration.test_serve import (
+    STANDALONE_SIP_CONF,
+    VOICEMAIL_CONF,
+    run_serve,
+    write_config,
+)
 
 Start = Callable[..., Awaitable[list[str]]]
 
@@ -156,3 +161,21 @@ def test_a_missing_certificate_is_named_with_its_line(tmp_path: Path) -> None:
     result = run_serve(config, tmp_path / "spool")
     assert result.returncode == 2, result
     assert result.stderr.startswith("vmharness serve: sip.conf:3: tlscertfile: no such file")
+
+
+def test_a_mailbox_without_a_pin_is_refused_at_load(tmp_path: Path) -> None:
+    conf = VOICEMAIL_CONF + "2002 => ,Carol\n"
+    config = write_config(tmp_path / "etc", files={"voicemail.conf": conf})
+    result = run_serve(config, tmp_path / "spool")
+    assert result.returncode == 2, result
+    assert result.stderr.splitlines() == [
+        "vmharness serve: voicemail.conf:7: mailbox 2002@default has no PIN, so anyone could "
+        "log in to it: give it one, or write allowemptypin=yes in [general]"
+    ]
+
+
+async def test_allowemptypin_lets_it_load(tmp_path: Path, start: Start) -> None:
+    conf = VOICEMAIL_CONF.replace("[general]\n", "[general]\nallowemptypin=yes\n")
+    config = write_config(tmp_path / "etc", files={"voicemail.conf": conf + "2002 => ,Carol\n"})
+    [line] = await start(config, "--port", "0")
+    assert line.startswith("voicemail server listening on "), line
