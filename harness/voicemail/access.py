@@ -7,6 +7,11 @@ peer's ACL admits it too. Everything else is answered 403, so a stranger on the 
 nothing about which mailboxes exist and cannot make the server send NOTIFYs to a third party
 (a SUBSCRIBE whose NOTIFYs would go to an address no peer entry allows is refused as well).
 
+A peer with a ``secret=`` whose request comes from an address its ACL admits (not its own
+``host=``: a phone of a dynamic peer, say) must also answer a digest challenge with that secret;
+the proxy at a peer's ``host=`` is trusted by its address, as chan_sip trusts it with
+``insecure=port,invite``.
+
 Host names in ``host=`` are resolved once, when the server starts (:func:`resolve_hosts`).
 """
 
@@ -31,6 +36,9 @@ class PeerAccess:
     name: str
     addresses: frozenset[str]
     acl: tuple[tuple[bool, Network], ...]
+    #: The peer's ``secret=`` and the user name that goes with it.
+    secret: str | None = None
+    username: str = ""
 
     def admits(self, address: str) -> bool:
         """Whether the peer's ACL lets ``address`` in (the last matching rule decides)."""
@@ -51,6 +59,11 @@ class PeerAccess:
             return self.admits(address)
         return any(permit for permit, _ in self.acl) and self.admits(address)
 
+    def needs_digest(self, address: str) -> bool:
+        """Whether a request from ``address`` must also prove the peer's secret: it came from
+        an address the ACL admits rather than the peer's own host, and the peer has one."""
+        return self.secret is not None and address not in self.addresses
+
 
 @dataclass(frozen=True, slots=True)
 class Access:
@@ -69,12 +82,17 @@ class Access:
             addresses: frozenset[str] = frozenset()
             if peer.host is not None and not peer.dynamic:
                 addresses = known.get(peer.host, frozenset({peer.host}))
-            entries.append(PeerAccess(peer.name, addresses, peer.acl))
+            username = peer.defaultuser or peer.name
+            entries.append(PeerAccess(peer.name, addresses, peer.acl, peer.secret, username))
         return cls(tuple(entries))
 
     def peer_at(self, address: str) -> PeerAccess | None:
         """The first peer entry ``address`` belongs to, or None for a stranger."""
         return next((peer for peer in self.peers if peer.is_from(address)), None)
+
+    def credentials(self) -> dict[str, str]:
+        """User name to secret, of every peer with a secret (for the digest challenge)."""
+        return {peer.username: peer.secret for peer in self.peers if peer.secret is not None}
 
     def allows(self, address: str) -> bool:
         """Whether a request from ``address`` (or a NOTIFY to it) is allowed."""

@@ -35,6 +35,7 @@ from harness.media.prompts import GeneratedPrompts, PromptLibrary
 from harness.media.session import RtpSession
 from harness.sip import sdp
 from harness.sip.address import Address
+from harness.sip.auth import DigestChallenger
 from harness.sip.builder import make_response, new_tag
 from harness.sip.dialog import Dialog
 from harness.sip.errors import SIPParseError
@@ -161,6 +162,7 @@ class VoicemailServer:
         self._calls: dict[str, _Call] = {}
         #: Who may SUBSCRIBE and REGISTER (see :mod:`access`); host names resolved at start.
         self.access = Access.from_peers(config.sip.peers)
+        self._digest = DigestChallenger(config.sip.general.realm, self.access.credentials())
         general = config.voicemail.general
         #: Failed logins per mailbox across calls (``lockoutlogins``/``lockoutsecs``).
         self.lockout = PinLockout(LockoutPolicy(general.lockoutlogins, general.lockoutsecs))
@@ -182,6 +184,7 @@ class VoicemailServer:
         await self.transport.start()
         peers = self.config.sip.peers
         self.access = Access.from_peers(peers, await asyncio.to_thread(resolve_hosts, peers))
+        self._digest.users = self.access.credentials()
         targets = tuple(
             target
             for target in (mwi_target(peer) for peer in self.config.sip.peers)
@@ -497,7 +500,14 @@ class VoicemailServer:
     def _refused(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
         """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
         :mod:`access`); whether it was refused."""
-        allowed = self.access.allows(source[0])
+        peer = self.access.peer_at(source[0])
+        allowed = peer is not None
+        needs_digest = peer is not None and peer.needs_digest(source[0])
+        if needs_digest and peer is not None and self._digest.verify(request) != peer.username:
+            name, value = self._digest.challenge()
+            response = make_response(request, 401, headers=[(name, value)])
+            self.transport.respond(transaction, response)
+            return True
         if allowed and request.method == "SUBSCRIBE":
             allowed = self.config.sip.general.allowsubscribe
             hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.sip.auth import Challenge, with_credentials
 from harness.sip.builder import new_request
 from harness.sip.transport import SipTransport
 from harness.sip.uri import URI
@@ -27,6 +28,8 @@ from tests.voicemail.integration.test_serve import STANDALONE_SIP_CONF, write_co
 async def server(tmp_path: Path) -> AsyncIterator[VoicemailServer]:
     sip_conf = STANDALONE_SIP_CONF + "\n[phones]\ntype=friend\nhost=dynamic\n"
     sip_conf += "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.64/255.255.255.192\n"
+    sip_conf += "\n[desk]\ntype=friend\nhost=dynamic\ndefaultuser=desk\nsecret=s3cret\n"
+    sip_conf += "deny=0.0.0.0/0.0.0.0\npermit=127.0.0.128/25\n"
     config = load_config(write_config(tmp_path / "etc", files={"sip.conf": sip_conf}))
     running = VoicemailServer(config, tmp_path / "spool", port=0)
     await running.start()
@@ -41,6 +44,7 @@ async def _send(
     *,
     source: str = "127.0.0.1",
     contact_host: str | None = None,
+    password: str | None = None,
 ) -> int:
     client = SipTransport(host=source, party="client")
     await client.start()
@@ -59,6 +63,11 @@ async def _send(
             headers=headers,
         )
         response = await client.request(request, server.address)
+        if response.status == 401 and password is not None:
+            challenge = Challenge.from_response(response)
+            retry = with_credentials(request, challenge, "desk", password)
+            retry = retry.replace_header("Via", str(client.via()))
+            response = await client.request(retry, server.address)
         return response.status
     finally:
         await client.close()
@@ -79,6 +88,17 @@ async def test_the_proxy_may_subscribe_and_register(server: VoicemailServer) -> 
 
 async def test_a_permit_line_admits_its_network(server: VoicemailServer) -> None:
     assert await _send(server, "SUBSCRIBE", "2000", source="127.0.0.65") == 200
+
+
+async def test_a_peer_with_a_secret_must_prove_it_from_an_address_its_acl_admits(
+    server: VoicemailServer,
+) -> None:
+    assert await _send(server, "SUBSCRIBE", "2000", source="127.0.0.129") == 401
+    wrong = await _send(server, "SUBSCRIBE", "2000", source="127.0.0.129", password="guess")
+    assert wrong == 401
+    right = await _send(server, "SUBSCRIBE", "2000", source="127.0.0.129", password="s3cret")
+    assert right == 200
+    assert await _send(server, "REGISTER", "2000", source="127.0.0.129", password="s3cret") == 200
 
 
 async def test_notifies_to_an_address_no_peer_allows_are_refused(
