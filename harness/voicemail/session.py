@@ -265,15 +265,20 @@ class CallSession:
     async def run(self) -> None:
         """Drive the flow until it is finished."""
         self._events.put_nowait(CallStarted(self._loop.time()))
-        while not self.flow.finished:
-            deadline = self.flow.next_timer()
-            timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
-            try:
-                event: Event = await asyncio.wait_for(self._events.get(), timeout)
-            except TimeoutError:
-                event = TimerFired(self._loop.time())
-            for action in self.flow.handle(event):
-                await self._do(action)
+        try:
+            while not self.flow.finished:
+                deadline = self.flow.next_timer()
+                timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+                try:
+                    event: Event = await asyncio.wait_for(self._events.get(), timeout)
+                except TimeoutError:
+                    event = TimerFired(self._loop.time())
+                for action in self.flow.handle(event):
+                    await self._do(action)
+        finally:
+            # However the flow ended, no flush may outlive the call.
+            if self._flusher is not None:
+                self._flusher.cancel()
         self._stop_playback()
         await self.services.recording_done()
 
