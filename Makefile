@@ -8,7 +8,7 @@ WORKERS ?= auto
 # Scenarios `make run` runs at once, each with its own server, simulator and ports.
 JOBS ?= auto
 
-.PHONY: setup run test lint bench interop clean
+.PHONY: setup run test lint bench interop soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is needed")'
@@ -38,6 +38,10 @@ bench: setup
 # (built by `python3 -m harness.peers.asterisk_build`, as .ci/run does).
 interop: setup
 	$(BIN)/vmharness run scenarios --target asterisk --report reports/asterisk
+
+# The kill -9 fault test at full length: 100 seeded kills (make test runs 6). RELIABILITY_SEED replays.
+soak: setup
+	RELIABILITY_KILLS=100 $(BIN)/pytest tests/reliability/test_kill.py
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache

@@ -37,6 +37,7 @@ from harness.scenario.target_file import load_target_file
 from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
+from harness.voicemail.listening import Listening, listening
 from harness.voicemail.server import VoicemailServer
 
 if TYPE_CHECKING:
@@ -234,8 +235,17 @@ def _add_serve(commands: Any) -> None:
     serve = commands.add_parser("serve", help="run the standalone voicemail server")
     serve.add_argument("--config", type=Path, required=True, help="directory of voicemail.conf…")
     serve.add_argument("--spool", type=Path, required=True, help="voicemail spool directory")
-    serve.add_argument("--host", default="127.0.0.1", help="SIP address to bind")
-    serve.add_argument("--port", type=int, default=5060, help="SIP port to bind (0: any free)")
+    serve.add_argument(
+        "--host", help="SIP address to bind (default: sip.conf's bindaddr, else 127.0.0.1)"
+    )
+    serve.add_argument(
+        "--port", type=int, help="SIP port to bind, 0: any free (default: sip.conf's bindport)"
+    )
+    serve.add_argument(
+        "--no-sip-conf",
+        action="store_true",
+        help="start without a sip.conf (no peers: no unsolicited MWI is sent to anyone)",
+    )
     serve.add_argument(
         "--status-port",
         type=int,
@@ -529,25 +539,49 @@ def _differential(old: Sequence[Entry], new: Sequence[Entry], output: Path) -> i
 
 def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("harness").setLevel(logging.INFO)
+    if args.config.is_dir() and not (args.config / "sip.conf").exists() and not args.no_sip_conf:
+        print(
+            f"vmharness serve: sip.conf: not found in {args.config}; without peers no MWI is "
+            "sent (give --no-sip-conf to run without one)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         config = load_config(args.config)
+        listen = listening(config, args.host, args.port)
     except ConfigError as error:
         print(f"vmharness serve: {error}", file=sys.stderr)
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return asyncio.run(_serve_until_stopped(config, args))
+    return asyncio.run(_serve_until_stopped(config, args, listen))
 
 
-async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -> int:
+async def _serve_until_stopped(
+    config: ServerConfig, args: argparse.Namespace, listen: Listening
+) -> int:
     server = VoicemailServer(
-        config, args.spool, host=args.host, port=args.port, status_port=args.status_port
+        config,
+        args.spool,
+        host=listen.host,
+        port=listen.port,
+        status_port=args.status_port,
+        tcp=listen.tcp,
     )
     try:
         await server.start()
     except OSError as error:
-        print(f"vmharness serve: cannot bind {args.host}:{args.port}: {error}", file=sys.stderr)
+        print(f"vmharness serve: cannot bind {listen.host}:{listen.port}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    tls_port = listen.tls_port
+    if listen.tls is not None:
+        try:
+            tls_port = await server.transport.listen_tls(listen.tls, listen.tls_host, tls_port)
+        except OSError as error:
+            await server.close()
+            where = f"{listen.tls_host}:{tls_port}"
+            print(f"vmharness serve: cannot bind TLS {where}: {error}", file=sys.stderr)
+            return EXIT_USAGE
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -556,6 +590,10 @@ async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -
     print(f"voicemail server listening on {host}:{port} (spool {args.spool})", flush=True)
     if server.status_port is not None:
         print(f"status on http://{host}:{server.status_port}/status", flush=True)
+    if listen.tcp:
+        print(f"SIP over TCP on {host}:{port}", flush=True)
+    if listen.tls is not None:
+        print(f"SIP over TLS on {listen.tls_host}:{tls_port}", flush=True)
     await stop.wait()
     await server.close()
     return EXIT_OK

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -223,6 +224,7 @@ class SipTransport:
         self._observers: list[Observer] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
+        self._tls_servers: list[asyncio.Server] = []
         self._tcp: dict[Peer, _TcpConnection] = {}
         self._pending: dict[int, _Pending] = {}
         self._timer: asyncio.TimerHandle | None = None
@@ -242,6 +244,15 @@ class SipTransport:
         if self._tcp_enabled:
             self._tcp_server = await asyncio.start_server(self._accept, self.host, self.port)
 
+    async def listen_tls(self, context: ssl.SSLContext, host: str, port: int) -> int:
+        """Accept SIP over TLS on ``host:port`` as well (0: any free port); the port bound.
+
+        A TLS connection is a TCP stream once the handshake is done: requests are read and
+        answered on it as on a TCP one."""
+        server = await asyncio.start_server(self._accept, host, port, ssl=context)
+        self._tls_servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
     async def close(self) -> None:
         """Close every socket and fail pending requests."""
         self._closed = True
@@ -255,6 +266,8 @@ class SipTransport:
             self._udp.close()
         if self._tcp_server is not None:
             self._tcp_server.close()
+        for server in self._tls_servers:
+            server.close()
         for connection in list(self._tcp.values()):
             connection.writer.close()
             if connection.reader_task is not None:
@@ -718,7 +731,8 @@ def _transport_of(message: Message) -> TransportName:
     top = message.header("Via")
     if top is not None:
         with contextlib.suppress(SIPParseError):
-            if Via.parse(top).transport == "TCP":
+            # TLS is a TCP stream once the handshake is done (see listen_tls).
+            if Via.parse(top).transport in ("TCP", "TLS"):
                 return "TCP"
     return "UDP"
 

@@ -35,6 +35,7 @@ from harness.media.prompts import GeneratedPrompts, PromptLibrary
 from harness.media.session import RtpSession
 from harness.sip import sdp
 from harness.sip.address import Address
+from harness.sip.auth import DigestChallenger
 from harness.sip.builder import make_response, new_tag
 from harness.sip.dialog import Dialog
 from harness.sip.errors import SIPParseError
@@ -43,6 +44,7 @@ from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
 from harness.sip.validation import check_support
+from harness.voicemail.access import Access, notify_hop, resolve_hosts
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -52,8 +54,10 @@ from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.limits import MAX_CALL_AUDIO, RETRY_AFTER, ServerLimits
+from harness.voicemail.lockout import LockoutPolicy, PinLockout
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.peer_address import PeerAddressError, resolve_peer
+from harness.voicemail.recording import recover
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -168,6 +172,12 @@ class VoicemailServer:
         #: Called with each call's Call-ID and RTP session as the call ends (RTP statistics).
         self.on_media_closed: Callable[[str, RtpSession], None] | None = None
         self._calls: dict[str, _Call] = {}
+        #: Who may SUBSCRIBE and REGISTER (see :mod:`access`); host names resolved at start.
+        self.access = Access.from_peers(config.sip.peers)
+        self._digest = DigestChallenger(config.sip.general.realm, self.access.credentials())
+        general = config.voicemail.general
+        #: Failed logins per mailbox across calls (``lockoutlogins``/``lockoutsecs``).
+        self.lockout = PinLockout(LockoutPolicy(general.lockoutlogins, general.lockoutsecs))
         self._ids = MessageIds()
         self._channels = itertools.count(1)
         self._timer: asyncio.TimerHandle | None = None
@@ -184,6 +194,9 @@ class VoicemailServer:
     async def start(self) -> None:
         """Bind, then send every peer its mailbox state (as Asterisk does at load)."""
         await self.transport.start()
+        peers = self.config.sip.peers
+        self.access = Access.from_peers(peers, await asyncio.to_thread(resolve_hosts, peers))
+        self._digest.users = self.access.credentials()
         targets = tuple(
             target
             for target in (mwi_target(peer) for peer in self.config.sip.peers)
@@ -211,17 +224,26 @@ class VoicemailServer:
                 self._serve_status, host, self.status_port
             )
             self.status_port = self._status_server.sockets[0].getsockname()[1]
+        await asyncio.to_thread(recover, self.spool, self._maxmsg_by_mailbox())
         await asyncio.to_thread(self.spool.load_counts, self.config.voicemail.mailboxes)
         self.smdi = await SmdiService.open(self.config, self.smdi_options, self.counts)
         self.resync()
 
+    def _maxmsg_by_mailbox(self) -> dict[MailboxId, int]:
+        boxes = self.config.voicemail.mailboxes
+        found = {mailbox: self.config.mailbox(mailbox) for mailbox in boxes}
+        return {mailbox: box.effective("maxmsg") for mailbox, box in found.items() if box}
+
     async def close(self) -> None:
-        """Stop: callers are hung up and what they recorded is saved, then sockets close."""
+        """Stop: what callers recorded is saved, then each gets a BYE, then sockets close."""
+        live = [call.dialog for call in self._calls.values()]
         for call in list(self._calls.values()):
             call.session.hung_up()
         calls = [call.task for call in self._calls.values() if call.task is not None]
         if calls:
             await asyncio.wait(calls, timeout=10)
+        if live:
+            await asyncio.wait([asyncio.ensure_future(self._bye_on_stop(d)) for d in live])
         for timer in (self._timer, self._subscription_timer):
             if timer is not None:
                 timer.cancel()
@@ -232,6 +254,12 @@ class VoicemailServer:
         if self.smdi is not None:
             await self.smdi.close()
         await self.transport.close()
+
+    async def _bye_on_stop(self, dialog: Dialog) -> None:
+        """A BYE to a caller as the server stops; a caller who does not answer is not waited
+        for long."""
+        with contextlib.suppress(TransactionFailed, TimeoutError):
+            await asyncio.wait_for(self.hang_up(dialog), 2)
 
     async def wait_idle(self) -> None:
         """Wait until no call is in progress (their messages are stored by then)."""
@@ -344,7 +372,7 @@ class VoicemailServer:
             flow,
             rtp,
             negotiated,
-            CallServices(self, dialog, deposit),
+            CallServices(self, dialog, deposit, incoming.caller or source[0]),
             self.prompts,
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
@@ -535,10 +563,33 @@ class VoicemailServer:
         self._respond(transaction, request, 200)
         call.session.info_key(key)
 
+    def _refused(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
+        """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
+        :mod:`access`); whether it was refused."""
+        peer = self.access.peer_at(source[0])
+        allowed = peer is not None
+        needs_digest = peer is not None and peer.needs_digest(source[0])
+        if needs_digest and peer is not None and self._digest.verify(request) != peer.username:
+            name, value = self._digest.challenge()
+            response = make_response(request, 401, headers=[(name, value)])
+            self.transport.respond(transaction, response)
+            return True
+        if allowed and request.method == "SUBSCRIBE":
+            allowed = self.config.sip.general.allowsubscribe
+            hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))
+            allowed = allowed and hop is not None and self.access.allows(hop)
+        if allowed:
+            return False
+        log.info("%s from %s:%s refused: not from a configured peer", request.method, *source)
+        self._respond(transaction, request, 403, "Forbidden")
+        return True
+
     async def _register(
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
+        if self._refused(request, transaction, source):
+            return
         try:
             user = Address.parse(request.header("To") or "").uri.user or ""
         except SIPParseError:
@@ -668,6 +719,8 @@ class VoicemailServer:
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         assert self.subscriptions is not None
+        if self._refused(request, transaction, source):
+            return
         outcome = self.subscriptions.subscribe(
             request, self._subscribed_mailboxes(request), self.counts, self._now()
         )

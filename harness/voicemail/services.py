@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import time
 from typing import Protocol
 
 import numpy as np
@@ -24,7 +25,9 @@ from harness.voicemail.conf.server_config import ServerConfig
 from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.deposit import Deposit
 from harness.voicemail.flows.callflow import MailboxView, MessageChange
+from harness.voicemail.lockout import PinLockout
 from harness.voicemail.metadata import MessageInfo
+from harness.voicemail.recording import RecordingJournal
 from harness.voicemail.store import FolderFullError, MailboxFullError, Spool
 
 log = logging.getLogger(__name__)
@@ -51,6 +54,11 @@ class CallHost(Protocol):
         """A new ``msg_id`` for a message recorded at ``unix_time``."""
         ...
 
+    @property
+    def lockout(self) -> PinLockout:
+        """Failed logins per mailbox over every call."""
+        ...
+
     def mailbox_changed(self, mailbox: MailboxId) -> None:
         """Tell peers, subscribers, lamps and ``externnotify`` the mailbox's new counts."""
         ...
@@ -67,10 +75,14 @@ class CallHost(Protocol):
 class CallServices:
     """The mailbox services of one call (``deposit`` set for a caller leaving a message)."""
 
-    def __init__(self, host: CallHost, dialog: Dialog, deposit: Deposit | None) -> None:
+    def __init__(
+        self, host: CallHost, dialog: Dialog, deposit: Deposit | None, caller: str = ""
+    ) -> None:
         self._host = host
+        self._caller = caller
         self._dialog = dialog
         self._deposit = deposit
+        self._journal: RecordingJournal | None = None
 
     def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
         return self._host.config.mailbox(mailbox)
@@ -87,7 +99,21 @@ class CallServices:
         spool = self._host.spool
         written = pins.stored_pin(config, spool.mailbox_dir(mailbox))
         pin = written.lstrip("-") or None
-        return spool.view(mailbox, pin, not written.startswith("-"))
+        view = spool.view(mailbox, pin, not written.startswith("-"))
+        return dataclasses.replace(view, locked=self._host.lockout.locked(mailbox, _clock()))
+
+    def login_failed(self, mailbox: MailboxId) -> None:
+        """Count the failure for the mailbox, log it (never the digits), lock if it is due."""
+        lockout = self._host.lockout
+        log.warning("login to %s refused: wrong PIN (caller %s)", mailbox, self._caller or "?")
+        if lockout.failed(mailbox, _clock()):
+            policy = lockout.policy
+            count, seconds = policy.failures, policy.seconds
+            log.warning("%s locked for %g s after %d failed logins", mailbox, seconds, count)
+
+    def login_succeeded(self, mailbox: MailboxId) -> None:
+        """A correct PIN clears the mailbox's failures."""
+        self._host.lockout.succeeded(mailbox)
 
     def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
         """A recorded greeting's audio, if the mailbox has one."""
@@ -111,8 +137,13 @@ class CallServices:
         folder = "Urgent" if urgent else "INBOX"
         stored: list[MailboxId] = []
         full: list[MailboxId] = []
+        journal = self._journal
         for mailbox in mailboxes:
-            msg_id = self._host.next_message_id(deposit.started)
+            # The journal's own id, so a start-up after a crash knows the message is stored.
+            if journal is not None and mailbox == journal.mailboxes[0]:
+                msg_id = journal.msg_id
+            else:
+                msg_id = self._host.next_message_id(deposit.started)
             info = _for_mailbox(deposit.info(duration, msg_id, urgent=urgent), mailbox)
             try:
                 await asyncio.to_thread(
@@ -127,7 +158,47 @@ class CallServices:
             except MailboxFullError as error:
                 log.warning("message for %s not stored: %s", mailbox, error)
                 full.append(mailbox)
+            except OSError as error:
+                # Disk full, say: the spool removed what it had written; the caller hears
+                # that the message was not kept, as for a full mailbox.
+                log.error("message for %s not stored: %s", mailbox, error.strerror or error)
+                full.append(mailbox)
+        await self.recording_done()
         return tuple(stored), tuple(full)
+
+    async def recording_started(self) -> None:
+        """A deposit's recording begins: open its journal (see :mod:`recording`)."""
+        deposit = self._deposit
+        if deposit is None:
+            return  # a greeting: the mailbox owner is on the line to record it again
+        await self.recording_done()
+        msg_id = self._host.next_message_id(deposit.started)
+        info = deposit.info(0, msg_id)
+        try:
+            self._journal = await asyncio.to_thread(
+                RecordingJournal, self._host.spool, (deposit.mailbox,), "INBOX", info
+            )
+        except OSError as error:
+            log.error("%s: recording not journalled: %s", deposit.mailbox, error)
+
+    async def recording_progress(self, audio: Pcm) -> None:
+        """Everything recorded so far: what is new goes to the journal, fsynced."""
+        journal = self._journal
+        if journal is None:
+            return
+        try:
+            await asyncio.to_thread(journal.flush, audio)
+        except OSError as error:
+            # The recording itself goes on in memory; only the crash protection is lost.
+            log.error("%s: recording journal stopped: %s", journal.mailboxes[0], error)
+            self._journal = None
+            await asyncio.to_thread(journal.discard)
+
+    async def recording_done(self) -> None:
+        """The recording is stored or thrown away: its journal goes."""
+        journal, self._journal = self._journal, None
+        if journal is not None:
+            await asyncio.to_thread(journal.discard)
 
     async def store_greeting(self, mailbox: MailboxId, kind: str, audio: Pcm) -> None:
         """Store a greeting."""
@@ -196,6 +267,11 @@ class CallServices:
         """End the call from our side (BYE)."""
         with contextlib.suppress(TransactionFailed):
             await self._host.hang_up(self._dialog)
+
+
+def _clock() -> float:
+    # Monotonic: a lock must not end early because the wall clock was set back.
+    return time.monotonic()
 
 
 def _for_mailbox(info: MessageInfo, mailbox: MailboxId) -> MessageInfo:

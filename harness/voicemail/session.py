@@ -37,6 +37,8 @@ from harness.voicemail.flows.callflow import (
     HungUp,
     LoadMailbox,
     Log,
+    LoginFailed,
+    LoginSucceeded,
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
@@ -119,6 +121,30 @@ class MailboxServices(Protocol):
         """End the call from our side (BYE)."""
         ...
 
+    def login_failed(self, mailbox: MailboxId) -> None:
+        """A PIN for ``mailbox`` was refused."""
+        ...
+
+    def login_succeeded(self, mailbox: MailboxId) -> None:
+        """The PIN of ``mailbox`` was accepted."""
+        ...
+
+    async def recording_started(self) -> None:
+        """A recording begins (a deposit's is journalled to disk as it goes)."""
+        ...
+
+    async def recording_progress(self, audio: Pcm) -> None:
+        """Everything the current recording holds so far."""
+        ...
+
+    async def recording_done(self) -> None:
+        """No recording is pending any more (stored, discarded, or the call ended)."""
+        ...
+
+
+#: Seconds between two flushes of a recording to disk: what a crash may lose at most.
+FLUSH_INTERVAL = 1.0
+
 
 class PromptSource(Protocol):
     """Where prompt audio comes from (generated signatures, or a sounds directory)."""
@@ -162,6 +188,7 @@ class CallSession:
         self._held: list[str] = []  # keys pressed during an uninterruptible playback
         self._playback: asyncio.Task[None] | None = None
         self._recording: _Recording | None = None
+        self._flusher: asyncio.Task[None] | None = None
         self._last_recording: Pcm | None = None
         self._hung_up = False
         self._first_timestamp: int | None = None
@@ -246,16 +273,22 @@ class CallSession:
     async def run(self) -> None:
         """Drive the flow until it is finished."""
         self._events.put_nowait(CallStarted(self._loop.time()))
-        while not self.flow.finished:
-            deadline = self.flow.next_timer()
-            timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
-            try:
-                event: Event = await asyncio.wait_for(self._events.get(), timeout)
-            except TimeoutError:
-                event = TimerFired(self._loop.time())
-            for action in self.flow.handle(event):
-                await self._do(action)
+        try:
+            while not self.flow.finished:
+                deadline = self.flow.next_timer()
+                timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
+                try:
+                    event: Event = await asyncio.wait_for(self._events.get(), timeout)
+                except TimeoutError:
+                    event = TimerFired(self._loop.time())
+                for action in self.flow.handle(event):
+                    await self._do(action)
+        finally:
+            # However the flow ended, no flush may outlive the call.
+            if self._flusher is not None:
+                self._flusher.cancel()
         self._stop_playback()
+        await self.services.recording_done()
 
     async def _do(self, action: Action) -> None:
         """Carry out one action: on the call itself, or on the mailboxes."""
@@ -266,6 +299,8 @@ class CallSession:
                 self._stop_playback()
             case Record():
                 self._start_recording(action)
+                await self.services.recording_started()
+                self._flusher = asyncio.ensure_future(self._flush_recording())
             case DiscardRecording():
                 self._last_recording = None
             case Hangup():
@@ -301,6 +336,10 @@ class CallSession:
                 await services.change_pin(action.mailbox, action.pin)
             case MailboxChanged():
                 services.mailbox_changed(action.mailbox)
+            case LoginFailed():
+                services.login_failed(action.mailbox)
+            case LoginSucceeded():
+                services.login_succeeded(action.mailbox)
 
     # -- playback ----------------------------------------------------------------------------
 
@@ -362,6 +401,18 @@ class CallSession:
                 record.max_seconds, self._end_recording, "maxsecs", None
             )
         self._recording = recording
+
+    async def _flush_recording(self) -> None:
+        """While recording, hand the audio so far to the services every FLUSH_INTERVAL."""
+        while self._recording is not None:
+            await asyncio.sleep(FLUSH_INTERVAL)
+            recording = self._recording
+            if recording is None:
+                return
+            heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
+            end = max(recording.start, min(len(heard), self._heard_until))
+            audio = heard[recording.start : end]
+            await self.services.recording_progress(np.asarray(audio, dtype=np.int16))
 
     def _end_recording(
         self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None

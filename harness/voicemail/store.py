@@ -467,6 +467,47 @@ class Spool:
         audio = directory / f"msg{number:04d}.{self.audio_format}"
         return dataclasses.replace(message, folder=folder, number=number, audio=audio)
 
+    # -- start-up ---------------------------------------------------------------------------
+
+    def mailboxes_on_disk(self) -> list[MailboxId]:
+        """Every ``<context>/<box>`` directory of the spool, as a mailbox."""
+        found: list[MailboxId] = []
+        if not self.root.is_dir():
+            return found
+        for context in sorted(entry for entry in self.root.iterdir() if entry.is_dir()):
+            for box in sorted(entry for entry in context.iterdir() if entry.is_dir()):
+                try:
+                    found.append(MailboxId(box.name, context.name))
+                except ValueError:
+                    continue  # not a mailbox directory (an admin's backup, say)
+        return found
+
+    def clean(self, mailbox: MailboxId) -> list[Path]:
+        """What a crash left in ``mailbox``, removed (as Asterisk's start-up checks would):
+        every file of its ``tmp/``, audio with no ``.txt``; then every folder renumbered from
+        0000 in order. Returns the files removed."""
+        removed: list[Path] = []
+        with self._lock:
+            staging = self.mailbox_dir(mailbox) / "tmp"
+            if staging.is_dir():
+                for entry in sorted(staging.iterdir()):
+                    if entry.is_file() or entry.is_symlink():
+                        entry.unlink()
+                        removed.append(entry)
+            for folder in FOLDERS:
+                directory = self.folder(mailbox, folder)
+                texts = set(_numbers(directory))
+                for path in _audio_files(directory):
+                    number = int(path.name[3:7])
+                    if number not in texts:
+                        path.unlink()
+                        removed.append(path)
+                self._renumber(mailbox, folder)
+            self._tallies.pop(mailbox, None)
+        for path in removed:
+            log.warning("%s: removed %s, left by an interrupted write", mailbox, path)
+        return removed
+
     # -- greetings --------------------------------------------------------------------------
 
     def greeting_path(self, mailbox: MailboxId, kind: str) -> Path | None:
@@ -564,6 +605,16 @@ def _message_files(directory: Path, number: int) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(directory / e.name for e in os.scandir(directory) if e.name.startswith(prefix))
+
+
+_AUDIO_RE = re.compile(r"msg[0-9]{4}\.(?!txt\Z)[^.]+\Z")
+
+
+def _audio_files(directory: Path) -> list[Path]:
+    """Every ``msgNNNN.<format>`` of a folder (not the ``.txt``)."""
+    if not directory.is_dir():
+        return []
+    return sorted(directory / e.name for e in os.scandir(directory) if _AUDIO_RE.match(e.name))
 
 
 def _clear_leftovers(directory: Path, number: int) -> None:

@@ -60,6 +60,23 @@ class ServerConfig:
         return self.sip.peers_for(mailbox, *aliases)
 
 
+def _refuse_empty_pins(voicemail: VoicemailConfig) -> None:
+    """A mailbox line with no PIN lets anyone into its menu: refused unless ``[general]``
+    says ``allowemptypin=yes``. A box whose PIN lives in the spool's secret.conf
+    (``passwordlocation=spooldir``) is not judged by its line."""
+    if voicemail.general.allowemptypin:
+        return
+    for box in voicemail.mailboxes.values():
+        if box.pin.lstrip("-") or box.effective("passwordlocation") == "spooldir":
+            continue
+        raise ConfigError(
+            box.file,
+            box.line,
+            f"mailbox {box.mailbox} has no PIN, so anyone could log in to it: give it one, "
+            "or write allowemptypin=yes in [general]",
+        )
+
+
 def load_config(directory: Path) -> ServerConfig:
     """Read ``voicemail.conf`` (required), ``sip.conf`` and ``smdi.conf`` (optional) from
     ``directory`` and cross-check them. Raises :class:`ConfigError`."""
@@ -69,6 +86,7 @@ def load_config(directory: Path) -> ServerConfig:
     if not voicemail_path.exists():
         raise ConfigError("voicemail.conf", None, f"not found in {directory}; the server needs it")
     voicemail = load_voicemail_conf(voicemail_path, root=directory)
+    _refuse_empty_pins(voicemail)
     sip_path, smdi_path = directory / "sip.conf", directory / "smdi.conf"
     sip = load_sip_conf(sip_path, root=directory) if sip_path.exists() else SipConfig()
     smdi = load_smdi_conf(smdi_path, root=directory) if smdi_path.exists() else None

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.core.mailbox import MailboxId
 from harness.voicemail.conf.dialect import (
@@ -140,6 +141,15 @@ class SipGeneral:
     submaxpermailbox: int = 20
     #: ``submaxperhost=``: the most subscriptions whose NOTIFYs go to one host (then 503).
     submaxperhost: int = 50
+    #: SIP over TCP on bindaddr:bindport as well (``tcpenable=yes``).
+    tcpenable: bool = False
+    #: SIP over TLS on ``tlsbindaddr`` (port 5061 unless it names one), with the certificate
+    #: chain of ``tlscertfile`` and the key of ``tlsprivatekey`` (default: the same file).
+    tlsenable: bool = False
+    tlsbindaddr: str | None = None
+    tlsport: int = 5061
+    tlscertfile: Path | None = None
+    tlsprivatekey: Path | None = None
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -177,6 +187,10 @@ class SipPeer:
     dtmfmode: str = "rfc2833"
     transport: tuple[str, ...] = ("udp",)
     secret: str | None = None
+    #: ``permit=``/``deny=`` lines in order, as (permit?, network): the last that matches wins.
+    acl: tuple[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network], ...] = ()
+    #: ``insecure=`` words (``port``, ``invite``).
+    insecure: frozenset[str] = frozenset()
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
     file: str = ""
     line: int = 0
@@ -285,6 +299,8 @@ def _sip_general(section: Section | None) -> SipGeneral:
         tcpauthlimit=fields.integer("tcpauthlimit", defaults.tcpauthlimit, 1),
         submaxpermailbox=fields.integer("submaxpermailbox", defaults.submaxpermailbox, 1),
         submaxperhost=fields.integer("submaxperhost", defaults.submaxperhost, 1),
+        tcpenable=fields.flag("tcpenable", defaults.tcpenable),
+        **_tls(fields),
         options=fields.all_options(),
     )
 
@@ -300,6 +316,28 @@ def _nat(option: Option | None) -> tuple[str, ...]:
             option, f"nat={option.value}: expected {', '.join(_NAT_WORDS)} (comma-separated)"
         )
     return ("force_rport", "comedia") if words == ("yes",) else words
+
+
+def _tls(fields: Fields) -> dict[str, Any]:
+    """``tlsenable``, ``tlsbindaddr``, ``tlscertfile``, ``tlsprivatekey`` (the files are
+    opened, and checked, by the server that serves TLS)."""
+    enabled = fields.flag("tlsenable", False)
+    found: dict[str, Any] = {"tlsenable": enabled}
+    bind = fields.option("tlsbindaddr")
+    if bind is not None:
+        address, port = _bind_address(bind)
+        found["tlsbindaddr"] = address
+        if port is not None:
+            found["tlsport"] = port
+    for name in ("tlscertfile", "tlsprivatekey"):
+        value = fields.text(name)
+        if value:
+            found[name] = Path(value)
+    if enabled and "tlscertfile" not in found:
+        where = fields.option("tlsenable")
+        assert where is not None
+        raise ConfigError.at(where, "tlsenable=yes needs tlscertfile= (the certificate chain)")
+    return found
 
 
 def _bind_address(option: Option) -> tuple[str, int | None]:
@@ -414,12 +452,35 @@ def _peer(section: Section, general: SipGeneral, warnings: list[ConfigWarning]) 
         dtmfmode=fields.choice("dtmfmode", general.dtmfmode, _DTMF_MODES),
         transport=transport,
         secret=fields.text("secret"),
+        acl=_acl(section),
+        insecure=frozenset(
+            word.strip().lower() for word in (fields.text("insecure") or "").split(",") if word
+        ),
         options=fields.all_options(),
         file=section.file,
         line=section.line,
     )
     warnings.extend(_peer_warnings(peer, type_option, host_option))
     return peer
+
+
+def _acl(
+    section: Section,
+) -> tuple[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network], ...]:
+    """``permit=``/``deny=`` as chan_sip reads them: ``10.0.0.0/255.0.0.0`` or ``10.0.0.0/8``."""
+    rules: list[tuple[bool, ipaddress.IPv4Network | ipaddress.IPv6Network]] = []
+    for option in section.options:
+        if option.key not in ("permit", "deny"):
+            continue
+        text = option.value.strip()
+        try:
+            network = ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ConfigError.at(
+                option, f"{option.name}={text}: not an address/mask (write 10.0.0.0/255.0.0.0)"
+            ) from None
+        rules.append((option.key == "permit", network))
+    return tuple(rules)
 
 
 def _peer_warnings(

@@ -111,7 +111,7 @@ _VM_GENERAL_KNOWN = (
         """
         format maxmessage minmessage maxsilence silencethreshold maxgreet maxlogins minpassword
         skipms backupdeleted searchcontexts passwordlocation externnotify smdienable smdiport
-        pollmailboxes pollfreq aliasescontext
+        pollmailboxes pollfreq aliasescontext lockoutlogins lockoutsecs allowemptypin
         """
     )
 )
@@ -168,6 +168,11 @@ class VoicemailGeneral:
     silencethreshold: int = 128
     maxgreet: int = 0
     maxlogins: int = 3
+    #: Failed logins of one mailbox, over every call, that lock it for ``lockoutsecs`` (0: never).
+    lockoutlogins: int = 10
+    lockoutsecs: int = 300
+    #: Whether a mailbox line with no PIN may load (anyone then gets into its menu).
+    allowemptypin: bool = False
     minpassword: int = 0
     skipms: int = 3000
     saydurationm: int = 2
@@ -421,6 +426,9 @@ def _vm_general(section: Section | None, warnings: list[ConfigWarning]) -> Voice
         silencethreshold=fields.integer("silencethreshold", defaults.silencethreshold),
         maxgreet=fields.integer("maxgreet", defaults.maxgreet),
         maxlogins=fields.integer("maxlogins", defaults.maxlogins, minimum=1),
+        lockoutlogins=fields.integer("lockoutlogins", defaults.lockoutlogins),
+        lockoutsecs=fields.integer("lockoutsecs", defaults.lockoutsecs, minimum=1),
+        allowemptypin=fields.flag("allowemptypin", defaults.allowemptypin),
         minpassword=fields.integer("minpassword", defaults.minpassword),
         skipms=fields.integer("skipms", defaults.skipms),
         saydurationm=fields.integer("saydurationm", defaults.saydurationm),

@@ -90,6 +90,8 @@ class MailboxView:
     pin_changeable: bool
     folders: tuple[tuple[str, tuple[MessageRef, ...]], ...]
     greetings: frozenset[str] = frozenset()
+    #: Locked after too many failed logins: every PIN is refused as a wrong one is.
+    locked: bool = False
 
     def messages(self, folder: str) -> tuple[MessageRef, ...]:
         """The messages of ``folder`` (empty when it has none)."""
@@ -296,6 +298,20 @@ class MailboxChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class LoginFailed:
+    """A PIN entered for ``mailbox`` was refused (counted across calls: see lockout)."""
+
+    mailbox: MailboxId
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSucceeded:
+    """The PIN of ``mailbox`` was accepted."""
+
+    mailbox: MailboxId
+
+
+@dataclass(frozen=True, slots=True)
 class Hangup:
     """End the call."""
 
@@ -321,6 +337,8 @@ Action = (
     | CopyMessage
     | ChangePin
     | MailboxChanged
+    | LoginFailed
+    | LoginSucceeded
     | Hangup
     | Log
 )

@@ -356,6 +356,9 @@ class Leave:
         actions.extend(MailboxChanged(mailbox) for mailbox in event.stored)
         if self._status is None:
             self._status = "SUCCESS" if event.stored else "FAILED"
+        if not event.stored and self._caller_here:
+            # Thanked already, but nothing was kept (the disk is full, say): tell the caller.
+            return actions + self._play((_MAILBOXFULL,), "")
         return actions + self._end_when_idle()
 
     def _on_hung_up(self) -> list[Action]:

@@ -13,7 +13,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.core.mailbox import MailboxId
-from harness.voicemail.flows.callflow import Action, Hangup, Log, MailboxView
+from harness.voicemail.flows.callflow import (
+    Action,
+    Hangup,
+    Log,
+    LoginFailed,
+    LoginSucceeded,
+    MailboxView,
+)
 from harness.voicemail.flows.retrieve.context import Context, prompts
 from harness.voicemail.flows.retrieve.state import RetrieveState
 
@@ -88,19 +95,21 @@ class Login:
     def _check(
         self, view: MailboxView | None, pin: str, now: float, *, known: bool
     ) -> list[Action]:
-        if view is not None and (view.pin is None or pin == view.pin):
-            return self._authenticated(view, now)
+        if view is not None and not view.locked and (view.pin is None or pin == view.pin):
+            return [LoginSucceeded(view.mailbox), *self._authenticated(view, now)]
         self._failures += 1
         self._c.move(RetrieveState.LOGIN_FAILED)
         engine = self._c.engine
+        # Counted for the mailbox across calls; never the digits, which would put PINs in logs.
+        failed: list[Action] = [LoginFailed(view.mailbox)] if view is not None else []
         if self._failures >= self._c.options.maxlogins:
-            return engine.play(
+            return failed + engine.play(
                 prompts("vm-incorrect", "vm-goodbye"),
                 lambda t: self._c.end([Log("HANGUP", "too many failed logins"), Hangup()]),
                 now,
             )
         if known:
-            return engine.play(
+            return failed + engine.play(
                 prompts("vm-incorrect"), lambda t: self._ask_pin(view, t, known=True), now
             )
-        return self._ask_mailbox(now, first=False)
+        return failed + self._ask_mailbox(now, first=False)
