@@ -42,6 +42,7 @@ from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
 from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
+from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -51,6 +52,7 @@ from harness.voicemail.flows.retrieve.flow import Retrieval
 from harness.voicemail.flows.retrieve.options import RetrieveOptions
 from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
+from harness.voicemail.reload import ReloadOutcome, config_change
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -68,6 +70,12 @@ _DTMF_MODES: dict[str, DtmfMode] = {
     "inband": "inband",
     "auto": "auto",
 }
+
+
+def mwi_targets(config: ServerConfig) -> tuple[MwiTarget, ...]:
+    """Every peer of ``config`` that gets unsolicited NOTIFYs, as the notifier's targets."""
+    targets = (mwi_target(peer) for peer in config.sip.peers)
+    return tuple(target for target in targets if target is not None)
 
 
 def mwi_target(peer: SipPeer) -> MwiTarget | None:
@@ -133,8 +141,12 @@ class VoicemailServer:
         unsolicited_state: str | None = None,
         smdi: SmdiOptions | None = None,
         tcp: bool = False,
+        mwi_rate: float | None = None,
     ) -> None:
         self.config = config
+        #: Unsolicited NOTIFYs per second at most (None: unpaced), so a resync of thousands
+        #: of peers does not flood the proxy.
+        self.mwi_rate = mwi_rate
         self.spool = Spool(spool, config.voicemail.general.format[0])
         self.router = router or Router()
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
@@ -172,15 +184,11 @@ class VoicemailServer:
     async def start(self) -> None:
         """Bind, then send every peer its mailbox state (as Asterisk does at load)."""
         await self.transport.start()
-        targets = tuple(
-            target
-            for target in (mwi_target(peer) for peer in self.config.sip.peers)
-            if target is not None
-        )
+        targets = mwi_targets(self.config)
         host, port = self.address
         # chan_sip writes the port into Message-Account only when it is not the default.
         account_host = host if port == 5060 else f"{host}:{port}"
-        self.notifier = Notifier(targets, account_host=account_host)
+        self.notifier = Notifier(targets, account_host=account_host, rate=self.mwi_rate)
         general = self.config.sip.general
         min_expires = min(general.subminexpiry, general.submaxexpiry)
         self.subscriptions = Subscriptions(
@@ -241,7 +249,30 @@ class VoicemailServer:
 
     async def reload_config(self) -> None:
         """Read the configuration files again (after a PIN was written into them)."""
-        self.config = await asyncio.to_thread(load_config, self.config.directory)
+        await self.reload()
+
+    async def reload(self) -> ReloadOutcome:
+        """Read the configuration again, from files or the database, and run it: mailboxes
+        added are counted and their peers get their lamp state, mailboxes removed keep their
+        spool. A configuration that cannot be read leaves the running one in place."""
+        try:
+            config = await asyncio.to_thread(load_config, self.config.directory)
+        except ConfigError as error:
+            outcome = ReloadOutcome(None, str(error))
+            log.warning("%s", outcome)
+            return outcome
+        change = config_change(self.config, config)
+        await asyncio.to_thread(self.spool.load_counts, change.added)
+        self.config = config
+        if self.notifier is not None:
+            self.notifier.replace_targets(mwi_targets(config), self.counts, self._now())
+            self._pump()
+        if self.smdi is not None:
+            for mailbox in change.added:
+                self.smdi.lamp(mailbox, self.counts(mailbox).waiting)
+        outcome = ReloadOutcome(change)
+        log.info("%s", outcome)
+        return outcome
 
     # -- SIP -------------------------------------------------------------------------------------
 
@@ -709,6 +740,10 @@ class VoicemailServer:
             if method == "GET" and target in ("/", "/status"):
                 body = json.dumps(self.status(), indent=2).encode()
                 status_line = "200 OK"
+            elif method == "POST" and target == "/reload":
+                outcome = await self.reload()
+                body = json.dumps(outcome.as_json(), indent=2).encode()
+                status_line = "200 OK" if outcome.ok else "409 Conflict"
             else:
                 body, status_line = b'{"error": "not found"}', "404 Not Found"
             writer.write(

@@ -37,6 +37,7 @@ __all__ = [
     "SipGeneral",
     "SipPeer",
     "load_sip_conf",
+    "sip_from_conf",
 ]
 
 #: ``User-Agent`` of the server's SIP requests unless sip.conf sets ``useragent``.
@@ -196,6 +197,11 @@ class SipConfig:
 def load_sip_conf(path: Path, *, root: Path | None = None) -> SipConfig:
     """Read sip.conf (and its includes). Raises :class:`ConfigError`."""
     return _sip(read_conf(path, root=root))
+
+
+def sip_from_conf(conf: ConfFile) -> SipConfig:
+    """sip.conf from sections already read (from a database, say)."""
+    return _sip(conf)
 
 
 def _sip(conf: ConfFile) -> SipConfig:
