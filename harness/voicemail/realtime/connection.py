@@ -15,7 +15,7 @@ from pathlib import Path
 
 from harness.voicemail.conf.dialect import read_conf
 from harness.voicemail.conf.extconfig import Mapping
-from harness.voicemail.realtime.driver import RealtimeDriver, RealtimeError
+from harness.voicemail.realtime.driver import RealtimeDriver
 
 __all__ = ["open_driver"]
 
@@ -23,19 +23,15 @@ _PGSQL_OPTIONS = {"dbhost": "host", "dbport": "port", "dbuser": "user", "dbpass"
 
 
 def open_driver(mapping: Mapping, directory: Path) -> RealtimeDriver:
-    """A connection to the database ``mapping`` names; RealtimeError naming the mapping's line
-    when it cannot be opened."""
-    try:
-        if mapping.driver == "sqlite3":
-            from harness.voicemail.realtime.sqlite import SqliteDriver  # noqa: PLC0415
+    """A connection to the database ``mapping`` names; RealtimeError when it cannot be opened."""
+    if mapping.driver == "sqlite3":
+        from harness.voicemail.realtime.sqlite import SqliteDriver  # noqa: PLC0415
 
-            return SqliteDriver(_sqlite_file(mapping.database, directory))
-        # psycopg loads libpq: only a configuration that names PostgreSQL pays for it.
-        from harness.voicemail.realtime.pgsql import PgsqlDriver  # noqa: PLC0415
+        return SqliteDriver(_sqlite_file(mapping.database, directory))
+    # psycopg loads libpq: only a configuration that names PostgreSQL pays for it.
+    from harness.voicemail.realtime.pgsql import PgsqlDriver  # noqa: PLC0415
 
-        return PgsqlDriver(_pgsql_params(mapping.database, directory))
-    except RealtimeError as error:
-        raise RealtimeError(f"{mapping.file}:{mapping.line}: {mapping.name}: {error}") from None
+    return PgsqlDriver(_pgsql_params(mapping.database, directory))
 
 
 def _sqlite_file(database: str, directory: Path) -> Path:

@@ -22,6 +22,18 @@ __all__ = ["write_pin"]
 
 def write_pin(mapping: Mapping, config: MailboxConfig, pin: str, directory: Path) -> None:
     """Make ``pin`` the PIN of the row ``config`` was loaded from. Raises RealtimeError."""
+    try:
+        changed = _write(mapping, config, pin, directory)
+    except RealtimeError as error:
+        raise RealtimeError(f"{mapping.where}:{config.line}: {error}") from None
+    if changed != 1:
+        raise RealtimeError(
+            f"{mapping.where}:{config.line}: mailbox {config.mailbox} no longer has the PIN "
+            "it was loaded with; reload the configuration"
+        )
+
+
+def _write(mapping: Mapping, config: MailboxConfig, pin: str, directory: Path) -> int:
     driver = open_driver(mapping, directory)
     with contextlib.closing(driver):
         columns = driver.columns(mapping.table)
@@ -33,11 +45,7 @@ def write_pin(mapping: Mapping, config: MailboxConfig, pin: str, directory: Path
             )
         else:
             changed = _write_static(driver, mapping, config, pin, "id" in columns)
-    if changed != 1:
-        raise RealtimeError(
-            f"{mapping.where}:{config.line}: mailbox {config.mailbox} no longer has the PIN "
-            "it was loaded with; reload the configuration"
-        )
+    return changed
 
 
 def _write_static(

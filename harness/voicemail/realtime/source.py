@@ -27,8 +27,7 @@ def read_mapped(mapping: Mapping, directory: Path) -> ConfFile:
         with contextlib.closing(driver):
             table = read_table(driver, mapping)
     except RealtimeError as error:
-        reason = str(error).removeprefix(f"{mapping.file}:{mapping.line}: ")
-        raise ConfigError(mapping.file, mapping.line, reason) from None
+        raise ConfigError(mapping.file, mapping.line, f"{mapping.name}: {error}") from None
     disk = directory / mapping.name
     if table.layout == "static" or not disk.exists():
         return ConfFile(disk, mapping.where, table.sections, ())

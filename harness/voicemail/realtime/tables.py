@@ -94,7 +94,7 @@ def layout_of(columns: Sequence[str], mapping: Mapping) -> Layout:
         return "peers"
     wanted = VOICEMAIL_COLUMNS if mapping.name.lower() == "voicemail.conf" else PEER_COLUMNS
     raise RealtimeError(
-        f"{mapping.file}:{mapping.line}: table {mapping.table} has neither the static realtime "
+        f"table {mapping.table} has neither the static realtime "
         f"columns ({', '.join(STATIC_COLUMNS)}) nor those of a "
         f"{'voicemail' if wanted is VOICEMAIL_COLUMNS else 'peers'} table ({', '.join(wanted)})"
     )
