@@ -124,6 +124,12 @@ def _add_run(commands: Any) -> None:
         help="the simulated proxy's profile, instead of each scenario's",
     )
     parties.add_argument(
+        "--realtime",
+        choices=("sqlite",),
+        help="the embedded server reads its mailboxes and peers from a database of this kind "
+        "(static realtime rows), whatever the scenarios say",
+    )
+    parties.add_argument(
         "--voicemail-port",
         type=int,
         default=0,
@@ -208,6 +214,7 @@ def _run(args: argparse.Namespace) -> int:
             voicemail_port=args.voicemail_port,
             proxy_port=args.proxy_port,
             log_dir=None if args.report is None else args.report / "kamailio",
+            realtime=args.realtime,
         )
     except ValueError as error:
         print(f"vmharness run: {error}", file=sys.stderr)

@@ -57,6 +57,9 @@ class RunOptions:
     proxy_port: int = 0
     #: Where a harness-run Kamailio writes its log (inside, ``<folder>-<file>/`` per scenario).
     log_dir: Path | None = None
+    #: ``sqlite``: the embedded server reads mailboxes and peers from a database (None: as
+    #: each scenario's ``target: {realtime: …}`` says).
+    realtime: Literal["sqlite"] | None = None
 
     def __post_init__(self) -> None:
         if self.target is not None and self.target != "embedded":

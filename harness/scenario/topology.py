@@ -195,6 +195,9 @@ class TargetSpec(Frozen):
     #: The embedded server's routing chain, in order (default: the server's own). A server
     #: behind a proxy that names the mailbox only in To must be configured to read it.
     conventions: tuple[Annotated[str, AfterValidator(check_convention)], ...] | None = None
+    #: ``sqlite``: the embedded server reads its mailboxes and peers from an SQLite database
+    #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
+    realtime: Literal["sqlite"] | None = None
 
     @field_validator("spool")
     @classmethod
