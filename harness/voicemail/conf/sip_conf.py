@@ -5,6 +5,7 @@ Read as chan_sip reads it, templates and ``[general]`` defaults applied to every
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -303,16 +304,22 @@ def _transports(option: Option) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+@functools.lru_cache(maxsize=256)
+def _is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IP address (thousands of peers name the same proxy)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _host(option: Option) -> str:
     text = option.value.strip()
     if text.lower() == "dynamic":
         return "dynamic"
     bare = text.removeprefix("[").removesuffix("]")
-    try:
-        ipaddress.ip_address(bare)
-    except ValueError:
-        pass
-    else:
+    if _is_ip_address(bare):
         return bare  # IPv6 without brackets: whoever builds a URI adds them
     if _HOSTNAME.match(text):
         return text
