@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # pytest-xdist workers: the suite runs its servers on ephemeral loopback ports, one set per worker.
 WORKERS ?= auto
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Python >= 3.11 is needed")'
@@ -27,6 +27,10 @@ lint: setup
 
 test: lint
 	$(BIN)/pytest -n $(WORKERS)
+
+# Benchmarks print their figures; they are never part of make test.
+bench: setup
+	for script in bench/*.py; do $(BIN)/python "$$script" || exit 1; done
 
 clean:
 	rm -rf $(VENV) reports .mypy_cache .ruff_cache .pytest_cache
