@@ -56,11 +56,13 @@ def files(count: int, proxy_port: int) -> dict[str, str]:
 
 
 def fill_static(
-    execute_many: Callable[[str, Sequence[tuple[Any, ...]]], None], texts: dict[str, str]
+    execute_many: Callable[[str, Sequence[tuple[Any, ...]]], None],
+    texts: dict[str, str],
+    descending: bool = False,
 ) -> None:
     next_id = 1
     for name, text in texts.items():
-        rows = static_rows(parse_conf(text, Path(name)), name, next_id)
+        rows = static_rows(parse_conf(text, Path(name)), name, next_id, descending=descending)
         execute_many(
             STATIC_INSERT,
             [
@@ -157,7 +159,7 @@ def bench_pgsql(root: Path, count: int, texts: dict[str, str], proxy_port: int) 
                 cursor.executemany(sql.replace("?", "%s").encode(), rows)
 
         create_all(lambda sql: db.execute(sql.encode()))
-        fill_static(many, texts)
+        fill_static(many, texts, descending=True)
         fill_tables(many, count, proxy_port)
         db.commit()
         settings = {

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-__all__ = ["IDENTIFIER", "RealtimeDriver", "RealtimeError", "Value", "quote"]
+__all__ = ["IDENTIFIER", "RealtimeDriver", "RealtimeError", "Value", "order_clause", "quote"]
 
 #: A table or column name this server will put into SQL: ``name`` or ``schema.name``.
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?\Z")
@@ -31,6 +31,16 @@ def quote(name: str) -> str:
     return ".".join(f'"{part}"' for part in name.split("."))
 
 
+def order_clause(order_by: Sequence[str]) -> str:
+    """`` ORDER BY …`` for column names, ``-name`` for descending; empty for none."""
+    if not order_by:
+        return ""
+    terms = [
+        f"{quote(name[1:])} DESC" if name.startswith("-") else quote(name) for name in order_by
+    ]
+    return " ORDER BY " + ", ".join(terms)
+
+
 class RealtimeDriver(Protocol):
     """One open database connection."""
 
@@ -48,7 +58,7 @@ class RealtimeDriver(Protocol):
         where: Mapping[str, Value],
         order_by: Sequence[str],
     ) -> list[tuple[Value, ...]]:
-        """``SELECT columns FROM table WHERE a = ? AND … ORDER BY …``."""
+        """``SELECT columns FROM table WHERE a = ? AND … ORDER BY …`` (``-name``: descending)."""
         ...
 
     def update(self, table: str, values: Mapping[str, Value], where: Mapping[str, Value]) -> int:

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from harness.voicemail.realtime.driver import RealtimeError, Value, quote
+from harness.voicemail.realtime.driver import RealtimeError, Value, order_clause, quote
 
 __all__ = ["PgsqlDriver"]
 
@@ -49,8 +49,7 @@ class PgsqlDriver:
         sql = f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)}"
         if where:
             sql += " WHERE " + " AND ".join(f"{quote(name)} = %s" for name in where)
-        if order_by:
-            sql += " ORDER BY " + ", ".join(map(quote, order_by))
+        sql += order_clause(order_by)
         try:
             with self._db.cursor() as cursor:
                 cursor.execute(sql.encode(), tuple(where.values()))

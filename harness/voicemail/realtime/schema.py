@@ -77,11 +77,16 @@ class StaticRow:
     var_val: str
 
 
-def static_rows(conf: ConfFile, filename: str, first_id: int = 1) -> list[StaticRow]:
+def static_rows(
+    conf: ConfFile, filename: str, first_id: int = 1, *, descending: bool = False
+) -> list[StaticRow]:
     """Every option of ``conf``'s sections (templates applied, templates themselves left out)
-    as rows of ``filename``, numbered from ``first_id``."""
+    as rows of ``filename``, numbered from ``first_id``. ``descending`` numbers the sections'
+    ``cat_metric`` from the highest down, the order Asterisk's pgsql driver reads them in."""
     rows: list[StaticRow] = []
-    for cat_metric, section in enumerate(conf.instances()):
+    sections = conf.instances()
+    for index, section in enumerate(sections):
+        cat_metric = len(sections) - 1 - index if descending else index
         for var_metric, option in enumerate(section.options):
             row_id = first_id + len(rows)
             rows.append(

@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from harness.voicemail.realtime.driver import RealtimeError, Value, quote
+from harness.voicemail.realtime.driver import RealtimeError, Value, order_clause, quote
 
 __all__ = ["SqliteDriver"]
 
@@ -43,8 +43,7 @@ class SqliteDriver:
         sql = f"SELECT {', '.join(map(quote, columns))} FROM {quote(table)}"
         if where:
             sql += " WHERE " + " AND ".join(f"{quote(name)} = ?" for name in where)
-        if order_by:
-            sql += " ORDER BY " + ", ".join(map(quote, order_by))
+        sql += order_clause(order_by)
         try:
             return list(self._db.execute(sql, tuple(where.values())))
         except sqlite3.Error as error:

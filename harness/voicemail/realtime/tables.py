@@ -5,8 +5,9 @@ Three table layouts are read; which one a table has is told by its columns:
 - **static rows**, Asterisk's ``ast_config`` shape (``id``, ``cat_metric``, ``var_metric``,
   ``commented``, ``filename``, ``category``, ``var_name``, ``var_val``): one row per line of the
   file, so a dump from an Asterisk database loads as it is. Rows of ``filename`` with
-  ``commented = 0`` are read in ``cat_metric``, ``var_metric`` order; a new section starts when
-  ``category`` or ``cat_metric`` changes, as in Asterisk.
+  ``commented = 0`` are read in the order Asterisk's driver reads them: ``cat_metric`` ascending
+  with ``sqlite3``, descending with ``pgsql`` (res_config_pgsql's order), then ``var_metric``;
+  a new section starts when ``category`` or ``cat_metric`` changes, as in Asterisk.
 - **voicemail** (for voicemail.conf), Asterisk's realtime ``voicemail`` table: one row per
   mailbox, ``context``, ``mailbox``, ``password``, ``fullname``, ``email``, ``pager`` and any
   per-mailbox option as a column of its own name (``attach``, ``tz``, ``maxmsg``…); NULL or
@@ -129,7 +130,11 @@ def _static_sections(driver: RealtimeDriver, mapping: Mapping, has_id: bool) -> 
         mapping.table,
         wanted,
         {"filename": mapping.name, "commented": 0},
-        ("cat_metric", "var_metric", *(["id"] if has_id else [])),
+        (
+            "-cat_metric" if mapping.driver == "pgsql" else "cat_metric",
+            "var_metric",
+            *(["id"] if has_id else []),
+        ),
     )
     sections: list[Section] = []
     options: list[Option] = []

@@ -60,7 +60,12 @@ class Database:
 
     def add_file(self, table: str, filename: str, text: str, first_id: int = 1) -> int:
         """The configuration file ``text`` as static rows of ``filename``; the next free id."""
-        rows = static_rows(parse_conf(text, Path(filename)), filename, first_id)
+        rows = static_rows(
+            parse_conf(text, Path(filename)),
+            filename,
+            first_id,
+            descending=self.driver == "pgsql",
+        )
         self.many(
             f"INSERT INTO {table} (id, cat_metric, var_metric, commented, filename, category, "
             "var_name, var_val) VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
