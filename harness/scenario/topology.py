@@ -199,6 +199,17 @@ class TargetSpec(Frozen):
     #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
     realtime: Literal["sqlite"] | None = None
 
+    @model_validator(mode="after")
+    def _realtime_is_embedded(self) -> Self:
+        if self.realtime is not None and self.external is not None:
+            raise PydanticCustomError(
+                "realtime",
+                "realtime configures the embedded server; an external server ({external}) "
+                "reads its own database",
+                {"external": self.external},
+            )
+        return self
+
     @field_validator("spool")
     @classmethod
     def _resolve_spool(cls, spool: Path | None, info: ValidationInfo) -> Path | None:

@@ -262,6 +262,8 @@ class VoicemailServer:
             log.warning("%s", outcome)
             return outcome
         change = config_change(self.config, config)
+        for warning in set(config.warnings) - set(self.config.warnings):
+            log.warning("warning: %s", warning)
         await asyncio.to_thread(self.spool.load_counts, change.added)
         self.config = config
         if self.notifier is not None:

@@ -57,3 +57,12 @@ def test_an_unknown_database_kind_is_named_at_its_line(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"wrong.yaml:2.*realtime") as caught:
         load_scenario(path)
     assert "sqlite" in str(caught.value)
+
+
+def test_realtime_with_an_external_server_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "external.yaml"
+    path.write_text(
+        DECLARED.replace("{realtime: sqlite}", "{realtime: sqlite, external: sip:10.0.0.1:5060}")
+    )
+    with pytest.raises(Exception, match=r"external.yaml:2.*an external server .* reads its own"):
+        load_scenario(path)
