@@ -30,10 +30,9 @@ lint: setup
 test: lint
 	$(BIN)/pytest -n $(WORKERS)
 
-# Wall time of the library one scenario at a time and with -j (several minutes).
+# Benchmarks print their figures; they are never part of make test.
 bench: setup
-	$(BIN)/python bench/run_wall_time.py
-
+	for script in bench/*.py; do $(BIN)/python "$$script" || exit 1; done
 # The whole scenario library against a real Asterisk the harness configures per scenario
 # (built by `python3 -m harness.peers.asterisk_build`, as .ci/run does).
 interop: setup

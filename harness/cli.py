@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -49,6 +52,11 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 EXIT_INTERRUPTED = 130
 
 
+#: NOTIFYs per second a served server sends at most: a resync of 10,000 peers takes 50 s
+#: instead of arriving at the proxy all at once.
+DEFAULT_MWI_RATE = 200.0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = _parser()
@@ -67,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "serve": _serve,
         "library": _library,
         "site": _site,
+        "reload": _reload,
     }[args.command]
     try:
         return handler(args)
@@ -108,6 +117,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_serve(commands)
     _add_library(commands)
     _add_site(commands)
+    _add_reload(commands)
     return parser
 
 
@@ -213,6 +223,12 @@ def _add_run(commands: Any) -> None:
         help="the simulated proxy's profile, instead of each scenario's",
     )
     parties.add_argument(
+        "--realtime",
+        choices=("sqlite",),
+        help="the embedded server reads its mailboxes and peers from a database of this kind "
+        "(static realtime rows), whatever the scenarios say",
+    )
+    parties.add_argument(
         "--voicemail-port",
         type=int,
         default=0,
@@ -251,6 +267,40 @@ def _add_serve(commands: Any) -> None:
         type=int,
         help="serve read-only JSON status (GET /status) on this TCP port of --host (0: any free)",
     )
+    serve.add_argument(
+        "--mwi-rate",
+        type=float,
+        default=DEFAULT_MWI_RATE,
+        help="unsolicited MWI NOTIFYs per second at most, so the start-up resync of many peers "
+        f"does not flood the proxy (default {DEFAULT_MWI_RATE:g}; 0: unpaced)",
+    )
+
+
+def _add_reload(commands: Any) -> None:
+    """``vmharness reload``: a running server reads its configuration again."""
+    reload = commands.add_parser(
+        "reload",
+        help="make a running server read its configuration (files or database) again",
+        description="Asks the server's status endpoint (serve --status-port) to reload; "
+        "kill -HUP <pid> does the same. A configuration that fails keeps the running one.",
+    )
+    reload.add_argument("--host", default="127.0.0.1", help="the server's --host")
+    reload.add_argument("--status-port", type=int, required=True, help="the server's status port")
+
+
+def _reload(args: argparse.Namespace) -> int:
+    url = f"http://{args.host}:{args.status_port}/reload"
+    request = urllib.request.Request(url, data=b"", method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=60) as answer:
+            outcome = json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        outcome = json.loads(error.read() or b"{}")
+    except (OSError, ValueError) as error:
+        print(f"vmharness reload: no answer from {url}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(outcome.get("message", outcome))
+    return EXIT_OK if outcome.get("ok") else EXIT_FAILED
 
 
 def _add_library(commands: Any) -> None:
@@ -311,6 +361,7 @@ def _run_options(args: argparse.Namespace) -> RunOptions:
         asterisk=args.asterisk,
         asterisk_log_dir=None if args.report is None else args.report / "asterisk",
         target_file=described,
+        realtime=args.realtime,
     )
 
 
@@ -567,6 +618,7 @@ async def _serve_until_stopped(
         port=listen.port,
         status_port=args.status_port,
         tcp=listen.tcp,
+        mwi_rate=args.mwi_rate or None,
     )
     try:
         await server.start()
@@ -586,6 +638,8 @@ async def _serve_until_stopped(
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    reloads: set[asyncio.Task[object]] = set()
+    loop.add_signal_handler(signal.SIGHUP, _reload_on_signal, server, reloads)
     host, port = server.address
     print(f"voicemail server listening on {host}:{port} (spool {args.spool})", flush=True)
     if server.status_port is not None:
@@ -597,6 +651,13 @@ async def _serve_until_stopped(
     await stop.wait()
     await server.close()
     return EXIT_OK
+
+
+def _reload_on_signal(server: VoicemailServer, reloads: set[asyncio.Task[object]]) -> None:
+    """SIGHUP: reload in the background (the outcome is logged), keeping the task referenced."""
+    task: asyncio.Task[object] = asyncio.ensure_future(server.reload())
+    reloads.add(task)
+    task.add_done_callback(reloads.discard)
 
 
 if __name__ == "__main__":

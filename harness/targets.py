@@ -56,6 +56,7 @@ from harness.sip.transport import Observer
 from harness.sip.uri import URI
 from harness.smdi.link import SerialSettings
 from harness.voicemail.conf.server_config import load_config
+from harness.voicemail.realtime.migration import move_to_sqlite
 from harness.voicemail.server import VoicemailServer
 from harness.voicemail.smdi import SmdiOptions
 from harness.voicemail.store import Spool
@@ -349,6 +350,7 @@ class EmbeddedTarget:
         status_port: int | None = None,
         smdi: SmdiEntry | None = None,
         tcp: bool = False,
+        realtime: Literal["sqlite"] | None = None,
     ) -> None:
         self.mailboxes = tuple(mailboxes)
         self.peers = tuple(peers)
@@ -365,6 +367,9 @@ class EmbeddedTarget:
         self.smdi = smdi
         #: Whether the server also listens for SIP over TCP (a proxy may forward over TCP).
         self.tcp = tcp
+        #: ``sqlite``: voicemail.conf and sip.conf are moved into an SQLite database as static
+        #: realtime rows, so the server reads its mailboxes and peers from there.
+        self.realtime = realtime
         if smdi is not None:
             self.general.update(smdienable="yes", smdiport=smdi.port)
         self._directory = tempfile.TemporaryDirectory(prefix="vmharness-")
@@ -437,6 +442,8 @@ class EmbeddedTarget:
         )
         if self.smdi is not None:
             (self.config_dir / "smdi.conf").write_text(render_smdi_conf(self.smdi))
+        if self.realtime == "sqlite":
+            move_to_sqlite(self.config_dir, ("voicemail.conf", "sip.conf"))
         config = load_config(self.config_dir)
         self.server = VoicemailServer(
             config,

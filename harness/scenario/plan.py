@@ -87,6 +87,10 @@ class RunOptions:
             site=site,
         )
 
+    #: ``sqlite``: the embedded server reads mailboxes and peers from a database (None: as
+    #: each scenario's ``target: {realtime: …}`` says).
+    realtime: Literal["sqlite"] | None = None
+
     def __post_init__(self) -> None:
         if self.target is not None and self.target not in ("embedded", "asterisk"):
             _address(self.target, "--target", "embedded, asterisk or sip:HOST:PORT")

@@ -463,6 +463,7 @@ def _target(
         smdi=None
         if line is None or scenario.pbx is None
         else _smdi_entry(scenario.pbx, line.slave_path),
+        realtime=options.realtime or scenario.target.realtime,
     )
 
 

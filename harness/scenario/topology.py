@@ -195,6 +195,20 @@ class TargetSpec(Frozen):
     #: The embedded server's routing chain, in order (default: the server's own). A server
     #: behind a proxy that names the mailbox only in To must be configured to read it.
     conventions: tuple[Annotated[str, AfterValidator(check_convention)], ...] | None = None
+    #: ``sqlite``: the embedded server reads its mailboxes and peers from an SQLite database
+    #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
+    realtime: Literal["sqlite"] | None = None
+
+    @model_validator(mode="after")
+    def _realtime_is_embedded(self) -> Self:
+        if self.realtime is not None and self.external is not None:
+            raise PydanticCustomError(
+                "realtime",
+                "realtime configures the embedded server; an external server ({external}) "
+                "reads its own database",
+                {"external": self.external},
+            )
+        return self
 
     @field_validator("spool")
     @classmethod

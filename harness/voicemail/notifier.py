@@ -6,10 +6,15 @@ NOTIFY is in flight, or while the proxy is unreachable and a retry waits, replac
 sent next, so the lamp always ends in the right state and never replays stale counts. A peer
 that answers 4xx (not registered, say) or 6xx is not retried, as Asterisk does; silence, 408 and
 5xx are retried with exponential backoff.
+
+With ``rate`` set, NOTIFYs leave at most ``rate`` per second (bursts of ``burst``), so the
+start-up resync of ten thousand peers does not flood the proxy; peers wait their turn in the
+order they were queued.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -62,13 +67,23 @@ class _PeerState:
 
 @dataclass(slots=True)
 class Notifier:
-    """Coalescing, retrying scheduler of unsolicited MWI NOTIFYs."""
+    """Coalescing, retrying, optionally paced scheduler of unsolicited MWI NOTIFYs."""
 
     targets: tuple[MwiTarget, ...]
     account_host: str
     retry_base: float = 1.0
     retry_max: float = 60.0
+    #: At most this many NOTIFYs per second (None: as fast as they come).
+    rate: float | None = None
+    #: How many may leave at once when the pace allows (default: a tenth of a second's worth).
+    burst: int | None = None
     _state: dict[str, _PeerState] = field(default_factory=dict)
+    # Peers with a NOTIFY waiting to be sent (not in flight), in the order they were queued.
+    _waiting: dict[str, None] = field(default_factory=dict)
+    _by_name: dict[str, MwiTarget] = field(default_factory=dict)
+    _by_mailbox: dict[MailboxId, list[MwiTarget]] = field(default_factory=dict)
+    _tokens: float = 0.0
+    _tokens_at: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.retry_base <= self.retry_max:
@@ -76,10 +91,27 @@ class Notifier:
                 f"retry delays must satisfy 0 < retry_base <= retry_max, "
                 f"got retry_base={self.retry_base!r}, retry_max={self.retry_max!r}"
             )
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError(f"rate must be above 0 NOTIFYs per second, got {self.rate!r}")
+        if self.burst is not None and self.burst < 1:
+            raise ValueError(f"burst must be at least 1, got {self.burst!r}")
+        self._index()
+
+    def _index(self) -> None:
+        self._by_name = {target.name: target for target in self.targets}
+        self._by_mailbox = {}
+        for target in self.targets:
+            for mailbox in target.mailboxes:
+                self._by_mailbox.setdefault(mailbox, []).append(target)
+
+    @property
+    def _burst(self) -> float:
+        assert self.rate is not None
+        return float(self.burst if self.burst is not None else max(1, round(self.rate / 10)))
 
     def targets_of(self, mailbox: MailboxId) -> list[MwiTarget]:
         """The peers whose mailbox list covers ``mailbox``."""
-        return [target for target in self.targets if mailbox in target.mailboxes]
+        return list(self._by_mailbox.get(mailbox, ()))
 
     def summary(self, target: MwiTarget, counts_of: CountsOf) -> MessageSummary:
         """The aggregated summary ``target`` should see now."""
@@ -96,7 +128,24 @@ class Notifier:
 
     def refresh(self, name: str, counts_of: CountsOf, now: float) -> None:
         """Queue a NOTIFY for one peer (it registered again, say)."""
-        self._queue([t for t in self.targets if t.name == name], counts_of, now)
+        target = self._by_name.get(name)
+        self._queue(() if target is None else (target,), counts_of, now)
+
+    def replace_targets(
+        self, targets: tuple[MwiTarget, ...], counts_of: CountsOf, now: float
+    ) -> list[MwiTarget]:
+        """Send to ``targets`` from now on (a reload): a peer that is new, or whose mailboxes or
+        address changed, gets its lamp state; a peer no longer there is forgotten (an answer
+        still on its way for it is ignored). Returns the peers queued."""
+        before = self._by_name
+        self.targets = targets
+        self._index()
+        for name in [name for name in self._state if name not in self._by_name]:
+            del self._state[name]
+            self._waiting.pop(name, None)
+        changed = [target for target in targets if before.get(target.name) != target]
+        self._queue(changed, counts_of, now)
+        return changed
 
     def _queue(self, targets: Iterable[MwiTarget], counts_of: CountsOf, now: float) -> None:
         for target in targets:
@@ -104,19 +153,41 @@ class Notifier:
             state.pending = self.summary(target, counts_of)
             if state.retry_at is None and state.in_flight is None:
                 state.retry_at = now
+            if state.in_flight is None:
+                self._waiting[target.name] = None
+
+    def _allowance(self, now: float) -> float:
+        """How many NOTIFYs the pace lets leave now (whole ones)."""
+        if self.rate is None:
+            return math.inf
+        if self._tokens_at is None:
+            self._tokens = self._burst
+        else:
+            elapsed = max(0.0, now - self._tokens_at)
+            self._tokens = min(self._burst, self._tokens + elapsed * self.rate)
+        self._tokens_at = now
+        return math.floor(self._tokens)
 
     def due(self, now: float) -> list[NotifyDue]:
         """The NOTIFYs to send now; each is in flight until :meth:`answered`."""
         out: list[NotifyDue] = []
-        for target in self.targets:
-            state = self._state.get(target.name)
-            if state is None or state.pending is None or state.in_flight is not None:
+        allowance = self._allowance(now)
+        for name in list(self._waiting):
+            if len(out) >= allowance:
+                break
+            state = self._state.get(name)
+            target = self._by_name.get(name)
+            if state is None or target is None or state.pending is None:
+                del self._waiting[name]
                 continue
             if state.retry_at is None or state.retry_at > now:
                 continue
+            del self._waiting[name]
             state.in_flight, state.pending, state.retry_at = state.pending, None, None
             state.attempt += 1
             out.append(NotifyDue(target, state.in_flight, state.attempt))
+        if self.rate is not None:
+            self._tokens -= len(out)
         return out
 
     def answered(self, target: MwiTarget, status: int | None, now: float) -> None:
@@ -133,9 +204,12 @@ class Notifier:
             state.pending = sent
         if retry:
             state.retry_at = now + self._backoff(state.attempt)
+            self._waiting[target.name] = None
             return
         state.attempt = 0
         state.retry_at = now if state.pending is not None else None
+        if state.pending is not None:
+            self._waiting[target.name] = None
 
     def _backoff(self, attempt: int) -> float:
         """Delay after failed attempt number ``attempt``: base, 2 base, 4 base… up to the cap."""
@@ -145,12 +219,20 @@ class Notifier:
 
     def next_timer(self) -> float | None:
         """When :meth:`due` next has something, or None."""
-        times = [
-            state.retry_at
-            for state in self._state.values()
-            if state.retry_at is not None and state.pending is not None and state.in_flight is None
-        ]
-        return min(times, default=None)
+        earliest: float | None = None
+        for name in self._waiting:
+            state = self._state.get(name)
+            if state is None or state.retry_at is None or state.pending is None:
+                continue
+            if earliest is None or state.retry_at < earliest:
+                earliest = state.retry_at
+            if self._tokens_at is not None and earliest <= self._tokens_at:
+                break  # one is due already: only the pace can hold it back
+        if earliest is None or self.rate is None or self._tokens_at is None:
+            return earliest
+        # The time the pace next allows one NOTIFY out.
+        paced = self._tokens_at + max(0.0, 1 - self._tokens) / self.rate
+        return max(earliest, paced)
 
     def pending(self) -> int:
         """How many peers have a NOTIFY waiting or in flight."""

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from harness.voicemail.conf.dialect import read_conf
+from harness.voicemail.conf.extconfig import ExtConfig, Mapping
 from harness.voicemail.conf.voicemail_conf import MailboxConfig
 from harness.voicemail.store import write_atomic
 
@@ -65,6 +66,7 @@ def change_pin(
     location: str,
     *,
     config_dir: Path | None = None,
+    extconfig: ExtConfig | None = None,
 ) -> None:
     """Make ``pin`` the mailbox's PIN where ``location`` keeps it, atomically.
 
@@ -73,6 +75,8 @@ def change_pin(
     ``<spool_box_dir>/secret.conf``. Raises PinChangeError for a PIN that is not keys, a PIN
     marked unchangeable (leading ``-``), or a line that no longer says what was loaded; the
     caller reloads the configuration after a change, as ``config`` then holds the old PIN.
+    A mailbox loaded from a database (``extconfig``'s voicemail.conf mapping) has its row
+    changed instead of a line.
     """
     if not _PIN.match(pin):
         raise PinChangeError(
@@ -84,13 +88,30 @@ def change_pin(
             return
     elif location == "voicemailconf":
         if config.pin_changeable:
-            _rewrite_conf_line(config, pin, config_dir)
+            mapping = None if extconfig is None else extconfig.mapping("voicemail.conf")
+            if mapping is not None and config.file == mapping.where:
+                _write_row(mapping, config, pin, config_dir)
+            else:
+                _rewrite_conf_line(config, pin, config_dir)
             return
     else:
         raise ValueError(f"passwordlocation {location!r}: expected one of {', '.join(LOCATIONS)}")
     raise PinChangeError(
         f"mailbox {config.mailbox}: the PIN starts with '-', so its owner may not change it"
     )
+
+
+def _write_row(mapping: Mapping, config: MailboxConfig, pin: str, config_dir: Path | None) -> None:
+    # Only a server configured from a database loads the database drivers.
+    from harness.voicemail.realtime.driver import RealtimeError  # noqa: PLC0415
+    from harness.voicemail.realtime.pins import write_pin  # noqa: PLC0415
+
+    if config_dir is None:
+        raise ValueError(f"{mapping.where}: the database is found from config_dir")
+    try:
+        write_pin(mapping, config, pin, config_dir)
+    except RealtimeError as error:
+        raise PinChangeError(str(error)) from error
 
 
 def _write_spool_pin(box_dir: Path, pin: str) -> None:

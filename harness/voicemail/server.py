@@ -45,6 +45,7 @@ from harness.sip.transport import SipTransport, TransactionFailed
 from harness.sip.uri import URI
 from harness.sip.validation import check_support
 from harness.voicemail.access import Access, notify_hop, resolve_hosts
+from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
 from harness.voicemail.deposit import Deposit, MessageIds
@@ -58,6 +59,7 @@ from harness.voicemail.lockout import LockoutPolicy, PinLockout
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
 from harness.voicemail.peer_address import PeerAddressError, resolve_peer
 from harness.voicemail.recording import recover
+from harness.voicemail.reload import ReloadOutcome, config_change
 from harness.voicemail.services import CallServices
 from harness.voicemail.session import CallSession, DtmfMode
 from harness.voicemail.smdi import SmdiOptions, SmdiService
@@ -75,6 +77,12 @@ _DTMF_MODES: dict[str, DtmfMode] = {
     "inband": "inband",
     "auto": "auto",
 }
+
+
+def mwi_targets(config: ServerConfig) -> tuple[MwiTarget, ...]:
+    """Every peer of ``config`` that gets unsolicited NOTIFYs, as the notifier's targets."""
+    targets = (mwi_target(peer) for peer in config.sip.peers)
+    return tuple(target for target in targets if target is not None)
 
 
 def mwi_target(peer: SipPeer) -> MwiTarget | None:
@@ -142,8 +150,12 @@ class VoicemailServer:
         unsolicited_state: str | None = None,
         smdi: SmdiOptions | None = None,
         tcp: bool = False,
+        mwi_rate: float | None = None,
     ) -> None:
         self.config = config
+        #: Unsolicited NOTIFYs per second at most (None: unpaced), so a resync of thousands
+        #: of peers does not flood the proxy.
+        self.mwi_rate = mwi_rate
         self.spool = Spool(spool, config.voicemail.general.format[0])
         self.router = router or Router()
         self.prompts: PromptLibrary = prompts or GeneratedPrompts()
@@ -194,18 +206,12 @@ class VoicemailServer:
     async def start(self) -> None:
         """Bind, then send every peer its mailbox state (as Asterisk does at load)."""
         await self.transport.start()
-        peers = self.config.sip.peers
-        self.access = Access.from_peers(peers, await asyncio.to_thread(resolve_hosts, peers))
-        self._digest.users = self.access.credentials()
-        targets = tuple(
-            target
-            for target in (mwi_target(peer) for peer in self.config.sip.peers)
-            if target is not None
-        )
+        await self._admit_peers()
+        targets = mwi_targets(self.config)
         host, port = self.address
         # chan_sip writes the port into Message-Account only when it is not the default.
         account_host = host if port == 5060 else f"{host}:{port}"
-        self.notifier = Notifier(targets, account_host=account_host)
+        self.notifier = Notifier(targets, account_host=account_host, rate=self.mwi_rate)
         general = self.config.sip.general
         min_expires = min(general.subminexpiry, general.submaxexpiry)
         self.subscriptions = Subscriptions(
@@ -281,9 +287,42 @@ class VoicemailServer:
         """A new ``msg_id`` for a message recorded at ``unix_time``."""
         return self._ids.next(unix_time)
 
+    async def _admit_peers(self) -> None:
+        """Who may SUBSCRIBE and REGISTER, and with which secrets: the configured peers (their
+        ``host=`` names resolved off the event loop)."""
+        peers = self.config.sip.peers
+        self.access = Access.from_peers(peers, await asyncio.to_thread(resolve_hosts, peers))
+        self._digest.users = self.access.credentials()
+
     async def reload_config(self) -> None:
         """Read the configuration files again (after a PIN was written into them)."""
-        self.config = await asyncio.to_thread(load_config, self.config.directory)
+        await self.reload()
+
+    async def reload(self) -> ReloadOutcome:
+        """Read the configuration again, from files or the database, and run it: mailboxes
+        added are counted and their peers get their lamp state, mailboxes removed keep their
+        spool. A configuration that cannot be read leaves the running one in place."""
+        try:
+            config = await asyncio.to_thread(load_config, self.config.directory)
+        except ConfigError as error:
+            outcome = ReloadOutcome(None, str(error))
+            log.warning("%s", outcome)
+            return outcome
+        change = config_change(self.config, config)
+        for warning in set(config.warnings) - set(self.config.warnings):
+            log.warning("warning: %s", warning)
+        await asyncio.to_thread(self.spool.load_counts, change.added)
+        self.config = config
+        await self._admit_peers()
+        if self.notifier is not None:
+            self.notifier.replace_targets(mwi_targets(config), self.counts, self._now())
+            self._pump()
+        if self.smdi is not None:
+            for mailbox in change.added:
+                self.smdi.lamp(mailbox, self.counts(mailbox).waiting)
+        outcome = ReloadOutcome(change)
+        log.info("%s", outcome)
+        return outcome
 
     # -- SIP -------------------------------------------------------------------------------------
 
@@ -831,6 +870,10 @@ class VoicemailServer:
             if method == "GET" and target in ("/", "/status"):
                 body = json.dumps(self.status(), indent=2).encode()
                 status_line = "200 OK"
+            elif method == "POST" and target == "/reload":
+                outcome = await self.reload()
+                body = json.dumps(outcome.as_json(), indent=2).encode()
+                status_line = "200 OK" if outcome.ok else "409 Conflict"
             else:
                 body, status_line = b'{"error": "not found"}', "404 Not Found"
             writer.write(

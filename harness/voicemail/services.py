@@ -252,6 +252,7 @@ class CallServices:
                 self._host.spool.mailbox_dir(mailbox),
                 config.effective("passwordlocation"),
                 config_dir=self._host.config.directory,
+                extconfig=self._host.config.extconfig,
             )
         except pins.PinChangeError as error:
             log.warning("PIN of %s not changed: %s", mailbox, error)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from harness.core.mailbox import MailboxId
@@ -479,3 +481,42 @@ def test_every_notify_is_a_new_dialog() -> None:
     assert first.call_id != second.call_id
     assert first_from.tag != second_from.tag
     assert first.header("Via") != second.header("Via")  # new branch
+
+
+def _paced_targets(count: int) -> tuple[MwiTarget, ...]:
+    return tuple(
+        MwiTarget(
+            name=f"p{number}",
+            mailboxes=(MailboxId(str(1000 + number)),),
+            uri=URI(scheme="sip", user=f"p{number}", host="127.0.0.1", port=5070),
+            destination=("127.0.0.1", 5070),
+        )
+        for number in range(count)
+    )
+
+
+def test_a_paced_resync_sends_no_more_than_the_rate_allows() -> None:
+    notifier = Notifier(_paced_targets(10), account_host="vm", rate=10, burst=2)
+    notifier.resync(lambda _: MailboxCounts(), 0.0)
+    sent = [due.target.name for due in notifier.due(0.0)]
+    assert sent == ["p0", "p1"]  # the burst
+    assert notifier.due(0.05) == []  # half a NOTIFY's worth of time
+    assert notifier.next_timer() == pytest.approx(0.1)
+    assert [due.target.name for due in notifier.due(0.1)] == ["p2"]
+    # One second later the bucket holds the burst again, not ten.
+    assert len(notifier.due(1.1)) == 2
+    assert notifier.pending() == 10  # five in flight, five waiting
+
+
+def test_replacing_the_targets_notifies_the_new_and_changed_peers_only() -> None:
+    first = _paced_targets(3)
+    notifier = Notifier(first, account_host="vm")
+    notifier.resync(lambda _: MailboxCounts(), 0.0)
+    for due in notifier.due(0.0):
+        notifier.answered(due.target, 200, 0.0)
+    moved = dataclasses.replace(first[1], destination=("127.0.0.1", 5080))
+    new = _paced_targets(4)[3]
+    queued = notifier.replace_targets((first[0], moved, new), lambda _: MailboxCounts(), 1.0)
+    assert [target.name for target in queued] == ["p1", "p3"]
+    assert [due.target.name for due in notifier.due(1.0)] == ["p1", "p3"]
+    assert notifier.targets_of(first[2].mailboxes[0]) == []

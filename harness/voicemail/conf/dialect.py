@@ -395,6 +395,8 @@ def _header(text: str, file: str, number: int) -> tuple[str, list[str]]:
 
 def _strip_comments(line: str, number: int, opened: list[int]) -> str:
     """The text of ``line`` outside comments, stripped; updates the block-comment stack."""
+    if not opened and ";" not in line:
+        return line.strip()  # most lines: nothing to scan for
     kept: list[str] = []
     start = 0  # where scanning resumed after the last block-comment mark, as in Asterisk
     index = 0

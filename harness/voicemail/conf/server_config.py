@@ -12,13 +12,15 @@ from pathlib import Path
 
 from harness.core.mailbox import MailboxId
 from harness.voicemail.conf.dialect import ConfigError, ConfigWarning
-from harness.voicemail.conf.sip_conf import SipConfig, SipPeer, load_sip_conf
+from harness.voicemail.conf.extconfig import ExtConfig, load_extconfig
+from harness.voicemail.conf.sip_conf import SipConfig, SipPeer, load_sip_conf, sip_from_conf
 from harness.voicemail.conf.smdi_conf import SmdiConfig, SmdiInterface, load_smdi_conf
 from harness.voicemail.conf.values import unique_warnings
 from harness.voicemail.conf.voicemail_conf import (
     MailboxConfig,
     VoicemailConfig,
     load_voicemail_conf,
+    voicemail_from_conf,
 )
 
 __all__ = ["DEFAULT_SMDI_PORT", "ServerConfig", "load_config"]
@@ -42,12 +44,14 @@ class ServerConfig:
     smdi: SmdiConfig | None = None
     smdi_notify: SmdiInterface | None = None
     warnings: tuple[ConfigWarning, ...] = ()
+    #: extconfig.conf's static mappings: which files came from a database.
+    extconfig: ExtConfig = field(default_factory=ExtConfig)
 
     @property
     def files(self) -> tuple[Path, ...]:
         """Every file read, includes too (what a reload watches)."""
         smdi_files = () if self.smdi is None else self.smdi.files
-        return (*self.voicemail.files, *self.sip.files, *smdi_files)
+        return (*self.extconfig.files, *self.voicemail.files, *self.sip.files, *smdi_files)
 
     def mailbox(self, mailbox: MailboxId) -> MailboxConfig | None:
         """The mailbox ``box@context`` of voicemail.conf, or None."""
@@ -82,15 +86,20 @@ def load_config(directory: Path) -> ServerConfig:
     ``directory`` and cross-check them. Raises :class:`ConfigError`."""
     if not directory.is_dir():
         raise ConfigError(str(directory), None, "configuration directory not found")
-    voicemail_path = directory / "voicemail.conf"
-    if not voicemail_path.exists():
-        raise ConfigError("voicemail.conf", None, f"not found in {directory}; the server needs it")
-    voicemail = load_voicemail_conf(voicemail_path, root=directory)
+    extconfig_path = directory / "extconfig.conf"
+    extconfig = (
+        load_extconfig(extconfig_path, root=directory) if extconfig_path.exists() else ExtConfig()
+    )
+    voicemail, sip = _voicemail_and_sip(directory, extconfig)
+    smdi_path = directory / "smdi.conf"
     _refuse_empty_pins(voicemail)
-    sip_path, smdi_path = directory / "sip.conf", directory / "smdi.conf"
-    sip = load_sip_conf(sip_path, root=directory) if sip_path.exists() else SipConfig()
     smdi = load_smdi_conf(smdi_path, root=directory) if smdi_path.exists() else None
-    warnings = [*voicemail.warnings, *sip.warnings, *(() if smdi is None else smdi.warnings)]
+    warnings = [
+        *extconfig.warnings,
+        *voicemail.warnings,
+        *sip.warnings,
+        *(() if smdi is None else smdi.warnings),
+    ]
     known = set(voicemail.mailboxes) | set(voicemail.aliases)
     for peer in sip.peers:
         for mailbox in peer.mailboxes:
@@ -132,4 +141,26 @@ def load_config(directory: Path) -> ServerConfig:
                     "(Asterisk logs an error and does the same)",
                 )
             )
-    return ServerConfig(directory, voicemail, sip, smdi, smdi_notify, unique_warnings(warnings))
+    return ServerConfig(
+        directory, voicemail, sip, smdi, smdi_notify, unique_warnings(warnings), extconfig
+    )
+
+
+def _voicemail_and_sip(directory: Path, extconfig: ExtConfig) -> tuple[VoicemailConfig, SipConfig]:
+    """voicemail.conf and sip.conf, each from the disk or the database extconfig.conf maps it to."""
+    # The drivers load database libraries: a directory without extconfig.conf never pays for it.
+    from harness.voicemail.realtime.source import read_mapped  # noqa: PLC0415
+
+    voicemail_path, sip_path = directory / "voicemail.conf", directory / "sip.conf"
+    voicemail_map, sip_map = extconfig.mapping("voicemail.conf"), extconfig.mapping("sip.conf")
+    if voicemail_map is not None:
+        voicemail = voicemail_from_conf(read_mapped(voicemail_map, directory))
+    elif voicemail_path.exists():
+        voicemail = load_voicemail_conf(voicemail_path, root=directory)
+    else:
+        raise ConfigError("voicemail.conf", None, f"not found in {directory}; the server needs it")
+    if sip_map is not None:
+        sip = sip_from_conf(read_mapped(sip_map, directory))
+    else:
+        sip = load_sip_conf(sip_path, root=directory) if sip_path.exists() else SipConfig()
+    return voicemail, sip

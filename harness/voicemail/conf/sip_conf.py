@@ -5,6 +5,7 @@ Read as chan_sip reads it, templates and ``[general]`` defaults applied to every
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Mapping
@@ -38,6 +39,7 @@ __all__ = [
     "SipGeneral",
     "SipPeer",
     "load_sip_conf",
+    "sip_from_conf",
 ]
 
 #: ``User-Agent`` of the server's SIP requests unless sip.conf sets ``useragent``.
@@ -230,6 +232,11 @@ def load_sip_conf(path: Path, *, root: Path | None = None) -> SipConfig:
     return _sip(read_conf(path, root=root))
 
 
+def sip_from_conf(conf: ConfFile) -> SipConfig:
+    """sip.conf from sections already read (from a database, say)."""
+    return _sip(conf)
+
+
 def _sip(conf: ConfFile) -> SipConfig:
     warnings: list[ConfigWarning] = []
     general_section = first_section(conf, "general", warnings)
@@ -372,16 +379,22 @@ def _transports(option: Option) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
+@functools.lru_cache(maxsize=256)
+def _is_ip_address(text: str) -> bool:
+    """Whether ``text`` is an IP address (thousands of peers name the same proxy)."""
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _host(option: Option) -> str:
     text = option.value.strip()
     if text.lower() == "dynamic":
         return "dynamic"
     bare = text.removeprefix("[").removesuffix("]")
-    try:
-        ipaddress.ip_address(bare)
-    except ValueError:
-        pass
-    else:
+    if _is_ip_address(bare):
         return bare  # IPv6 without brackets: whoever builds a URI adds them
     if _HOSTNAME.match(text):
         return text

@@ -47,6 +47,7 @@ __all__ = [
     "VoicemailGeneral",
     "ZoneMessage",
     "load_voicemail_conf",
+    "voicemail_from_conf",
 ]
 
 #: Most messages one folder can hold: msg0000 … msg9999 (app_voicemail's MAXMSGLIMIT).
@@ -317,6 +318,11 @@ class VoicemailConfig:
 def load_voicemail_conf(path: Path, *, root: Path | None = None) -> VoicemailConfig:
     """Read voicemail.conf (and its includes). Raises :class:`ConfigError`."""
     return _voicemail(read_conf(path, root=root))
+
+
+def voicemail_from_conf(conf: ConfFile) -> VoicemailConfig:
+    """voicemail.conf from sections already read (from a database, say)."""
+    return _voicemail(conf)
 
 
 def _voicemail(conf: ConfFile) -> VoicemailConfig:
