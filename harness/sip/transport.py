@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import ssl
 import time
@@ -601,14 +602,18 @@ class SipTransport:
             self._handler_failed(event, error)
             return
         if outcome is not None:
-            task = asyncio.ensure_future(self._guarded(outcome, event))
+            # The handler's own coroutine is the task: cancelled at close before it ran, it is
+            # still closed by the task, never left un-awaited.
+            task = asyncio.ensure_future(outcome)
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(functools.partial(self._handled, event))
 
-    async def _guarded(self, outcome: Awaitable[None], event: RequestReceived) -> None:
-        try:
-            await outcome
-        except Exception as error:  # see _deliver
+    def _handled(self, event: RequestReceived, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        error = task.exception()
+        if isinstance(error, Exception):  # see _deliver
             self._handler_failed(event, error)
 
     def _handler_failed(self, event: RequestReceived, error: Exception) -> None:
