@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness import __version__
+from harness.media.sounds import prompt_library
 from harness.report.records import ScenarioOutcome
 from harness.scenario.loader import ScenarioError, load_scenario, scenario_files, validate_paths
 from harness.scenario.plan import RunOptions
@@ -138,6 +139,14 @@ def _add_serve(commands: Any) -> None:
         type=int,
         help="serve read-only JSON status (GET /status) on this TCP port of --host (0: any free)",
     )
+    serve.add_argument(
+        "--prompts",
+        choices=("sounds", "generated"),
+        default="sounds",
+        help="play Asterisk's installed sound files (its timing; the default when installed) "
+        "or the generated prompts",
+    )
+    serve.add_argument("--sounds", type=Path, help="the sounds directory to play (with sounds)")
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -266,7 +275,12 @@ def _serve(args: argparse.Namespace) -> int:
 
 async def _serve_until_stopped(config: ServerConfig, args: argparse.Namespace) -> int:
     server = VoicemailServer(
-        config, args.spool, host=args.host, port=args.port, status_port=args.status_port
+        config,
+        args.spool,
+        host=args.host,
+        port=args.port,
+        status_port=args.status_port,
+        prompts=prompt_library(args.prompts, args.sounds),
     )
     try:
         await server.start()

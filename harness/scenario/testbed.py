@@ -18,6 +18,7 @@ from types import MappingProxyType
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Convention, Router
 from harness.media.session import RtpSession
+from harness.media.sounds import prompt_library
 from harness.peers.kamailio import KamailioConvention, KamailioError
 from harness.report.records import ClockAnchor, LatencySample, RtpStream, SmdiFrame, rtp_stream
 from harness.scenario.model import Scenario
@@ -391,6 +392,7 @@ def _target(
         smdi=None
         if line is None or scenario.pbx is None
         else _smdi_entry(scenario.pbx, line.slave_path),
+        prompts=prompt_library(scenario.target.prompts),
     )
 
 

@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from harness.core.mailbox import DEFAULT_CONTEXT, MailboxId
 from harness.core.routing import Convention
+from harness.media.sounds import PromptChoice
 from harness.scenario.fields import (
     FRAMING_RE,
     DtmfMode,
@@ -195,6 +196,9 @@ class TargetSpec(Frozen):
     #: The embedded server's routing chain, in order (default: the server's own). A server
     #: behind a proxy that names the mailbox only in To must be configured to read it.
     conventions: tuple[Annotated[str, AfterValidator(check_convention)], ...] | None = None
+    #: What the embedded server plays: its generated prompts (fast, the default) or Asterisk's
+    #: sound files when installed (Asterisk's timing; generated prompts when they are not).
+    prompts: PromptChoice = "generated"
 
     @field_validator("spool")
     @classmethod
