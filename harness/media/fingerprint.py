@@ -196,10 +196,22 @@ class FingerprintIndex:
         return cls(templates, source)
 
 
+def sustained(loud: Mask, frames: int = 3) -> Mask:
+    """The loud frames that belong to a run of at least ``frames``: sound, not a click."""
+    edges = np.diff(np.concatenate(([0], loud.astype(np.int8), [0])))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    runs = np.zeros_like(loud)
+    for start, end in zip(starts, ends, strict=True):
+        if end - start >= frames:
+            runs[start:end] = True
+    return runs
+
+
 def _template(name: str, pcm: npt.ArrayLike) -> Template | None:
-    """The prompt's fingerprint from its first to its last loud frame; None if all quiet."""
+    """The prompt's fingerprint from its first to its last sustained sound; None if there is
+    none (a breath or click before the first word is left out: it does not survive a line)."""
     prompt_words, loud = fingerprint(pcm)
-    where = np.flatnonzero(loud)
+    where = np.flatnonzero(sustained(loud))
     if where.size < 3:
         return None
     first, last = int(where[0]), int(where[-1]) + 1
@@ -208,7 +220,7 @@ def _template(name: str, pcm: npt.ArrayLike) -> Template | None:
 
 def _key(root: Path, files: list[Path]) -> str:
     """What identifies a set of sound files: their names, sizes and modification times."""
-    digest = hashlib.sha256(f"v1 {WINDOW} {HOP} {QUIET_LEVEL}".encode())
+    digest = hashlib.sha256(f"v2 {WINDOW} {HOP} {QUIET_LEVEL}".encode())
     for path in files:
         stat = path.stat()
         digest.update(f"{path.relative_to(root)}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())

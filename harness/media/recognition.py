@@ -38,6 +38,7 @@ from harness.media.fingerprint import (
     Words,
     band_differences,
     spectrum,
+    sustained,
     words,
 )
 from harness.media.signature import RATE
@@ -55,12 +56,14 @@ SOUNDS_ENV: Final = "VMHARNESS_SOUNDS"
 
 #: Frames of each prompt's start compared everywhere, and how far its start may be off.
 _HEAD: Final = 20
-_OFFSETS: Final = np.arange(-3, 5)
+_OFFSETS: Final = np.arange(-8, 5)
 #: Bit error rates: a prompt's head must come under the first, each of its blocks under the
 #: second and the whole prompt under the third. Unrelated audio sits near 0.5.
 _HEAD_BER: Final = 0.33
 _BLOCK_BER: Final = 0.42
 _WHOLE_BER: Final = 0.30
+#: How much of a prompt cut off by the end of the call must have been heard to count.
+_HEARD_ENOUGH: Final = 0.8
 #: Frames per block, how far a block may slide against the previous one, and in all.
 _BLOCK: Final = 10
 _SLIDE: Final = 2
@@ -193,7 +196,7 @@ class Listener:
         if self._heads is None or self.index is None:
             return
         received = words(self._across)
-        loud = (self._level >= QUIET_LEVEL) & ~self._tone
+        loud = sustained((self._level >= QUIET_LEVEL) & ~self._tone)
         while True:
             position = self._next_onset(loud, self._cursor)
             if position is None:
@@ -208,7 +211,8 @@ class Listener:
                 return
             name, start, end = match
             self._prompts.append(Heard(name, start * HOP / RATE, end * HOP / RATE))
-            self._cursor = end
+            # The end may be off by the drift allowed: the next prompt may start before it.
+            self._cursor = max(start + 1, end - _DRIFT)
 
     @staticmethod
     def _next_onset(loud: npt.NDArray[np.bool_], cursor: int) -> int | None:
@@ -241,11 +245,17 @@ class Listener:
         for row in np.flatnonzero(best_ber < _HEAD_BER):
             template = self.index.templates[row]
             start = int(best_at[row])
-            if start + template.words.size + _DRIFT > received.size and not final:
-                return "wait"
             whole = self._whole(template.words, template.loud, received, start)
-            if whole is not None:
-                matches.append((template.words.size, whole[1], template.name, start, whole[0]))
+            if whole is None:
+                continue
+            if start + template.words.size + _DRIFT > received.size:
+                if not final:
+                    # What has arrived matches so far: the rest decides.
+                    return "wait"
+                if whole[2] < _HEARD_ENOUGH * template.words.size:
+                    # The call ended early in this prompt.
+                    continue
+            matches.append((template.words.size, whole[1], template.name, start, whole[0]))
         if not matches:
             return None
         # The longest match explains the most audio; among those nearly as long (the same
@@ -259,11 +269,15 @@ class Listener:
     @staticmethod
     def _whole(
         template: Words, loud: npt.NDArray[np.bool_], received: Words, start: int
-    ) -> tuple[int, float] | None:
-        """Where the prompt ends in ``received`` and its bit error rate, when all of it
-        matches from ``start``."""
-        drift, errors, bits = 0, 0.0, 0
+    ) -> tuple[int, float, int] | None:
+        """Where the prompt ends in ``received``, its bit error rate and how many of its
+        frames were compared, when all of it that has arrived matches from ``start``."""
+        drift, errors, bits, covered = 0, 0.0, 0, 0
         for first in range(0, template.size, _BLOCK):
+            if start + first + drift + _BLOCK // 2 > received.size:
+                # Not arrived yet (or cut off by the end of the call).
+                break
+            covered = first + _BLOCK
             block = template[first : first + _BLOCK]
             block_loud = loud[first : first + _BLOCK]
             ber, slide = _block_ber(block, block_loud, received, start + first + drift)
@@ -277,7 +291,7 @@ class Listener:
             bits += loud_bits
         if bits == 0 or errors / bits >= _WHOLE_BER:
             return None
-        return start + template.size + drift, errors / bits
+        return start + template.size + drift, errors / bits, covered
 
 
 def sounds_directory() -> Path | None:
