@@ -87,6 +87,9 @@ class ProxySpec(Frozen):
     quirks: tuple[QuirkEntry, ...] = ()
     #: A shipped proxy profile by name, or a profile file (relative to the scenario file).
     profile: str | None = None
+    #: Whether the simulator copies phones' REGISTERs to the voicemail server (None: as the
+    #: profile says; off unless it says otherwise, as chan_sip is never sent them).
+    replicate_register: bool | None = None
     #: A real proxy under test, ``sip:HOST:PORT``; its configuration must route to the
     #: voicemail server (see ``vmharness run --voicemail-port``).
     external: SipAddress | None = None
