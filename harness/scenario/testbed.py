@@ -393,6 +393,7 @@ def _target(
         if line is None or scenario.pbx is None
         else _smdi_entry(scenario.pbx, line.slave_path),
         prompts=prompt_library(scenario.target.prompts),
+        sip_general={"mwi_notify_branch": scenario.target.mwi_notify_branch},
     )
 
 

@@ -202,6 +202,9 @@ class TargetSpec(Frozen):
     #: What the embedded server plays: its generated prompts (fast, the default) or Asterisk's
     #: sound files when installed (Asterisk's timing; generated prompts when they are not).
     prompts: PromptChoice = "generated"
+    #: How the embedded server's in-dialog NOTIFYs get their Via branch: ``fresh`` (RFC 3261)
+    #: or ``reuse`` (the subscription's first branch for all, as chan_sip does).
+    mwi_notify_branch: Literal["fresh", "reuse"] = "fresh"
 
     @field_validator("spool")
     @classmethod

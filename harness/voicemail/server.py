@@ -191,6 +191,7 @@ class VoicemailServer:
             min_expires=min_expires,
             max_expires=general.submaxexpiry,
             user_agent=self.user_agent,
+            reuse_branch=general.mwi_notify_branch == "reuse",
         )
         if self.status_port is not None:
             self._status_server = await asyncio.start_server(

@@ -73,6 +73,7 @@ _SIP_COMMON_ACCEPTED = words(
 _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     """
     context bindaddr udpbindaddr bindport realm useragent vmexten mwi_from fromdomain buggymwi
+    mwi_notify_branch
     dtmfmode transport subscribecontext defaultexpiry minexpiry maxexpiry subminexpiry
     submaxexpiry allowguest match_auth_username domainsasrealm recordonfeature recordofffeature
     rtpbindaddr disallowed_methods tcpenable tcpbindaddr tlsenable tlsbindaddr tcpauthtimeout
@@ -127,6 +128,10 @@ class SipGeneral:
     submaxexpiry: int = 3600
     #: RFC 3261 T1 in milliseconds; retransmission and transaction timeouts scale with it.
     timert1: int = 500
+    #: The embedded server's own option: ``fresh`` gives each in-dialog NOTIFY of a
+    #: subscription a new Via branch (RFC 3261); ``reuse`` keeps the first one for all of
+    #: them, as chan_sip does, which an RFC-strict proxy takes for a retransmission.
+    mwi_notify_branch: str = "fresh"
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
 
@@ -261,6 +266,9 @@ def _sip_general(section: Section | None) -> SipGeneral:
         subminexpiry=fields.integer("subminexpiry", defaults.subminexpiry, 1),
         submaxexpiry=fields.integer("submaxexpiry", defaults.submaxexpiry, 1),
         timert1=fields.integer("timert1", defaults.timert1, 1),
+        mwi_notify_branch=fields.choice(
+            "mwi_notify_branch", defaults.mwi_notify_branch, ("fresh", "reuse")
+        ),
         options=fields.all_options(),
     )
 
