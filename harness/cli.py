@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness import __version__
 from harness.library import copy_library, library_files, library_path
+from harness.media.sounds import prompt_library
 from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
 from harness.scenario.batch import (
@@ -274,6 +275,14 @@ def _add_serve(commands: Any) -> None:
         help="unsolicited MWI NOTIFYs per second at most, so the start-up resync of many peers "
         f"does not flood the proxy (default {DEFAULT_MWI_RATE:g}; 0: unpaced)",
     )
+    serve.add_argument(
+        "--prompts",
+        choices=("sounds", "generated"),
+        default="sounds",
+        help="play Asterisk's installed sound files (its timing; the default when installed) "
+        "or the generated prompts",
+    )
+    serve.add_argument("--sounds", type=Path, help="the sounds directory to play (with sounds)")
 
 
 def _add_reload(commands: Any) -> None:
@@ -619,6 +628,7 @@ async def _serve_until_stopped(
         status_port=args.status_port,
         tcp=listen.tcp,
         mwi_rate=args.mwi_rate or None,
+        prompts=prompt_library(args.prompts, args.sounds),
     )
     try:
         await server.start()

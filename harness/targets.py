@@ -35,6 +35,7 @@ from typing import Literal, Protocol
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Router
+from harness.media.prompts import PromptLibrary
 from harness.media.session import RtpSession
 from harness.peers.asterisk import (
     Asterisk,
@@ -74,6 +75,10 @@ class SpoolReader(Protocol):
 
     def newest_callerid(self, mailbox: MailboxId, folder: str = "INBOX") -> str | None:
         """The ``callerid=`` of the newest message in the folder (None when it is empty)."""
+        ...
+
+    def newest_audio(self, mailbox: MailboxId, folder: str = "INBOX") -> Path | None:
+        """The audio file of the newest message in the folder (None when it is empty)."""
         ...
 
 
@@ -182,6 +187,11 @@ class AsteriskSpool:
         """The ``callerid=`` of the newest message in the folder (None when it is empty)."""
         messages = self.spool.messages(mailbox, folder)
         return messages[-1].info.callerid if messages else None
+
+    def newest_audio(self, mailbox: MailboxId, folder: str = "INBOX") -> Path | None:
+        """The audio file of the newest message in the folder (None when it is empty)."""
+        messages = self.spool.messages(mailbox, folder)
+        return messages[-1].audio if messages else None
 
 
 def sip_peer(text: str) -> Peer:
@@ -351,8 +361,11 @@ class EmbeddedTarget:
         smdi: SmdiEntry | None = None,
         tcp: bool = False,
         realtime: Literal["sqlite"] | None = None,
+        prompts: PromptLibrary | None = None,
     ) -> None:
         self.mailboxes = tuple(mailboxes)
+        #: What the server plays (None: its generated prompts).
+        self.prompts = prompts
         self.peers = tuple(peers)
         self.router = router
         self.general = {"format": "wav", **(general or {})}
@@ -454,6 +467,7 @@ class EmbeddedTarget:
             status_port=self.status_port,
             smdi=None if self.smdi is None else self.smdi.options,
             tcp=self.tcp,
+            prompts=self.prompts,
         )
         self.server.on_media_closed = self._media_closed
         await self.server.start()

@@ -58,3 +58,20 @@ def require_module() -> RequireModule:
     from, without importing it, or skips (fails under CI=true) naming the package to install.
     """
     return _require_module
+
+
+@pytest.fixture(scope="session")
+def require_sounds() -> Path:
+    """The installed Asterisk sound files (``asterisk-core-sounds-en-wav``), or a skip (a
+    failure under CI=true)."""
+    from harness.media.recognition import sounds_directory  # noqa: PLC0415
+
+    directory = sounds_directory()
+    if directory is not None:
+        return directory
+    reason = (
+        "Asterisk's sound files are not installed (apt-get install asterisk-core-sounds-en-wav)"
+    )
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"{reason}; CI must have every peer")
+    pytest.skip(reason)

@@ -11,7 +11,7 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from harness.media.prompts import (
     PromptLibrary,
     read_only,
 )
+from harness.media.recognition import sounds_directory
 from harness.media.signature import RATE
 from harness.media.wav import WavError, read_wav, write_wav
 
@@ -103,6 +104,25 @@ class SoundsDirectory:
                 return _read_raw(raw, extension), ""
         looked = ", ".join(f".{ext}" for ext in ("wav", *_RAW_FORMATS))
         return None, f"no sound file {self.path / name}.* (looked for {looked})"
+
+
+#: Which prompts a server plays: Asterisk's sound files when installed, or the generated ones.
+PromptChoice = Literal["sounds", "generated"]
+
+
+def prompt_library(choice: PromptChoice, directory: str | Path | None = None) -> PromptLibrary:
+    """The prompts to play: ``sounds`` plays ``directory`` (default: the installed sounds,
+    see :func:`harness.media.recognition.sounds_directory`) and falls back to the generated
+    prompts, with a warning, when there is none; ``generated`` plays the generated ones."""
+    if choice == "generated":
+        return GeneratedPrompts()
+    path = Path(directory) if directory is not None else sounds_directory()
+    if path is None:
+        log.warning(
+            "no sound files installed (asterisk-core-sounds-en-wav); playing generated prompts"
+        )
+        return GeneratedPrompts()
+    return SoundsDirectory(path)
 
 
 def write_sounds(

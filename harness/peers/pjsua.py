@@ -7,8 +7,8 @@ reports: its registration, the message-waiting lamp (from unsolicited NOTIFYs, o
 with ``subscribe=True``), calls and their media.
 
 What a call hears is recorded by the phone to a WAV file that this side reads while it grows,
-so a test can wait for the voicemail server's prompts (:func:`heard_prompts`) or a message's
-signature, and answer with RFC 2833 digits as a caller would. PJSUA2 sends next to nothing
+so a test can wait for the voicemail server's prompts (:meth:`PjsuaCall.heard_prompts`) or a
+message's signature, and answer with RFC 2833 digits as a caller would. PJSUA2 sends next to nothing
 while nothing plays into a call, digits included: :meth:`PjsuaCall.send_dtmf` plays a second of
 looped silence first if nothing is playing.
 """
@@ -32,7 +32,8 @@ from typing import Any, Literal, Self
 import numpy as np
 import numpy.typing as npt
 
-from harness.media.hearing import heard_prompts
+from harness.media.hearing import Hearing
+from harness.media.recognition import installed_index
 from harness.media.signature import find_message_codes
 from harness.media.wav import write_wav
 from harness.sip.transaction import Peer
@@ -92,6 +93,8 @@ class PjsuaCall:
         self.phone = phone
         self.key = key
         self.recording: Path | None = None
+        self._hearing = Hearing(installed_index())
+        self._hearing_samples = 0
 
     # -- what the phone reported ---------------------------------------------------------------
 
@@ -161,7 +164,12 @@ class PjsuaCall:
 
     def heard_prompts(self) -> list[str]:
         """The voicemail prompts heard so far, in order."""
-        return heard_prompts(self.heard())
+        heard = self.heard()
+        if self._hearing_samples > heard.size:
+            # The recording was restarted: hear it afresh.
+            self._hearing = Hearing(installed_index())
+        self._hearing_samples = heard.size
+        return self._hearing.prompts(heard, final=self.released)
 
     async def wait_for_prompt(self, name: str, timeout: float = 15.0, *, count: int = 1) -> None:
         """Wait until prompt ``name`` has been heard ``count`` times; PjsuaError naming what

@@ -280,7 +280,10 @@ def _profile(scenario: Scenario, override: str | None) -> ProxyProfile:
     base = ProxyProfile() if name is None else profiles.load_profile(name)
     given = "convention" in spec.model_fields_set or name is None
     convention = spec.effective_convention if given else base.convention
-    return dataclasses.replace(base.with_quirks(*spec.quirks), convention=convention)
+    profile = dataclasses.replace(base.with_quirks(*spec.quirks), convention=convention)
+    if spec.replicate_register is not None:
+        profile = dataclasses.replace(profile, replicate_register=spec.replicate_register)
+    return profile
 
 
 def _plain_proxy(profile: str) -> bool:

@@ -20,6 +20,7 @@ from types import MappingProxyType
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Convention, Router
 from harness.media.session import RtpSession
+from harness.media.sounds import prompt_library
 from harness.peers.kamailio import KamailioConvention, KamailioError
 from harness.report.records import ClockAnchor, LatencySample, RtpStream, SmdiFrame, rtp_stream
 from harness.scenario.model import Scenario
@@ -464,6 +465,8 @@ def _target(
         if line is None or scenario.pbx is None
         else _smdi_entry(scenario.pbx, line.slave_path),
         realtime=options.realtime or scenario.target.realtime,
+        prompts=prompt_library(scenario.target.prompts),
+        sip_general={"mwi_notify_branch": scenario.target.mwi_notify_branch},
     )
 
 

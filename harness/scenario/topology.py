@@ -23,6 +23,7 @@ from pydantic_core import PydanticCustomError
 
 from harness.core.mailbox import DEFAULT_CONTEXT, MailboxId
 from harness.core.routing import Convention
+from harness.media.sounds import PromptChoice
 from harness.scenario.fields import (
     FRAMING_RE,
     DtmfMode,
@@ -86,6 +87,9 @@ class ProxySpec(Frozen):
     quirks: tuple[QuirkEntry, ...] = ()
     #: A shipped proxy profile by name, or a profile file (relative to the scenario file).
     profile: str | None = None
+    #: Whether the simulator copies phones' REGISTERs to the voicemail server (None: as the
+    #: profile says; off unless it says otherwise, as chan_sip is never sent them).
+    replicate_register: bool | None = None
     #: A real proxy under test, ``sip:HOST:PORT``; its configuration must route to the
     #: voicemail server (see ``vmharness run --voicemail-port``).
     external: SipAddress | None = None
@@ -195,6 +199,12 @@ class TargetSpec(Frozen):
     #: The embedded server's routing chain, in order (default: the server's own). A server
     #: behind a proxy that names the mailbox only in To must be configured to read it.
     conventions: tuple[Annotated[str, AfterValidator(check_convention)], ...] | None = None
+    #: What the embedded server plays: its generated prompts (fast, the default) or Asterisk's
+    #: sound files when installed (Asterisk's timing; generated prompts when they are not).
+    prompts: PromptChoice = "generated"
+    #: How the embedded server's in-dialog NOTIFYs get their Via branch: ``fresh`` (RFC 3261)
+    #: or ``reuse`` (the subscription's first branch for all, as chan_sip does).
+    mwi_notify_branch: Literal["fresh", "reuse"] = "fresh"
     #: ``sqlite``: the embedded server reads its mailboxes and peers from an SQLite database
     #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
     realtime: Literal["sqlite"] | None = None

@@ -79,7 +79,7 @@ class ProxyBehaviour:
     #: Numbers a phone dials to reach its voicemail menu.
     retrieval_users: frozenset[str] = frozenset()
     #: Whether a phone's REGISTER is copied to the voicemail server.
-    replicate_register: bool = True
+    replicate_register: bool = False
 
     @classmethod
     def of(cls, profile: ProxyProfile) -> ProxyBehaviour:

@@ -21,7 +21,8 @@ import numpy.typing as npt
 from harness.core.mwi import CONTENT_TYPE, EVENT, Lamp, LampCheck, LampExpectation, MwiError
 from harness.media import g711
 from harness.media.dtmf import dtmf_tone, format_dtmf_relay
-from harness.media.hearing import heard_prompts
+from harness.media.hearing import Hearing
+from harness.media.recognition import installed_index
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.sip import sdp
@@ -184,6 +185,8 @@ class Call:
         # When audio above the silence level last arrived, and whether any has since the mark.
         self._loud_at = self._loop.time()
         self._heard_since_mark = False
+        # Recorded prompts are recognised when sound files are installed to learn them from.
+        self._hearing = Hearing(installed_index())
         rtp.on_packet = self._packet
 
     def _packet(self, packet: RtpPacket) -> None:
@@ -195,8 +198,8 @@ class Call:
             self._heard_since_mark = True
 
     def heard_prompts(self) -> list[str]:
-        """The prompts heard so far (the server's generated prompts carry their names)."""
-        return heard_prompts(self.heard())
+        """The prompts heard so far: generated ones, recorded ones and the beep."""
+        return self._hearing.prompts(self.heard(), final=self.ended.is_set())
 
     async def wait_for_prompt(self, name: str, timeout: float = 15.0) -> bool:
         """Wait until prompt ``name`` has been heard; False when ``timeout`` passed first."""

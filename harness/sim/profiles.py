@@ -12,7 +12,7 @@ A profile is a header convention plus quirks plus a few options, written as YAML
     no_answer_timeout: 0.5          # seconds a registered phone rings before voicemail
     forward_unconditional: []       # users whose calls go straight to voicemail
     retrieval_users: ["*97"]        # numbers that reach the voicemail menu
-    replicate_register: yes         # copy phones' REGISTERs to the voicemail server
+    replicate_register: no          # copy phones' REGISTERs to the voicemail server (chan_sip: no)
 
 Every field but ``convention`` may be left out. Profiles ship as
 ``harness/sim/proxies/<name>.yaml`` (:func:`shipped_profiles`); :func:`load_profile` reads one
@@ -394,7 +394,7 @@ class ProxyProfile:
     retrieval_users: frozenset[str] = RETRIEVAL_USERS
     #: Whether a phone's REGISTER is copied to the voicemail server (third-party
     #: registration), so it resends MWI to a phone that comes back.
-    replicate_register: bool = True
+    replicate_register: bool = False
     #: The options of each quirk, in the order of ``quirks``.
     options: tuple[Quirk, ...] = ()
     #: What kind of proxy this is, in a sentence.
@@ -479,7 +479,7 @@ class _ProfileFile(BaseModel):
     no_answer_timeout: float = Field(default=0.5, gt=0)
     forward_unconditional: tuple[str, ...] = ()
     retrieval_users: tuple[str, ...] = tuple(sorted(RETRIEVAL_USERS))
-    replicate_register: bool = True
+    replicate_register: bool = False
 
     @field_validator("convention")
     @classmethod

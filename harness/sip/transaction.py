@@ -325,7 +325,10 @@ class TransactionLayer:
                 f"cannot send {request.method}: its CSeq method is {cseq_method}"
             )
         key = (branch, request.method)
-        if key in self._clients:
+        earlier = self._clients.get(key)
+        # A sender that reuses a branch (chan_sip does for the NOTIFYs of a subscription)
+        # starts a new transaction once the earlier one has its final response.
+        if earlier is not None and earlier.state is not TransactionState.COMPLETED:
             raise TransactionError(
                 f"a {request.method} client transaction with branch {branch} is already running"
             )

@@ -33,10 +33,18 @@ class Deposit:
     reason: Reason | None
     callerchan: str
     started: float
+    #: The context of the channel that called voicemail (its sip.conf peer's ``context=``,
+    #: else ``[general]``'s), which Asterisk writes as ``context=``; None: the mailbox's.
+    channel_context: str | None = None
 
     @classmethod
     def from_call(
-        cls, call: IncomingCall, resolution: Resolution, callerchan: str, started: float
+        cls,
+        call: IncomingCall,
+        resolution: Resolution,
+        callerchan: str,
+        started: float,
+        channel_context: str | None = None,
     ) -> Deposit:
         """What a call routed to ``resolution`` tells about the message it will leave."""
         return cls(
@@ -47,6 +55,7 @@ class Deposit:
             reason=resolution.reason,
             callerchan=callerchan,
             started=started,
+            channel_context=channel_context,
         )
 
     @property
@@ -58,7 +67,7 @@ class Deposit:
         """The ``[message]`` information of the recording."""
         return MessageInfo(
             origmailbox=self.mailbox.box,
-            context=self.mailbox.context,
+            context=self.channel_context or self.mailbox.context,
             exten=self.exten,
             rdnis=self.rdnis,
             callerid=self.callerid,

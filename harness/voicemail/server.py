@@ -224,6 +224,7 @@ class VoicemailServer:
             user_agent=self.user_agent,
             max_per_mailbox=self.limits.subscriptions_per_mailbox,
             max_per_host=self.limits.subscriptions_per_host,
+            reuse_branch=general.mwi_notify_branch == "reuse",
         )
         if self.status_port is not None:
             self._status_server = await asyncio.start_server(
@@ -455,7 +456,9 @@ class VoicemailServer:
                 self._retrieve_options(), routing.mailbox, incoming.caller, call_time=time.time()
             )
             return retrieval, None
-        deposit = Deposit.from_call(incoming, resolution, channel, time.time())
+        deposit = Deposit.from_call(
+            incoming, resolution, channel, time.time(), self._channel_context(incoming)
+        )
         if routing.smdi_callerid is not None:
             deposit = dataclasses.replace(deposit, callerid=routing.smdi_callerid)
         return Leave(resolution.mailboxes, self._leave_options(incoming, resolution)), deposit
@@ -645,6 +648,12 @@ class VoicemailServer:
         self._pump()
 
     # -- per-call settings -------------------------------------------------------------------
+
+    def _channel_context(self, incoming: IncomingCall) -> str:
+        """The dialplan context chan_sip puts the call in: the calling peer's ``context=``
+        (by From user), else ``[general]``'s."""
+        peer = self.config.sip.peer(incoming.caller) if incoming.caller else None
+        return peer.context if peer is not None else self.config.sip.general.context
 
     def _dtmf_mode(self, incoming: IncomingCall) -> DtmfMode:
         """The DTMF mode of the sip.conf peer the caller is (by From user), else [general]'s."""

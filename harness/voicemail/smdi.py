@@ -78,6 +78,18 @@ class SmdiOptions:
     search: SearchMode = "station"
     timeout: float = DEFAULT_LOOKUP_TIMEOUT
     pacing: bool = False
+    #: What of the call is looked up: ``request-uri`` (its user), ``caller-id`` (the From
+    #: user, as a dialplan's ``SMDI_MSG_RETRIEVE(port,${CALLERID(num)})``) or ``header:NAME``
+    #: (a header the PBX sets, as ``${SIP_HEADER(NAME)}``).
+    key: str = "request-uri"
+
+    def __post_init__(self) -> None:
+        if self.key not in ("request-uri", "caller-id") and not (
+            self.key.startswith("header:") and self.key[len("header:") :].strip()
+        ):
+            raise ValueError(
+                f"SMDI lookup key {self.key!r}: expected request-uri, caller-id or header:NAME"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +99,20 @@ class SmdiRoute:
     routed: Routed
     callerid: str
     message: MdMessage
+
+
+def lookup_key(request: Request, key: str) -> str:
+    """What ``request`` is looked up by on the MD queue, as :attr:`SmdiOptions.key` says
+    ('' when the request does not carry it)."""
+    try:
+        if key == "caller-id":
+            sender = request.address("From")
+            return "" if sender is None else sender.uri.user or ""
+        if key.startswith("header:"):
+            return (request.header(key[len("header:") :].strip()) or "").strip()
+        return URI.parse(request.uri).user or ""
+    except SIPParseError:
+        return ""
 
 
 def serial_settings(interface: SmdiInterface) -> SerialSettings:
@@ -231,12 +257,9 @@ class SmdiService:
             self._queue.cancel(found.ticket)
 
     async def route(self, request: Request) -> SmdiRoute | None:
-        """The call ``request`` is, by the MD message its Request-URI user finds; None when
-        no message comes within the timeout."""
-        try:
-            key = URI.parse(request.uri).user or ""
-        except SIPParseError:
-            return None
+        """The call ``request`` is, by the MD message its lookup key (the options' ``key``:
+        Request-URI user by default) finds; None when no message comes within the timeout."""
+        key = lookup_key(request, self.options.key)
         if not key:
             return None
         found = await self.lookup(key)

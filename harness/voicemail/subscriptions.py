@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from harness.core.mailbox import MailboxId
 from harness.core.mwi import CONTENT_TYPE, EVENT, Style, summary_for
 from harness.sip.address import Address
-from harness.sip.builder import format_host, make_response, new_tag
+from harness.sip.builder import format_host, make_response, new_branch, new_tag
 from harness.sip.dialog import Dialog, DialogError, DialogId, dialog_id_of_request
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response
@@ -66,6 +66,8 @@ class _Subscription:
     expires_at: float
     #: The Event value NOTIFYs carry: the package plus the SUBSCRIBE's ``id`` (RFC 6665 §8.2.1).
     event: str
+    #: The Via branch every NOTIFY carries when branches are reused (None: a new one each).
+    branch: str | None = None
 
 
 class Subscriptions:
@@ -89,6 +91,7 @@ class Subscriptions:
         user_agent: str | None = None,
         max_per_mailbox: int | None = None,
         max_per_host: int | None = None,
+        reuse_branch: bool = False,
     ) -> None:
         if not 0 < min_expires <= default_expires <= max_expires:
             raise ValueError(
@@ -107,6 +110,8 @@ class Subscriptions:
         #: every one costs a NOTIFY per change, so a stranger must not be able to pile them up.
         self.max_per_mailbox = max_per_mailbox
         self.max_per_host = max_per_host
+        #: Send every NOTIFY of a subscription with one Via branch, as chan_sip does.
+        self.reuse_branch = reuse_branch
         self._subscriptions: dict[DialogId, _Subscription] = {}
 
     # ------------------------------------------------------------------ SUBSCRIBE
@@ -163,6 +168,7 @@ class Subscriptions:
             mailboxes=mailboxes,
             expires_at=now + expires,
             event=event_value,
+            branch=new_branch() if self.reuse_branch else None,
         )
         if expires == 0:
             # A fetch: the state once, and no subscription stays behind (RFC 6665 §4.4.3).
@@ -369,7 +375,9 @@ class Subscriptions:
         if self.user_agent is not None:
             headers.append(("User-Agent", self.user_agent))
         if counts_of is None:
-            return subscription.dialog.create_request("NOTIFY", headers=headers)
+            return subscription.dialog.create_request(
+                "NOTIFY", headers=headers, branch=subscription.branch
+            )
         summary = summary_for(
             (counts_of(box) for box in subscription.mailboxes),
             account=f"sip:asterisk@{self.account_host}",
@@ -377,6 +385,7 @@ class Subscriptions:
         return subscription.dialog.create_request(
             "NOTIFY",
             headers=headers,
+            branch=subscription.branch,
             body=summary.to_body(self.style),
             content_type=CONTENT_TYPE,
         )

@@ -109,7 +109,11 @@ async def sim_bed() -> AsyncIterator[SimBedFactory]:
         dtmf: str = "rfc2833",
     ) -> Bed:
         chosen = load_profile(profile) if isinstance(profile, str) else profile
-        chosen = dataclasses.replace(chosen, no_answer_timeout=no_answer_timeout)
+        # The phones register after the server started: the REGISTER copied to it (off by
+        # default, as chan_sip gets none) is what brings them their lamp state.
+        chosen = dataclasses.replace(
+            chosen, no_answer_timeout=no_answer_timeout, replicate_register=True
+        )
         users = list(users)
         mapping = {user: MailboxId(user) for user in users}
         proxy = SimProxy(("127.0.0.1", 9), chosen, mailboxes=mapping)

@@ -348,6 +348,18 @@ def test_send_request_refuses_a_second_transaction_with_the_same_branch() -> Non
         layer.send_request(invite, SERVER, reliable=False, now=0.1)
 
 
+def test_a_branch_may_be_reused_once_its_transaction_completed_as_chan_sip_does() -> None:
+    layer = TransactionLayer()
+    notify = request("NOTIFY")
+    first = layer.send_request(notify, SERVER, reliable=False, now=0.0)
+    layer.receive(make_response(notify, 200, to_tag="t"), SERVER, reliable=False, now=0.1)
+    assert first.state == "Completed"
+    again = notify.replace_header("CSeq", "2 NOTIFY")
+    second = layer.send_request(again, SERVER, reliable=False, now=0.2)
+    ok = make_response(again, 200, to_tag="t")
+    assert layer.receive(ok, SERVER, reliable=False, now=0.3) == [ResponseReceived(ok, second)]
+
+
 def test_send_stateless_queues_without_a_transaction() -> None:
     layer = TransactionLayer()
     ack = request("ACK")

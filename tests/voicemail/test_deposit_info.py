@@ -201,3 +201,14 @@ def test_message_ids_are_unique_across_many_deposits() -> None:
     values = {ids.next(1767625445) for _ in range(1000)}
 
     assert len(values) == 1000
+
+
+def test_the_txt_context_is_the_channels_not_the_mailboxs() -> None:
+    # Asterisk writes ast_channel_context(): the calling peer's context=, whatever the box's.
+    resolution = Resolution(MailboxId("2000", "sales"), None, "x-voicemail")
+    deposit = Deposit.from_call(
+        IncomingCall.parse(invite()), resolution, "SIP/x-1", STARTED, "from-proxy"
+    )
+
+    assert deposit.info(3, "1-00000000").context == "from-proxy"
+    assert deposit.info(3, "1-00000000").origmailbox == "2000"

@@ -571,3 +571,17 @@ def test_destination_needs_a_readable_next_hop() -> None:
     notify = Request("NOTIFY", "sip:2000@192.0.2.50", headers=()).with_header("Route", "<not a uri")
     with pytest.raises(ValueError, match="next hop"):
         subs.destination(notify)
+
+
+# ------------------------------------------------------------------ chan_sip's NOTIFY branch
+
+
+@pytest.mark.parametrize(("reuse", "branches"), [(False, 2), (True, 1)])
+def test_notifies_of_a_subscription_share_one_branch_only_as_chan_sip(
+    spool: Spool, reuse: bool, branches: int
+) -> None:
+    subs = server(reuse_branch=reuse)
+    _, first = setup(subs, spool)
+    [later] = subs.mailbox_changed(ALICE, spool.counts_of, 5.0)
+    sent = {notify.vias()[0].branch for notify in (first, wire_request(later))}
+    assert len(sent) == branches

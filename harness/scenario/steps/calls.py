@@ -55,6 +55,7 @@ from harness.scenario.steps.prompts import (
     check_prompts,
     first_prompt,
 )
+from harness.scenario.stored import check_stored
 from harness.scenario.wire import Crossing, distinct, final_answer, status_line, summary
 from harness.sim.phone import AnswerMode, Call, CallFailed, Phone
 from harness.sip.errors import SIPParseError
@@ -242,6 +243,8 @@ async def _leave(step: DepositStep, bed: Testbed, call: Call, audio: npt.NDArray
     await call.wait_quiet(0.2, timeout=5.0)
     if step.signature is not None:
         audio = np.concatenate((message_signature(step.signature), audio))
+    spool = bed.target.spool_reader
+    before = None if spool is None else spool.count(step.to)
     await call.play(audio)
     ending = "and hung up"
     if step.hangup == "hash":
@@ -250,9 +253,13 @@ async def _leave(step: DepositStep, bed: Testbed, call: Call, audio: npt.NDArray
     await bed.hang_up(call)
     check_prompts(step.expect_prompts, call.heard_prompts(), f"the caller to {step.to}")
     after = "after the beep" if beep else "without hearing a beep"
+    stored = ""
+    if spool is not None and before is not None:
+        spoken = len(audio) / 8000
+        stored = "; " + await check_stored(spool, step.to, before, spoken, step.signature)
     return (
         f"left {len(audio) / 8000:.1f} s for {step.to} ({step.reason.value}){pressed}, "
-        f"{after}, {ending}"
+        f"{after}, {ending}{stored}"
     )
 
 

@@ -77,6 +77,7 @@ _SIP_COMMON_ACCEPTED = words(
 _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     """
     context bindaddr udpbindaddr bindport realm useragent vmexten mwi_from fromdomain buggymwi
+    mwi_notify_branch
     dtmfmode transport subscribecontext defaultexpiry minexpiry maxexpiry subminexpiry
     submaxexpiry allowguest match_auth_username domainsasrealm recordonfeature recordofffeature
     rtpbindaddr disallowed_methods tcpenable tcpbindaddr tlsenable tlsbindaddr tcpauthtimeout
@@ -152,6 +153,10 @@ class SipGeneral:
     tlsport: int = 5061
     tlscertfile: Path | None = None
     tlsprivatekey: Path | None = None
+    #: The embedded server's own option: ``fresh`` gives each in-dialog NOTIFY of a
+    #: subscription a new Via branch (RFC 3261); ``reuse`` keeps the first one for all of
+    #: them, as chan_sip does, which an RFC-strict proxy takes for a retransmission.
+    mwi_notify_branch: str = "fresh"
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -308,6 +313,9 @@ def _sip_general(section: Section | None) -> SipGeneral:
         submaxperhost=fields.integer("submaxperhost", defaults.submaxperhost, 1),
         tcpenable=fields.flag("tcpenable", defaults.tcpenable),
         **_tls(fields),
+        mwi_notify_branch=fields.choice(
+            "mwi_notify_branch", defaults.mwi_notify_branch, ("fresh", "reuse")
+        ),
         options=fields.all_options(),
     )
 

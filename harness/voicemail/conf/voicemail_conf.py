@@ -374,6 +374,9 @@ def _mailboxes(
         for option in section.options:
             if option.key == "directoryintro":  # app_directory's per-context prompt, not a box
                 continue
+            if "@" in option.name:
+                warnings.append(_alias_outside_aliases(option, section.name))
+                continue
             config = _mailbox(option, section.name, general, warnings)
             earlier = mailboxes.get(config.mailbox) or (
                 first_line.get(config.box) if general.searchcontexts else None
@@ -559,6 +562,17 @@ def _zones(section: Section | None) -> dict[str, ZoneMessage]:
             option.name, parts[0].strip(), parts[1].strip(), option.file, option.line
         )
     return zones
+
+
+def _alias_outside_aliases(option: Option, context: str) -> ConfigWarning:
+    """An ``alias => mailbox`` line in a section ``aliasescontext`` does not name, as in
+    Asterisk's own ``voicemail.conf.sample`` (its ``[myaliases]``, with the option commented
+    out): Asterisk makes a mailbox of it that no caller reaches, so it is left out here."""
+    return ConfigWarning.at(
+        option,
+        f"{option.name} => {option.value} in [{context}] is an alias line, but aliasescontext "
+        f"does not name [{context}]: ignored (set aliasescontext={context} to use it)",
+    )
 
 
 def _aliases(section: Section) -> dict[MailboxId, tuple[MailboxId, Option]]:

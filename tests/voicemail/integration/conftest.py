@@ -245,8 +245,12 @@ async def make_bed() -> AsyncIterator[BedFactory]:
         boxes = {MailboxId.parse(box): pin for box, pin in (mailboxes or {"2000": "4321"}).items()}
         wire: list[WireMessage] = []
         users = list(phones)
+        # The phones register after the server started: the REGISTER copied to it (off by
+        # default, as chan_sip gets none) is what brings them their lamp state.
         profile = ProxyProfile(
-            convention=Convention(convention), no_answer_timeout=no_answer_timeout
+            convention=Convention(convention),
+            no_answer_timeout=no_answer_timeout,
+            replicate_register=True,
         )
         mapping = {user: MailboxId(user) for user in users}
         proxy = SimProxy(("127.0.0.1", 9), profile, mailboxes=mapping)
