@@ -274,8 +274,10 @@ class Listener:
         frames were compared, when all of it that has arrived matches from ``start``."""
         drift, errors, bits, covered = 0, 0.0, 0, 0
         for first in range(0, template.size, _BLOCK):
-            if start + first + drift + _BLOCK // 2 > received.size:
-                # Not arrived yet (or cut off by the end of the call).
+            if start + first + drift + min(_BLOCK, template.size - first) + _SLIDE > received.size:
+                # Not all arrived yet (or cut off by the end of the call). A block is judged
+                # whole or not at all: its first frames alone may be quiet in the prompt, or
+                # too few to tell, and a prompt rejected there is never looked at again.
                 break
             covered = first + _BLOCK
             block = template[first : first + _BLOCK]

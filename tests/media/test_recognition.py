@@ -99,6 +99,23 @@ def test_asterisks_beep_is_heard_after_its_greeting(
     assert heard_prompts(received, index) == ["vm-isunavail", "vm-intro", "beep"]
 
 
+@pytest.mark.parametrize("codec", ["PCMU", "PCMA"])
+def test_the_prompts_before_the_beep_are_heard_packet_by_packet(
+    sounds: SoundsDirectory, index: FingerprintIndex, codec: str
+) -> None:
+    # A phone polls what it heard as packets arrive, so a prompt is often looked at when
+    # only the first frames of one of its blocks are there, frames vm-intro has quiet: a
+    # block judged on those rejected vm-intro for good, and the caller never heard it.
+    audio = np.concatenate(
+        [sounds.audio("vm-isunavail"), sounds.audio("vm-intro"), sounds.audio("beep")]
+    )
+    received = _line(audio, codec, 0.0, random.Random(5))
+    hearing = Hearing(index)
+    for end in range(PACKET, received.size, PACKET):
+        hearing.prompts(received[:end])
+    assert hearing.prompts(received, final=True) == ["vm-isunavail", "vm-intro", "beep"]
+
+
 def test_no_sound_file_but_the_beep_sounds_like_a_beep(require_sounds: Path) -> None:
     false_beeps = []
     for path in sorted(require_sounds.rglob("*.wav")):
