@@ -599,18 +599,20 @@ def _differential(old: Sequence[Entry], new: Sequence[Entry], output: Path) -> i
 
 def _serve(args: argparse.Namespace) -> int:
     logging.getLogger("harness").setLevel(logging.INFO)
-    if args.config.is_dir() and not (args.config / "sip.conf").exists() and not args.no_sip_conf:
-        print(
-            f"vmharness serve: sip.conf: not found in {args.config}; without peers no MWI is "
-            "sent (give --no-sip-conf to run without one)",
-            file=sys.stderr,
-        )
-        return EXIT_USAGE
     try:
         config = load_config(args.config)
         listen = listening(config, args.host, args.port)
     except ConfigError as error:
         print(f"vmharness serve: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    # sip.conf on disk, or its rows in a database (extconfig.conf), names the peers MWI goes to.
+    has_sip_conf = (args.config / "sip.conf").exists() or "sip.conf" in config.extconfig.static
+    if args.config.is_dir() and not has_sip_conf and not args.no_sip_conf:
+        print(
+            f"vmharness serve: sip.conf: not found in {args.config}; without peers no MWI is "
+            "sent (give --no-sip-conf to run without one)",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)

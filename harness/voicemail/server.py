@@ -605,7 +605,9 @@ class VoicemailServer:
         self._respond(transaction, request, 200)
         call.session.info_key(key)
 
-    def _refused(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
+    async def _refused(
+        self, request: Request, transaction: ServerTransaction, source: Peer
+    ) -> bool:
         """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
         :mod:`access`); whether it was refused."""
         peer = self.access.peer_at(source[0])
@@ -619,7 +621,7 @@ class VoicemailServer:
         if allowed and request.method == "SUBSCRIBE":
             allowed = self.config.sip.general.allowsubscribe
             hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))
-            allowed = allowed and hop is not None and self.access.allows(hop)
+            allowed = allowed and hop is not None and self.access.allows(await _address_of(hop))
         if allowed:
             return False
         log.info("%s from %s:%s refused: not from a configured peer", request.method, *source)
@@ -630,7 +632,7 @@ class VoicemailServer:
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
-        if self._refused(request, transaction, source):
+        if await self._refused(request, transaction, source):
             return
         try:
             user = Address.parse(request.header("To") or "").uri.user or ""
@@ -767,7 +769,7 @@ class VoicemailServer:
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> None:
         assert self.subscriptions is not None
-        if self._refused(request, transaction, source):
+        if await self._refused(request, transaction, source):
             return
         outcome = self.subscriptions.subscribe(
             request, self._subscribed_mailboxes(request), self.counts, self._now()
@@ -915,3 +917,13 @@ async def _run_program(program: str, arguments: list[str]) -> None:
         log.warning(
             "externnotify %s exited %s: %s", program, process.returncode, errors.decode()[-200:]
         )
+
+
+async def _address_of(host: str) -> str:
+    """The address a NOTIFY to ``host`` goes to (a host name resolved once, off the event
+    loop); ``host`` itself when it does not resolve, which no peer entry admits."""
+    try:
+        address, _ = await resolve_peer(host, 0, what="Contact host")
+    except PeerAddressError:
+        return host
+    return address

@@ -236,7 +236,7 @@ class CallSession:
         if self._hung_up:
             return
         self._hung_up = True
-        self._stop_playback()
+        self._stop_playback(call_ended=True)
         if self._recording is not None:
             self._end_recording("hangup", None)
         self._events.put_nowait(HungUp(self._loop.time()))
@@ -287,7 +287,7 @@ class CallSession:
             # However the flow ended, no flush may outlive the call.
             if self._flusher is not None:
                 self._flusher.cancel()
-        self._stop_playback()
+        self._stop_playback(call_ended=True)
         await self.services.recording_done()
 
     async def _do(self, action: Action) -> None:
@@ -383,11 +383,12 @@ class CallSession:
         for key in held:
             self._events.put_nowait(DigitPressed(key, now))
 
-    def _stop_playback(self) -> None:
+    def _stop_playback(self, *, call_ended: bool = False) -> None:
         if self._interrupt is not None or self._playback is not None:
             self.rtp.stop_sending()
-        if self._playback is not None:
+        if call_ended and self._playback is not None:
             # A send waiting for its turn would otherwise be left pending when the call ends.
+            # While the call goes on, the stopped send ends by itself and the next one follows.
             self._playback.cancel()
         self._interrupt = None
         self._playback = None

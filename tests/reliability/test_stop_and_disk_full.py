@@ -101,7 +101,7 @@ async def test_a_full_disk_costs_only_the_message_being_stored(
     caller = Phone("+15551230000", proxy.address)
     await caller.start()
     try:
-        served = await serve(config, spool)
+        served = await serve(config, spool, "--prompts", "generated")
         proxy.voicemail = served.address
         _fill(small_disk, 12_000)  # room for a journal's header, not for 3 s of audio
         call = await caller.dial("2000")

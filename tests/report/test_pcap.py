@@ -81,7 +81,8 @@ def test_tshark_finds_every_sip_message_of_a_real_run(
         trace = Trace.load(trace_file)
         pcap = cli_run.report / "pcap" / f"{trace_file.stem}.pcap"
         lines = _tshark_sip(tshark, pcap)
-        assert len(lines) == len(trace.transmissions()) > 10, trace_file.name
+        # Every REGISTER, NOTIFY and answer of the run: the capture is more than a handshake.
+        assert len(lines) == len(trace.transmissions()) > 5, trace_file.name
 
 
 def test_tshark_decodes_udp_tcp_and_ipv6(require_peer: Any, kit: Any, tmp_path: Path) -> None:

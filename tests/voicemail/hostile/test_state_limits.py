@@ -14,7 +14,7 @@ import time
 import uuid
 from pathlib import Path
 
-from tests.voicemail.hostile.server_thread import ServerThread
+from tests.voicemail.hostile.server_thread import SIP_CONF, ServerThread
 from tests.voicemail.hostile.test_dialog_matching import (
     SDP,
     dial,
@@ -83,6 +83,10 @@ def test_a_message_longer_than_allowed_is_answered_413(tmp_path: Path) -> None:
         assert sock.recv(65536).startswith(b"SIP/2.0 413 ")
 
 
+#: Mailbox 1000's peer: SUBSCRIBE is taken only from a configured peer's address.
+PEER = "\n[1000]\ntype=friend\nhost=127.0.0.1\nmailbox=1000@default\n"
+
+
 def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
     port = sock.getsockname()[1]
     text = (
@@ -99,7 +103,7 @@ def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
 
 def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
     with (
-        ServerThread(tmp_path, sip_conf="[general]\nsubmaxpermailbox=2\n") as server,
+        ServerThread(tmp_path, sip_conf="[general]\nsubmaxpermailbox=2\n" + PEER) as server,
         udp_socket() as sock,
     ):
         assert subscribe(sock, server).startswith(b"SIP/2.0 200")
@@ -109,7 +113,7 @@ def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
 
 def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
     with (
-        ServerThread(tmp_path, sip_conf="[general]\nsubmaxperhost=1\n") as server,
+        ServerThread(tmp_path, sip_conf="[general]\nsubmaxperhost=1\n" + PEER) as server,
         udp_socket() as sock,
     ):
         assert subscribe(sock, server).startswith(b"SIP/2.0 200")
@@ -117,7 +121,7 @@ def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
 
 
 def test_a_subscriber_contact_host_name_is_resolved_for_its_notify(tmp_path: Path) -> None:
-    with ServerThread(tmp_path) as server, udp_socket() as sock:
+    with ServerThread(tmp_path, sip_conf=SIP_CONF + PEER) as server, udp_socket() as sock:
         port = sock.getsockname()[1]
         text = (
             "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"

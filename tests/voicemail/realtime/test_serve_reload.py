@@ -45,6 +45,7 @@ async def test_sighup_and_vmharness_reload_read_the_database_again(tmp_path: Pat
     process = await asyncio.create_subprocess_exec(
         *(sys.executable, "-m", "harness.cli", "serve", "--config", str(etc)),
         *("--spool", str(tmp_path / "spool"), "--port", "0", "--status-port", "0"),
+        "--no-sip-conf",  # mailboxes only: no peers to send MWI to
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
     )
