@@ -466,7 +466,10 @@ def _target(
         else _smdi_entry(scenario.pbx, line.slave_path),
         realtime=options.realtime or scenario.target.realtime,
         prompts=prompt_library(scenario.target.prompts),
-        sip_general={"mwi_notify_branch": scenario.target.mwi_notify_branch},
+        sip_general={
+            "mwi_notify_branch": scenario.target.mwi_notify_branch,
+            "register_static_peer": scenario.target.register_static_peer,
+        },
     )
 
 

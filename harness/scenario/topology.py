@@ -205,6 +205,9 @@ class TargetSpec(Frozen):
     #: How the embedded server's in-dialog NOTIFYs get their Via branch: ``fresh`` (RFC 3261)
     #: or ``reuse`` (the subscription's first branch for all, as chan_sip does).
     mwi_notify_branch: Literal["fresh", "reuse"] = "fresh"
+    #: How the embedded server answers a REGISTER the proxy copies to it: ``accept`` (200 and
+    #: the phone's lamp state) or ``challenge`` (401 and nothing, as chan_sip does).
+    register_static_peer: Literal["accept", "challenge"] = "accept"
     #: ``sqlite``: the embedded server reads its mailboxes and peers from an SQLite database
     #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
     realtime: Literal["sqlite"] | None = None

@@ -634,6 +634,16 @@ class VoicemailServer:
         """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
         if await self._refused(request, transaction, source):
             return
+        peer = self.access.peer_at(source[0])
+        static = peer is not None and source[0] in peer.addresses
+        if static and self.config.sip.general.register_static_peer == "challenge":
+            # chan_sip: a peer that is not host=dynamic may not register; with
+            # alwaysauthreject it is told so by a challenge it cannot meet.
+            name, value = self._digest.challenge()
+            self.transport.respond(
+                transaction, make_response(request, 401, headers=[(name, value)])
+            )
+            return
         try:
             user = Address.parse(request.header("To") or "").uri.user or ""
         except SIPParseError:
