@@ -392,8 +392,9 @@ async def _register(phone: Phone, password: str | None) -> None:
         )
 
 
-def _smdi_entry(pbx: PbxSpec, port: str) -> SmdiEntry:
-    """The smdi.conf and server options for the scenario's PBX on ``port``."""
+def _smdi_entry(pbx: PbxSpec, port: str, key: str) -> SmdiEntry:
+    """The smdi.conf and server options for the scenario's PBX on ``port``, its calls looked
+    up by ``key``."""
     return SmdiEntry.of(
         port,
         pbx.settings,
@@ -403,6 +404,7 @@ def _smdi_entry(pbx: PbxSpec, port: str) -> SmdiEntry:
         search=pbx.search,
         timeout=pbx.timeout / 1000,
         pacing=pbx.pacing,
+        key=key,
     )
 
 
@@ -463,7 +465,7 @@ def _target(
         or (plan.profile is not None and plan.profile.has("tcp-to-voicemail")),
         smdi=None
         if line is None or scenario.pbx is None
-        else _smdi_entry(scenario.pbx, line.slave_path),
+        else _smdi_entry(scenario.pbx, line.slave_path, scenario.target.smdi_key),
         realtime=options.realtime or scenario.target.realtime,
         prompts=prompt_library(scenario.target.prompts),
         sip_general={
@@ -513,7 +515,7 @@ def _asterisk_target(
         else Router.of(scenario.target.conventions),
         smdi=None
         if line is None or scenario.pbx is None
-        else _smdi_entry(scenario.pbx, line.slave_path),
+        else _smdi_entry(scenario.pbx, line.slave_path, scenario.target.smdi_key),
         tcp=plan.proxy == "external"
         or (plan.profile is not None and plan.profile.has("tcp-to-voicemail")),
         binary=plan.asterisk_binary,

@@ -178,7 +178,7 @@ class VoicemailServer:
         self.unsolicited_state = unsolicited_state
         self.notifier: Notifier | None = None
         self.subscriptions: Subscriptions | None = None
-        self.smdi_options = smdi or SmdiOptions()
+        self.smdi_options = smdi or SmdiOptions(key=config.voicemail.general.smdi_lookup_key)
         #: The SMDI interface ``smdiport`` names, once started with ``smdienable=yes``.
         self.smdi: SmdiService | None = None
         #: Called with each call's Call-ID and RTP session as the call ends (RTP statistics).
