@@ -26,6 +26,7 @@ from harness.report.records import (
     ScenarioSummary,
     StepOutcome,
 )
+from harness.scenario.expected import expected_failure
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.step import StepFailed, StepSkipped
@@ -79,6 +80,9 @@ async def run_scenario(
         outcomes = await _run_steps(scenario, bed, on_step)
     finally:
         await bed.close()
+    expected = scenario.expect_failure.items()
+    reason = next((why for name, why in expected if name == plan.target_name), None)
+    outcomes = expected_failure(outcomes, plan.target_name, reason)
     return _outcome(scenario, path, plan, outcomes, clock, bed=bed)
 
 
