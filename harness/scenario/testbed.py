@@ -16,6 +16,7 @@ import tty
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Convention, Router
@@ -50,6 +51,9 @@ from harness.targets import (
     Target,
     TargetStartError,
 )
+
+if TYPE_CHECKING:
+    from harness.scenario.listen_back import Deposited
 
 #: Phones register this many at a time (a load topology declares hundreds).
 _REGISTER_AT_ONCE = 50
@@ -95,6 +99,8 @@ class Testbed:
         self._smdi_cursor = 0
         self._matched: set[tuple[str, str, str, str, str]] = set()
         self._latency: list[tuple[float, float]] = []
+        #: Deposits only listening can check (the target's spool cannot be read).
+        self.deposited: list[Deposited] = []
 
     # -- the parties -------------------------------------------------------------------------
 
