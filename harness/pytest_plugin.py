@@ -271,7 +271,11 @@ class ScenarioItem(pytest.Item):
         if self.outcome.status == "failed":
             raise ScenarioFailedError(self.outcome)
         if self.outcome.status == "skipped":
-            reasons = "; ".join(step.detail for step in self.outcome.steps if step.detail)
+            reasons = "; ".join(
+                step.detail
+                for step in self.outcome.steps
+                if step.status == "skipped" and step.detail
+            )
             pytest.skip(reasons or "every step was skipped")
 
     def _attach_evidence(self, outcome: ScenarioOutcome) -> None:

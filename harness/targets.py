@@ -309,16 +309,18 @@ class SmdiEntry:
         search: Literal["station", "terminal", "desk"],
         timeout: float,
         pacing: bool,
+        key: str = "request-uri",
     ) -> SmdiEntry:
-        """An interface on ``port`` whose server looks calls up by ``search`` for ``timeout``
-        seconds and paces its lamp commands if ``pacing``."""
+        """An interface on ``port`` whose server looks calls up by ``key`` (see
+        :class:`~harness.voicemail.smdi.SmdiOptions`) matched against ``search`` for
+        ``timeout`` seconds and paces its lamp commands if ``pacing``."""
         return cls(
             port,
             settings,
             msdstrip=msdstrip,
             msgexpirytime=msgexpirytime,
             stations=stations,
-            options=SmdiOptions(search=search, timeout=timeout, pacing=pacing),
+            options=SmdiOptions(search=search, timeout=timeout, pacing=pacing, key=key),
         )
 
 
@@ -693,6 +695,7 @@ def _smdi_routing(entry: SmdiEntry) -> SmdiRouting:
         search=entry.options.search,
         timeout_ms=round(entry.options.timeout * 1000),
         stations=entry.stations,
+        key=entry.options.key,
     )
 
 

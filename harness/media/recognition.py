@@ -7,7 +7,9 @@ first 200 ms of every prompt of a :class:`~harness.media.fingerprint.Fingerprint
 block by block, each 100 ms block free to slide 20 ms against the previous one: a lost
 packet that the receiver filled with silence or closed up moves what follows, and must not
 break the match. The longest prompt all of whose blocks match wins (``vm-messages`` over
-``vm-message``). A prompt is only decided once all of it may have arrived.
+``vm-message``). A prompt is only decided once all of it may have arrived, or once the
+audio stopped matching it after at least 0.7 s: a key press cuts a prompt short, and what was
+heard of it was heard.
 
 The beep is found by a tone detector, not by its fingerprint (a steady tone has none): 700 Hz
 (Asterisk's ``beep.wav``, and the generated prompts' beep) carrying most of the energy for at
@@ -64,6 +66,9 @@ _BLOCK_BER: Final = 0.42
 _WHOLE_BER: Final = 0.30
 #: How much of a prompt cut off by the end of the call must have been heard to count.
 _HEARD_ENOUGH: Final = 0.8
+#: Frames of a prompt that must have matched before the audio changed for the prompt to count
+#: as heard: a key press stops a prompt midway and the server goes on with the next one.
+_HEARD_BEFORE_CUT: Final = 70
 #: Frames per block, how far a block may slide against the previous one, and in all.
 _BLOCK: Final = 10
 _SLIDE: Final = 2
@@ -241,37 +246,41 @@ class Listener:
             better = ber < best_ber
             best_ber[better] = ber[better]
             best_at[better] = at
-        matches: list[tuple[int, float, str, int, int]] = []
+        matches: list[tuple[int, bool, float, str, int, int]] = []
         for row in np.flatnonzero(best_ber < _HEAD_BER):
             template = self.index.templates[row]
             start = int(best_at[row])
             whole = self._whole(template.words, template.loud, received, start)
             if whole is None:
                 continue
-            if start + template.words.size + _DRIFT > received.size:
+            end, ber, covered, cut = whole
+            if not cut and start + template.words.size + _DRIFT > received.size:
                 if not final:
                     # What has arrived matches so far: the rest decides.
                     return "wait"
-                if whole[2] < _HEARD_ENOUGH * template.words.size:
+                if covered < _HEARD_ENOUGH * template.words.size:
                     # The call ended early in this prompt.
                     continue
-            matches.append((template.words.size, whole[1], template.name, start, whole[0]))
+            explained = covered if cut else template.words.size
+            matches.append((explained, not cut, ber, template.name, start, end))
         if not matches:
             return None
         # The longest match explains the most audio; among those nearly as long (the same
-        # word recorded twice: vm-first and digits/h-1) the closest wins.
+        # word recorded twice: vm-first and digits/h-1) a whole prompt wins over one cut short
+        # (vm-message heard whole, not vm-messages cut after its first word), then the closest.
         longest = max(length for length, *_ in matches)
-        _, _, name, start, end = min(
-            (m for m in matches if m[0] >= 0.85 * longest), key=lambda m: m[1]
+        _, _, _, name, start, end = min(
+            (m for m in matches if m[0] >= 0.85 * longest), key=lambda m: (not m[1], m[2])
         )
         return name, start, end
 
     @staticmethod
     def _whole(
         template: Words, loud: npt.NDArray[np.bool_], received: Words, start: int
-    ) -> tuple[int, float, int] | None:
-        """Where the prompt ends in ``received``, its bit error rate and how many of its
-        frames were compared, when all of it that has arrived matches from ``start``."""
+    ) -> tuple[int, float, int, bool] | None:
+        """Where the prompt ends in ``received``, its bit error rate, how many of its frames
+        were compared, and whether it was cut short: all of it that has arrived matches from
+        ``start``, or at least :data:`_HEARD_BEFORE_CUT` frames did before the audio changed."""
         drift, errors, bits, covered = 0, 0.0, 0, 0
         for first in range(0, template.size, _BLOCK):
             if start + first + drift + min(_BLOCK, template.size - first) + _SLIDE > received.size:
@@ -279,21 +288,21 @@ class Listener:
                 # whole or not at all: its first frames alone may be quiet in the prompt, or
                 # too few to tell, and a prompt rejected there is never looked at again.
                 break
-            covered = first + _BLOCK
             block = template[first : first + _BLOCK]
             block_loud = loud[first : first + _BLOCK]
             ber, slide = _block_ber(block, block_loud, received, start + first + drift)
-            if ber >= 1.0:
-                return None
-            if block_loud.sum() >= _BLOCK_LOUD and ber >= _BLOCK_BER:
-                return None
+            if ber >= 1.0 or (block_loud.sum() >= _BLOCK_LOUD and ber >= _BLOCK_BER):
+                if first < _HEARD_BEFORE_CUT or bits == 0 or errors / bits >= _WHOLE_BER:
+                    return None
+                return start + first + drift, errors / bits, first, True
+            covered = first + _BLOCK
             drift = max(-_DRIFT, min(_DRIFT, drift + slide))
             loud_bits = int(block_loud.sum()) * 32
             errors += ber * loud_bits
             bits += loud_bits
         if bits == 0 or errors / bits >= _WHOLE_BER:
             return None
-        return start + template.size + drift, errors / bits, covered
+        return start + template.size + drift, errors / bits, covered, False
 
 
 def sounds_directory() -> Path | None:

@@ -13,7 +13,8 @@ Then, as the embedded server does: a user calling their own mailbox reaches ``Vo
 a busy forward plays the busy greeting (``VoiceMail(box,b)``), anything else the unavailable one;
 the retrieval number reaches ``VoiceMailMain`` for the X-Voicemail mailbox or the caller's own.
 With an SMDI line, a call that no header names a mailbox for (none, or only the Request-URI or
-To) is looked up on the line with ``SMDI_MSG_RETRIEVE`` by its Request-URI user: type ``D``
+To) is looked up on the line with ``SMDI_MSG_RETRIEVE`` by its Request-URI user (or its caller
+ID, or a header, as the scenario's ``target: {smdi_key: …}`` says): type ``D``
 retrieves the calling station's mailbox (a blank one logs in), ``B`` deposits with the busy
 greeting, the rest with the unavailable one, each station mapped through the same table as
 smdi.conf's ``[mailboxes]``. A mailbox voicemail.conf lacks is answered 404.
@@ -90,6 +91,17 @@ class SmdiRouting:
     search: Literal["station", "terminal", "desk"] = "station"
     timeout_ms: int = 3000
     stations: tuple[tuple[str, MailboxId], ...] = ()
+    #: What of the call is looked up: ``request-uri``, ``caller-id`` or ``header:NAME``.
+    key: str = "request-uri"
+
+    @property
+    def lookup(self) -> str:
+        """The dialplan expression of :attr:`key`."""
+        if self.key == "caller-id":
+            return "${CALLERID(num)}"
+        if self.key.startswith("header:"):
+            return f"${{SIP_HEADER({self.key[len('header:') :]})}}"
+        return "${EXTEN}"
 
 
 def _lines(name: str, priorities: Iterable[Priority]) -> list[str]:
@@ -158,7 +170,7 @@ def _smdi_lookup(smdi: SmdiRouting) -> list[Priority]:
     option = {"station": "", "terminal": "t", "desk": "n"}[smdi.search]
     return [
         'GotoIf($["${KNOWN}" = "1" & "${WINNER}" != "request-uri" & "${WINNER}" != "to"]?routed)',
-        f"Set(MD=${{SMDI_MSG_RETRIEVE({smdi.port},${{EXTEN}},{smdi.timeout_ms},{option})}})",
+        f"Set(MD=${{SMDI_MSG_RETRIEVE({smdi.port},{smdi.lookup},{smdi.timeout_ms},{option})}})",
         'GotoIf($["${MD}" = ""]?routed)',
         "Set(CALLER=${SMDI_MSG(${MD},callerid)})",
         'Set(CALLERID(num)=${IF($["${CALLER}" = ""]?Unknown:${CALLER})})',

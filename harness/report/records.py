@@ -110,6 +110,11 @@ class LatencySample:
     latency: float
 
 
+#: How the detail of a step that failed as its scenario expected begins: that scenario counts
+#: as skipped (see :mod:`harness.scenario.expected`).
+EXPECTED_FAILURE = "expected failure"
+
+
 @dataclass(frozen=True, slots=True)
 class StepOutcome:
     """What one step did: ``passed``, ``failed``, ``skipped`` or ``not run``, and when (dates)."""
@@ -175,12 +180,14 @@ class ScenarioOutcome:
 
     @property
     def status(self) -> str:
-        """``failed`` if a step failed, ``skipped`` if every step that ran was skipped, else
-        ``passed``."""
+        """``failed`` if a step failed, ``skipped`` if every step that ran was skipped or one
+        failed as the scenario expected, else ``passed``."""
         statuses = {step.status for step in self.steps}
         if "failed" in statuses:
             return "failed"
         if statuses and statuses <= {"skipped", "not run"}:
+            return "skipped"
+        if any(step.detail.startswith(EXPECTED_FAILURE) for step in self.steps):
             return "skipped"
         return "passed"
 

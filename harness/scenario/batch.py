@@ -154,7 +154,9 @@ def result_lines(path: Path, outcome: ScenarioOutcome) -> list[str]:
         if failure.finding is not None:
             lines.append(f"        finding: {failure.finding} ({FINDINGS[failure.finding].title})")
     elif outcome.status == "skipped":
-        reasons = dict.fromkeys(step.detail for step in outcome.steps if step.detail)
+        reasons = dict.fromkeys(
+            step.detail for step in outcome.steps if step.status == "skipped" and step.detail
+        )
         lines.append(f"        {'; '.join(reasons) or 'every step was skipped'}")
     return lines
 

@@ -29,7 +29,7 @@ topology declares; mailbox references read as Asterisk reads them: ``box@context
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, PrivateAttr, ValidationInfo, model_validator
 
@@ -78,6 +78,9 @@ class Scenario(Frozen):
     target: TargetSpec = Field(default_factory=TargetSpec)
     mailboxes: tuple[MailboxEntry, ...] = Field(min_length=1)
     phones: tuple[PhoneEntry, ...] = ()
+    #: Targets (``embedded``, ``asterisk``) this scenario is expected to fail against, each
+    #: with the documented difference of that server that makes it fail.
+    expect_failure: dict[Literal["embedded", "asterisk"], str] = Field(default_factory=dict)
     #: A legacy PBX on an SMDI line, for the ``smdi_send``/``expect_lamp``/``expect_smdi`` steps.
     pbx: PbxSpec | None = None
     steps: tuple[AnyStep, ...] = Field(min_length=1)

@@ -26,6 +26,8 @@ from harness.report.records import (
     ScenarioSummary,
     StepOutcome,
 )
+from harness.scenario.expected import expected_failure
+from harness.scenario.listen_back import listen_back_outcome
 from harness.scenario.model import Scenario
 from harness.scenario.plan import Plan, RunOptions, plan_run
 from harness.scenario.step import StepFailed, StepSkipped
@@ -79,6 +81,9 @@ async def run_scenario(
         outcomes = await _run_steps(scenario, bed, on_step)
     finally:
         await bed.close()
+    expected = scenario.expect_failure.items()
+    reason = next((why for name, why in expected if name == plan.target_name), None)
+    outcomes = expected_failure(outcomes, plan.target_name, reason)
     return _outcome(scenario, path, plan, outcomes, clock, bed=bed)
 
 
@@ -106,6 +111,8 @@ async def _run_steps(
             finding = failure.finding
         ended = bed.clock.date(bed.now())
         outcomes.append(StepOutcome(index, step.kind, status, detail, begun, ended, finding))
+    if not failed and bed.deposited:
+        outcomes.append(await listen_back_outcome(bed, len(outcomes)))
     # Every phone checks whom each NOTIFY is for: one meant for another user fails the run
     # even when no step waited for that phone's NOTIFYs.
     misdirected = None if failed else misdirected_notify(bed)

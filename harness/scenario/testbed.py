@@ -16,6 +16,7 @@ import tty
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from harness.core.mailbox import MailboxId
 from harness.core.routing import Convention, Router
@@ -50,6 +51,9 @@ from harness.targets import (
     Target,
     TargetStartError,
 )
+
+if TYPE_CHECKING:
+    from harness.scenario.listen_back import Deposited
 
 #: Phones register this many at a time (a load topology declares hundreds).
 _REGISTER_AT_ONCE = 50
@@ -95,6 +99,8 @@ class Testbed:
         self._smdi_cursor = 0
         self._matched: set[tuple[str, str, str, str, str]] = set()
         self._latency: list[tuple[float, float]] = []
+        #: Deposits only listening can check (the target's spool cannot be read).
+        self.deposited: list[Deposited] = []
 
     # -- the parties -------------------------------------------------------------------------
 
@@ -392,8 +398,9 @@ async def _register(phone: Phone, password: str | None) -> None:
         )
 
 
-def _smdi_entry(pbx: PbxSpec, port: str) -> SmdiEntry:
-    """The smdi.conf and server options for the scenario's PBX on ``port``."""
+def _smdi_entry(pbx: PbxSpec, port: str, key: str) -> SmdiEntry:
+    """The smdi.conf and server options for the scenario's PBX on ``port``, its calls looked
+    up by ``key``."""
     return SmdiEntry.of(
         port,
         pbx.settings,
@@ -403,6 +410,7 @@ def _smdi_entry(pbx: PbxSpec, port: str) -> SmdiEntry:
         search=pbx.search,
         timeout=pbx.timeout / 1000,
         pacing=pbx.pacing,
+        key=key,
     )
 
 
@@ -463,10 +471,13 @@ def _target(
         or (plan.profile is not None and plan.profile.has("tcp-to-voicemail")),
         smdi=None
         if line is None or scenario.pbx is None
-        else _smdi_entry(scenario.pbx, line.slave_path),
+        else _smdi_entry(scenario.pbx, line.slave_path, scenario.target.smdi_key),
         realtime=options.realtime or scenario.target.realtime,
         prompts=prompt_library(scenario.target.prompts),
-        sip_general={"mwi_notify_branch": scenario.target.mwi_notify_branch},
+        sip_general={
+            "mwi_notify_branch": scenario.target.mwi_notify_branch,
+            "register_static_peer": scenario.target.register_static_peer,
+        },
     )
 
 
@@ -510,7 +521,7 @@ def _asterisk_target(
         else Router.of(scenario.target.conventions),
         smdi=None
         if line is None or scenario.pbx is None
-        else _smdi_entry(scenario.pbx, line.slave_path),
+        else _smdi_entry(scenario.pbx, line.slave_path, scenario.target.smdi_key),
         tcp=plan.proxy == "external"
         or (plan.profile is not None and plan.profile.has("tcp-to-voicemail")),
         binary=plan.asterisk_binary,

@@ -50,6 +50,7 @@ from harness.sim.profiles import (
     shipped_profiles,
 )
 from harness.smdi.link import SerialSettings
+from harness.voicemail.smdi import SmdiOptions
 
 
 def _quirk(spec: Any) -> Any:
@@ -184,6 +185,14 @@ class ProxySpec(Frozen):
         return Convention(self.convention)
 
 
+def _check_smdi_key(key: str) -> str:
+    try:
+        SmdiOptions(key=key)
+    except ValueError as error:
+        raise PydanticCustomError("smdi_key", "{reason}", {"reason": str(error)}) from None
+    return key
+
+
 class TargetSpec(Frozen):
     """The voicemail server under test, when it is not the embedded one.
 
@@ -205,6 +214,14 @@ class TargetSpec(Frozen):
     #: How the embedded server's in-dialog NOTIFYs get their Via branch: ``fresh`` (RFC 3261)
     #: or ``reuse`` (the subscription's first branch for all, as chan_sip does).
     mwi_notify_branch: Literal["fresh", "reuse"] = "fresh"
+    #: How the embedded server answers a REGISTER the proxy copies to it: ``accept`` (200 and
+    #: the phone's lamp state) or ``challenge`` (401 and nothing, as chan_sip does).
+    register_static_peer: Literal["accept", "challenge"] = "accept"
+    #: What of a call the server looks its SMDI MD message up by: ``request-uri`` (its user),
+    #: ``caller-id`` (the From user) or ``header:NAME`` (a header the PBX sets), as a
+    #: dialplan's ``SMDI_MSG_RETRIEVE`` of ``${EXTEN}``, ``${CALLERID(num)}`` or
+    #: ``${SIP_HEADER(NAME)}``.
+    smdi_key: Annotated[str, AfterValidator(_check_smdi_key)] = "request-uri"
     #: ``sqlite``: the embedded server reads its mailboxes and peers from an SQLite database
     #: (static realtime rows, mapped by extconfig.conf) instead of voicemail.conf and sip.conf.
     realtime: Literal["sqlite"] | None = None

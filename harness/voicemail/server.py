@@ -178,7 +178,7 @@ class VoicemailServer:
         self.unsolicited_state = unsolicited_state
         self.notifier: Notifier | None = None
         self.subscriptions: Subscriptions | None = None
-        self.smdi_options = smdi or SmdiOptions()
+        self.smdi_options = smdi or SmdiOptions(key=config.voicemail.general.smdi_lookup_key)
         #: The SMDI interface ``smdiport`` names, once started with ``smdienable=yes``.
         self.smdi: SmdiService | None = None
         #: Called with each call's Call-ID and RTP session as the call ends (RTP statistics).
@@ -633,6 +633,16 @@ class VoicemailServer:
     ) -> None:
         """A REGISTER the proxy replicates: the phone is back, so it gets its MWI again."""
         if await self._refused(request, transaction, source):
+            return
+        peer = self.access.peer_at(source[0])
+        static = peer is not None and source[0] in peer.addresses
+        if static and self.config.sip.general.register_static_peer == "challenge":
+            # chan_sip: a peer that is not host=dynamic may not register; with
+            # alwaysauthreject it is told so by a challenge it cannot meet.
+            name, value = self._digest.challenge()
+            self.transport.respond(
+                transaction, make_response(request, 401, headers=[(name, value)])
+            )
             return
         try:
             user = Address.parse(request.header("To") or "").uri.user or ""

@@ -112,8 +112,13 @@ class CallServices:
             log.warning("%s locked for %g s after %d failed logins", mailbox, seconds, count)
 
     def login_succeeded(self, mailbox: MailboxId) -> None:
-        """A correct PIN clears the mailbox's failures."""
+        """A correct PIN clears the mailbox's failures and creates its login folders."""
         self._host.lockout.succeeded(mailbox)
+        try:
+            self._host.spool.open_folders(mailbox)
+        except OSError as error:
+            # As app_voicemail: a folder it cannot create is logged, the login goes on.
+            log.warning("%s: cannot create its folders: %s", mailbox, error)
 
     def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
         """A recorded greeting's audio, if the mailbox has one."""

@@ -52,6 +52,8 @@ FOLDERS: tuple[str, ...] = (
     "Deleted",
     "Urgent",
 )
+#: The folders app_voicemail's open_mailbox() creates at every login (Old, INBOX, then Urgent).
+LOGIN_FOLDERS: tuple[str, ...] = ("Old", "INBOX", "Urgent")
 #: Greeting kinds, each stored as ``<kind>.<format>`` in the mailbox directory.
 GREETINGS: tuple[str, ...] = ("unavail", "busy", "temp", "greet")
 MAX_MESSAGES = 9999
@@ -163,6 +165,12 @@ class Spool:
                     f"mailbox {mailbox} cannot be stored: {part!r} is not a directory name"
                 )
         return self.root / mailbox.context / mailbox.box
+
+    def open_folders(self, mailbox: MailboxId, folders: Iterable[str] = LOGIN_FOLDERS) -> None:
+        """Create ``mailbox``'s ``folders`` where missing, as Asterisk does when its owner logs
+        in: a tool reading the spool then finds ``Old/`` and ``Urgent/`` even when empty."""
+        for folder in folders:
+            self.folder(mailbox, folder).mkdir(parents=True, exist_ok=True)
 
     def _staging(self, mailbox: MailboxId) -> Path:
         staging = self.mailbox_dir(mailbox) / "tmp"

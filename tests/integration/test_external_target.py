@@ -127,15 +127,23 @@ def test_black_box_steps_pass_and_white_box_ones_skip_with_the_reason(
 
     assert code == 0, capsys.readouterr().out
     assert trace.status == "passed"
-    assert [step.status for step in trace.steps] == ["passed"] * 4 + ["skipped"]
-    assert trace.steps[-1].detail.startswith("white-box: the spool of the external voicemail")
-    assert "--target-spool" in trace.steps[-1].detail
+    assert [step.status for step in trace.steps] == ["passed"] * 4 + ["skipped", "passed"]
+    assert trace.steps[-2].detail.startswith("white-box: the spool of the external voicemail")
+    assert "--target-spool" in trace.steps[-2].detail
+    # The spool hidden, the deposit was checked by listening to it through retrieval.
+    assert "signed LB1" in trace.steps[0].detail
+    listened = trace.steps[-1]
+    assert listened.kind == "listen_back"
+    assert listened.detail.startswith("2000@default plays LB1 for ")
+    seconds = float(listened.detail.split(" for ")[1].split(" s")[0])
+    # One second of speech after the signature frame the harness put in front of it.
+    assert abs(seconds - 1.6) <= 0.5, listened.detail
     assert trace.target == foreign.address
     # The foreign server is named in the ladder, and by the user agent it sends.
     assert "voicemail" in trace.parties()
     assert trace.target_identity == "vmharness"
-    # It did store the message: the harness only could not look.
-    assert len(list((foreign.spool / "default" / "2000" / "INBOX").glob("msg*.txt"))) == 1
+    # It did store the message: the harness only could not look. Heard, it is now in Old.
+    assert len(list((foreign.spool / "default" / "2000" / "Old").glob("msg*.txt"))) == 1
 
 
 def test_with_its_spool_the_white_box_steps_run_too(tmp_path: Path, foreign: Foreign) -> None:

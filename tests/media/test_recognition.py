@@ -152,3 +152,26 @@ def test_the_index_is_built_once_and_rebuilt_when_a_sound_changes(
     assert "vm-login" in rebuilt.names
     assert len(list(cache.iterdir())) == 2
     assert cached.exists()
+
+
+@pytest.mark.parametrize("heard_ms", [800, 1500, 3000])
+def test_a_prompt_cut_short_by_a_key_counts_as_heard_before_the_next(
+    sounds: SoundsDirectory, index: FingerprintIndex, heard_ms: int
+) -> None:
+    # A key pressed during vm-options stops it at once and the server goes on with the
+    # prompt the key asked for.
+    cut = sounds.audio("vm-options")[: heard_ms * 8]
+    audio = np.concatenate([cut, sounds.audio("vm-newpassword"), np.zeros(4000, np.int16)])
+    received = _line(audio, "PCMU", 0.02, random.Random(heard_ms))
+    hearing = Hearing(index)
+    for end in range(PACKET, received.size, PACKET * 5):
+        hearing.prompts(received[:end])
+    assert hearing.prompts(received, final=True) == ["vm-options", "vm-newpassword"]
+
+
+def test_a_prompt_cut_within_its_first_half_second_is_not_heard(
+    sounds: SoundsDirectory, index: FingerprintIndex
+) -> None:
+    cut = sounds.audio("vm-options")[: 400 * 8]
+    audio = np.concatenate([cut, sounds.audio("vm-newpassword"), np.zeros(4000, np.int16)])
+    assert heard_prompts(audio, index) == ["vm-newpassword"]

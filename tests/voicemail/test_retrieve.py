@@ -949,7 +949,7 @@ def test_8_forwards_the_message_to_another_mailbox() -> None:
     assert said(call.finish()) == ["vm-forwardoptions vm-starmain"]
     out = call.press("2")
     assert only(out, CopyMessage) == [CopyMessage(BOX, "INBOX", "a", (BOB,))]
-    assert said(out)[0].startswith("vm-msgsaved vm-advopts")
+    assert said(out)[0].startswith("vm-msgforwarded vm-advopts")
 
 
 def test_8_forwards_to_several_mailboxes_separated_by_star() -> None:
@@ -1083,7 +1083,8 @@ def test_recording_a_greeting(key: str, prompt: str, kind: str) -> None:
     assert said(call.finish()) == ["beep"]
     assert call.finish() == [Record("#", 60, 0, 128)]
     assert call.flow.state == "recording"
-    assert said(call.recorded()) == ["vm-review"]
+    assert said(call.recorded()) == ["auth-thankyou"]
+    assert said(call.finish()) == ["vm-review"]
     out = call.press("1")
     assert only(out, StoreGreeting) == [StoreGreeting(BOX, kind)]  # type: ignore[arg-type]
     assert said(out) == ["vm-msgsaved"]
@@ -1097,6 +1098,7 @@ def test_a_greeting_can_be_heard_again_or_recorded_again() -> None:
     call.finish()
     call.finish()
     call.recorded()
+    call.finish()
     assert said(call.press("2")) == ["recording"]
     assert said(call.finish()) == ["vm-review"]
     out = call.press("3")
@@ -1111,6 +1113,7 @@ def test_other_review_keys_say_sorry() -> None:
     call.finish()
     call.finish()
     call.recorded()
+    call.finish()
     assert said(call.press("7")) == ["vm-sorry vm-review"]
 
 
@@ -1120,6 +1123,7 @@ def test_an_unanswered_review_drops_the_greeting() -> None:
     call.finish()
     call.finish()
     call.recorded()
+    call.finish()
     for _ in range(3):
         call.finish()
         assert said(call.wait(6)) == ["vm-review"]
@@ -1154,6 +1158,7 @@ def test_the_temporary_greeting_is_recorded_straight_away_when_there_is_none() -
     call.finish()
     call.finish()
     call.recorded()
+    call.finish()
     assert only(call.press("1"), StoreGreeting) == [StoreGreeting(BOX, "temp")]
     assert said(call.finish()) == ["vm-tmpexists vm-options"]
 
@@ -1175,6 +1180,7 @@ def test_an_existing_temporary_greeting_can_be_recorded_again() -> None:
     call.finish()
     call.finish()
     call.recorded()
+    call.finish()
     call.press("1")
     assert said(call.finish()) == ["vm-tempgreeting2"]
     assert said(call.press("*")) == ["vm-tmpexists vm-options"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Self
 
@@ -39,6 +40,7 @@ from harness.scenario.fields import (
     located,
     split_keys,
 )
+from harness.scenario.listen_back import Deposited, signature_for
 from harness.scenario.registry import (
     STEPS,
     MailboxUse,
@@ -241,9 +243,11 @@ async def _leave(step: DepositStep, bed: Testbed, call: Call, audio: npt.NDArray
             f"{', '.join(heard) or 'no prompt'}"
         )
     await call.wait_quiet(0.2, timeout=5.0)
-    if step.signature is not None:
-        audio = np.concatenate((message_signature(step.signature), audio))
     spool = bed.target.spool_reader
+    # Without the spool, only a signature tells the message apart when it is listened to.
+    signature = step.signature or (None if spool else signature_for(len(bed.deposited)))
+    if signature is not None:
+        audio = np.concatenate((message_signature(signature), audio))
     before = None if spool is None else spool.count(step.to)
     await call.play(audio)
     ending = "and hung up"
@@ -254,9 +258,12 @@ async def _leave(step: DepositStep, bed: Testbed, call: Call, audio: npt.NDArray
     check_prompts(step.expect_prompts, call.heard_prompts(), f"the caller to {step.to}")
     after = "after the beep" if beep else "without hearing a beep"
     stored = ""
+    spoken = len(audio) / 8000
     if spool is not None and before is not None:
-        spoken = len(audio) / 8000
         stored = "; " + await check_stored(spool, step.to, before, spoken, step.signature)
+    elif signature is not None:
+        bed.deposited.append(Deposited(step.to, signature, spoken))
+        stored = f"; signed {signature}, to be listened to once the steps are done"
     return (
         f"left {len(audio) / 8000:.1f} s for {step.to} ({step.reason.value}){pressed}, "
         f"{after}, {ending}{stored}"
@@ -446,6 +453,12 @@ async def run_retrieve(step: RetrieveStep, bed: Testbed) -> str:
         ) from None
     except TransactionFailed:
         raise StepFailed(f"phone {step.phone}: no answer to its call to voicemail") from None
+    owned = bed.scenario.mailbox_of(spec)
+    if owned is not None:
+        # What this call does to the mailbox's messages is no longer known: do not listen.
+        bed.deposited = [
+            replace(d, entered=True) if d.mailbox == owned.id else d for d in bed.deposited
+        ]
     problem = _retrieval_problem(bed, mark, step.phone, call.dialog.call_id)
     if problem is not None:
         await bed.hang_up(call)

@@ -77,7 +77,7 @@ _SIP_COMMON_ACCEPTED = words(
 _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     """
     context bindaddr udpbindaddr bindport realm useragent vmexten mwi_from fromdomain buggymwi
-    mwi_notify_branch
+    mwi_notify_branch register_static_peer
     dtmfmode transport subscribecontext defaultexpiry minexpiry maxexpiry subminexpiry
     submaxexpiry allowguest match_auth_username domainsasrealm recordonfeature recordofffeature
     rtpbindaddr disallowed_methods tcpenable tcpbindaddr tlsenable tlsbindaddr tcpauthtimeout
@@ -157,6 +157,11 @@ class SipGeneral:
     #: subscription a new Via branch (RFC 3261); ``reuse`` keeps the first one for all of
     #: them, as chan_sip does, which an RFC-strict proxy takes for a retransmission.
     mwi_notify_branch: str = "fresh"
+    #: The embedded server's own option: ``accept`` answers a REGISTER that a static-host
+    #: peer (the proxy copying its phones' REGISTERs) sends with 200 and the phone's lamp
+    #: state; ``challenge`` answers 401 and sends nothing, as chan_sip does for a peer that
+    #: is not ``host=dynamic``.
+    register_static_peer: str = "accept"
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -315,6 +320,9 @@ def _sip_general(section: Section | None) -> SipGeneral:
         **_tls(fields),
         mwi_notify_branch=fields.choice(
             "mwi_notify_branch", defaults.mwi_notify_branch, ("fresh", "reuse")
+        ),
+        register_static_peer=fields.choice(
+            "register_static_peer", defaults.register_static_peer, ("accept", "challenge")
         ),
         options=fields.all_options(),
     )

@@ -112,7 +112,8 @@ _VM_GENERAL_KNOWN = (
         """
         format maxmessage minmessage maxsilence silencethreshold maxgreet maxlogins minpassword
         skipms backupdeleted searchcontexts passwordlocation externnotify smdienable smdiport
-        pollmailboxes pollfreq aliasescontext lockoutlogins lockoutsecs allowemptypin
+        smdi_lookup_key pollmailboxes pollfreq aliasescontext lockoutlogins lockoutsecs
+        allowemptypin
         """
     )
 )
@@ -200,6 +201,10 @@ class VoicemailGeneral:
     externnotify: str | None = None
     smdienable: bool = False
     smdiport: str | None = None
+    #: The embedded server's own option: what of a call it looks its MD message up by:
+    #: ``request-uri`` (its user), ``caller-id`` (the From user, as a dialplan's
+    #: ``SMDI_MSG_RETRIEVE(port,${CALLERID(num)})``) or ``header:NAME`` (``${SIP_HEADER(NAME)}``).
+    smdi_lookup_key: str = "request-uri"
     pollmailboxes: bool = False
     pollfreq: int = 30
     aliasescontext: str | None = None
@@ -466,6 +471,7 @@ def _vm_general(section: Section | None, warnings: list[ConfigWarning]) -> Voice
         externnotify=fields.text("externnotify"),
         smdienable=fields.flag("smdienable", defaults.smdienable),
         smdiport=fields.text("smdiport"),
+        smdi_lookup_key=_smdi_lookup_key(fields, defaults.smdi_lookup_key),
         pollmailboxes=fields.flag("pollmailboxes", defaults.pollmailboxes),
         pollfreq=fields.integer("pollfreq", defaults.pollfreq, minimum=1),
         aliasescontext=fields.text("aliasescontext"),
@@ -499,6 +505,21 @@ def _renamed(fields: Fields, name: str, warnings: list[ConfigWarning]) -> str:
         return name
     warnings.append(ConfigWarning.at(option, f"'{old}' is the old name of '{name}'"))
     return old
+
+
+def _smdi_lookup_key(fields: Fields, default: str) -> str:
+    option = fields.option("smdi_lookup_key")
+    if option is None:
+        return default
+    value = option.value.strip()
+    header = value[len("header:") :].strip() if value.lower().startswith("header:") else None
+    if value.lower() in ("request-uri", "caller-id"):
+        return value.lower()
+    if header:
+        return f"header:{header}"
+    raise ConfigError.at(
+        option, f"smdi_lookup_key={option.value}: expected request-uri, caller-id or header:NAME"
+    )
 
 
 def _keys(fields: Fields, name: str, default: str) -> str:

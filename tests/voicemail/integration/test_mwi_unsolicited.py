@@ -82,6 +82,33 @@ async def test_a_phone_that_registers_again_gets_its_lamp_state(make_bed: BedFac
     assert again.status == "met", again.detail
 
 
+async def test_register_static_peer_challenge_answers_a_copied_register_as_chan_sip(
+    make_bed: BedFactory,
+) -> None:
+    bed = await make_bed()
+    since = await restart(
+        bed, messages={"2000": {"INBOX": 1}}, sip_general={"register_static_peer": "challenge"}
+    )
+    first = await bed.lamp("2000", True, (1, 0), since=since)
+    assert first.status == "met", first.detail
+    assert first.state is not None
+    # The proxy copies the REGISTER; as chan_sip, the server challenges it and sends no MWI.
+    await bed.phones["2000"].register()
+    again = await bed.lamp("2000", True, (1, 0), since=first.state.at + 1e-6, within=1.5)
+    assert again.status != "met", again.detail
+    host, port = bed.server.address
+    answers = [
+        parse_message(record.data)
+        for record in bed.wire
+        if record.direction == "out" and record.local == (host, port)
+    ]
+    assert [
+        a.status
+        for a in answers
+        if not isinstance(a, Request) and (a.header("CSeq") or "").endswith("REGISTER")
+    ] == [401]
+
+
 async def test_the_notify_is_shaped_as_chan_sip_sends_it(make_bed: BedFactory) -> None:
     bed = await make_bed()
     # The peer's name is not the phone's user: only defaultuser= says where the NOTIFY goes.

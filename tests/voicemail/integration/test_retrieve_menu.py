@@ -182,7 +182,7 @@ async def test_8_forwards_to_another_mailbox(make_bed: BedFactory) -> None:
     # The recipient, by number (it has no recorded name), then what to do with the copy.
     assert recipient[:5] == ["digits/2", "digits/0", "digits/0", "digits/1", "vm-forwardoptions"]
     await call.send_dtmf("2")
-    assert "vm-msgsaved" in await bed.hear(call, "vm-msgsaved", after=mark)
+    assert "vm-msgforwarded" in await bed.hear(call, "vm-msgforwarded", after=mark)
     check = await bed.lamp("2001", True, (1, 0), since=since)
     assert check.status == "met", check.detail
     assert bed.count("2001") == 1
@@ -277,3 +277,18 @@ async def test_pound_says_goodbye_and_settles_the_mailbox(
     waiting, voice = lamp
     check = await bed.lamp("2000", waiting, voice, since=since)
     assert check.status == "met", check.detail
+
+
+async def test_logging_in_creates_old_and_urgent_as_asterisk_does(make_bed: BedFactory) -> None:
+    # Tools that read an Asterisk spool expect Old/ and Urgent/ once the owner has logged in.
+    bed = await _bed_with(make_bed, "AAA")
+    spool = bed.server.spool
+    assert not spool.folder(BOX, "Old").exists()
+    call = await bed.login("2000")
+    await bed.hear(call, "vm-youhave")
+    assert [f for f in ("INBOX", "Old", "Urgent") if spool.folder(BOX, f).is_dir()] == [
+        "INBOX",
+        "Old",
+        "Urgent",
+    ]
+    await call.hangup()

@@ -47,7 +47,14 @@ async def test_a_recorded_unavailable_greeting_is_what_callers_hear(make_bed: Be
     bed = await make_bed(general=GENERAL)
     call = await _options(bed)
     said = await _record_greeting(bed, call, "1", "vm-rec-unv", "UNAVAIL")
-    assert said == ["vm-rec-unv", "beep", "vm-review", "vm-msgsaved", "vm-options"], said
+    assert said == [
+        "vm-rec-unv",
+        "beep",
+        "auth-thankyou",
+        "vm-review",
+        "vm-msgsaved",
+        "vm-options",
+    ], said
     await call.hangup()
     await bed.server.wait_idle()
     assert bed.server.spool.greetings(BOX) == frozenset({"unavail"})
@@ -64,7 +71,7 @@ async def test_a_recorded_temporary_greeting_is_what_callers_hear(make_bed: BedF
     said = await _record_greeting(bed, call, "4", "vm-rec-temp", "TEMP")
     # With no temporary greeting yet, 4 records one straight away; the menu then says it exists.
     assert said == [
-        *("vm-rec-temp", "beep", "vm-review", "vm-msgsaved"),
+        *("vm-rec-temp", "beep", "auth-thankyou", "vm-review", "vm-msgsaved"),
         *("vm-tmpexists", "vm-options"),
     ], said
     await call.hangup()

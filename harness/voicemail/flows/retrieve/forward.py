@@ -140,7 +140,8 @@ class Forwarding:
             ref = box.current()
             if key == "2" and ref is not None:
                 copy = CopyMessage(box.view.mailbox, ref.folder, ref.msg_id, tuple(to))
-                return [log, copy, *self._c.menus.menu(t, prompts("vm-msgsaved"))]
+                # forward_message() confirms with vm-msgforwarded, not vm-msgsaved.
+                return [log, copy, *self._c.menus.menu(t, prompts("vm-msgforwarded"))]
             if key == "*":
                 return self._c.menus.command("*", t)  # as Asterisk: the cancel key goes on to help
             self._c.rounds = 0

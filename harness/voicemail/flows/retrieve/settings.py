@@ -143,8 +143,9 @@ class MailboxSettings:
 
 
 class GreetingRecording:
-    """``play_record_review()`` for a greeting: ``prompt``, ``beep``, record until ``#``, then
-    review: 1 keep (``vm-msgsaved``), 2 listen, 3 record again; ``back`` follows."""
+    """``play_record_review()`` for a greeting: ``prompt``, ``beep``, record until ``#``,
+    ``auth-thankyou``, then review: 1 keep (``vm-msgsaved``), 2 listen, 3 record again;
+    ``back`` follows."""
 
     def __init__(self, context: Context, kind: GreetingKind, prompt: str, back: _Back) -> None:
         self._c = context
@@ -171,7 +172,9 @@ class GreetingRecording:
     def _recorded(self, event: RecordingFinished) -> list[Action]:
         if event.why == "hangup":
             return [DiscardRecording()]  # a greeting cut off by a hangup is not kept
-        return self._review(event.now)
+        # ast_play_and_record_full() thanks for every recording it kept, before the review;
+        # no key cuts it.
+        return self._c.engine.play(prompts("auth-thankyou"), self._review, event.now)
 
     def _review(self, now: float, prefix: Sequence[Playable] = ()) -> list[Action]:
         self._c.move(RetrieveState.GREETING_REVIEW)
