@@ -1,0 +1,141 @@
+"""A whole load run: the proxy and the voicemail server up, the population registered, the
+calls offered (here or by agents), and the report with its convergence verdict.
+
+The target is the embedded server (configured with one mailbox and one static peer per
+subscriber, its spool read for the verdict) or a server at ``sip:host:port``; the proxy is the
+simulator (told to forward every subscriber's calls to voicemail) or a proxy at
+``sip:host:port`` (the phones answer its ringing 486, so it forwards as busy).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.mailbox import MailboxId
+from harness.load.agents import ProgressSink, drive, run_agents
+from harness.load.convergence import PhoneState, convergence_faults
+from harness.load.generator import LoadOptions
+from harness.load.metrics import Tally, report
+from harness.load.population import Subscriber
+from harness.sim.profiles import ProxyProfile
+from harness.targets import (
+    EmbeddedTarget,
+    ExternalProxy,
+    ExternalTarget,
+    MailboxEntry,
+    PeerEntry,
+    ProxyParty,
+    SimulatedProxy,
+    Target,
+    sip_peer,
+)
+
+#: Seconds the run waits for the server to finish filing the last calls.
+IDLE_WAIT = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    """Where the load goes: ``target`` (``embedded`` or ``sip:host:port``), ``proxy`` (``sim``
+    or ``sip:host:port``), and the execnet gateway specs of the agents (none: in this process)."""
+
+    target: str = "embedded"
+    proxy: str = "sim"
+    gateways: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name, value, keyword in (
+            ("target", self.target, "embedded"),
+            ("proxy", self.proxy, "sim"),
+        ):
+            if value != keyword:
+                try:
+                    sip_peer(value)
+                except ValueError as error:
+                    raise ValueError(f"--{name}: {error} or {keyword}") from None
+
+
+def subscribers(options: LoadOptions) -> list[Subscriber]:
+    """The run's population: mailboxes ``first_box`` on, all with the run's PIN."""
+    return [
+        Subscriber(MailboxId(str(options.first_box + index), options.context), options.pin)
+        for index in range(options.mailboxes)
+    ]
+
+
+def _parties(
+    options: LoadOptions, topology: Topology, people: list[Subscriber]
+) -> tuple[ProxyParty, Target]:
+    mailboxes = {s.user: s.mailbox for s in people}
+    proxy: ProxyParty
+    target: Target
+    if topology.proxy == "sim":
+        proxy = SimulatedProxy(ProxyProfile(), mailboxes)
+    else:
+        proxy = ExternalProxy(sip_peer(topology.proxy))
+    if topology.target == "embedded":
+        target = EmbeddedTarget(
+            [MailboxEntry(s.mailbox, s.pin) for s in people],
+            [PeerEntry(s.user, s.mailbox) for s in people],
+            host=options.host,
+        )
+    else:
+        target = ExternalTarget(sip_peer(topology.target))
+    return proxy, target
+
+
+async def run_load(
+    options: LoadOptions,
+    topology: Topology,
+    on_progress: ProgressSink | None = None,
+    proxy_ready: Callable[[ProxyParty, Target], None] | None = None,
+) -> dict[str, Any]:
+    """Run the load; the report (the JSON contract of :func:`harness.load.metrics.report`)."""
+    people = subscribers(options)
+    proxy, target = _parties(options, topology, people)
+    cpu = time.process_time()
+    try:
+        address = await proxy.bind()
+        voicemail = await target.start(address)
+        await proxy.start(voicemail)
+        await target.settle(IDLE_WAIT)
+        for subscriber in people:
+            proxy.forward_unconditionally(subscriber.user)
+        if proxy_ready is not None:
+            proxy_ready(proxy, target)
+        tally, states = await _offer(options, address, people, topology.gateways, on_progress)
+        await target.wait_idle(IDLE_WAIT)
+        faults = convergence_faults(states, target.spool_reader)
+    finally:
+        await target.close()
+        await proxy.close()
+    # With agents the generator's cost is theirs; in-process it is shared with server and proxy.
+    spent = tally.cpu_seconds if topology.gateways else time.process_time() - cpu
+    return report(
+        tally,
+        rate_offered=options.rate,
+        faults=faults,
+        agents=len(topology.gateways),
+        cpu_seconds=spent,
+    )
+
+
+async def _offer(
+    options: LoadOptions,
+    proxy: tuple[str, int],
+    people: Sequence[Subscriber],
+    gateways: Sequence[str],
+    on_progress: ProgressSink | None,
+) -> tuple[Tally, dict[MailboxId, PhoneState]]:
+    if gateways:
+        return await asyncio.to_thread(run_agents, options, proxy, people, gateways, on_progress)
+
+    def progress(tally: Tally, live: int) -> None:
+        if on_progress is not None:
+            on_progress(tally.attempted, tally.succeeded, sum(tally.failed.values()), live)
+
+    return await drive(options, proxy, people, progress)

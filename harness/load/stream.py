@@ -1,0 +1,176 @@
+"""The media of one load call: one UDP socket, pre-encoded frames out, packets counted in.
+
+Nothing here sleeps or schedules: the generator's media clock calls :meth:`CallStream.send_due`
+every 20 ms for all calls at once, and the socket's reader only counts what arrives (the
+sequence numbers, for loss, and the time of the last packet, for the calls' quiet detection).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+from collections.abc import Callable
+
+import numpy as np
+
+from harness.media import g711
+from harness.media.dtmf import TelephoneEvent, event_code
+from harness.media.signature import message_signature
+
+#: Samples per 20 ms frame at 8 kHz.
+FRAME = 160
+FRAME_SECONDS = 0.02
+_HEADER = struct.Struct("!BBHII")
+#: A quiet hiss under the signature, so the recording is not digital silence.
+_NOISE_LEVEL = 40
+#: Telephone-event packets per key: start, updates over 100 ms, end three times.
+_KEY_UPDATES = 5
+_KEY_GAP_FRAMES = 5
+
+
+def talk_frames(code: str, seconds: float, codec: str = "PCMU") -> list[bytes]:
+    """``seconds`` of audio carrying the message signature ``code``, as 20 ms G.711 frames."""
+    total = max(int(seconds / FRAME_SECONDS), 1) * FRAME
+    rng = np.random.default_rng(int.from_bytes(code.encode(), "big") % 2**32)
+    pcm = rng.integers(-_NOISE_LEVEL, _NOISE_LEVEL, total, dtype=np.int16)
+    signature = message_signature(code)
+    lead = min(FRAME * 5, max(total - signature.size, 0))
+    fitted = signature[: total - lead]
+    pcm[lead : lead + fitted.size] = fitted
+    encoded = g711.encode(pcm, codec)
+    return [encoded[i : i + FRAME] for i in range(0, len(encoded), FRAME)]
+
+
+def key_payloads(digits: str) -> list[tuple[bytes, bool]]:
+    """Each 20 ms slot's telephone-event payload for ``digits`` (with whether it starts a key);
+    empty payloads are gaps between keys."""
+    slots: list[tuple[bytes, bool]] = []
+    for digit in digits:
+        code = event_code(digit)
+        for update in range(1, _KEY_UPDATES + 1):
+            event = TelephoneEvent(code, duration=update * FRAME)
+            slots.append((event.encode(), update == 1))
+        end = TelephoneEvent(code, end=True, duration=_KEY_UPDATES * FRAME).encode()
+        slots += [(end, False)] * 3
+        slots += [(b"", False)] * _KEY_GAP_FRAMES
+    return slots
+
+
+class CallStream:
+    """One call's RTP socket."""
+
+    def __init__(self, host: str, on_heard: Callable[[], None]) -> None:
+        self.sock = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
+        )
+        self.sock.setblocking(False)
+        self.sock.bind((host, 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.remote: tuple[str, int] | None = None
+        self.payload_type = 0
+        self.event_type = 101
+        self._on_heard = on_heard
+        self._ssrc = int.from_bytes(np.random.default_rng().bytes(4), "big")
+        self._seq = 0
+        self._timestamp = 0
+        self._frames: list[bytes] = []
+        self._talk_start = 0.0
+        self._sent = 0
+        self._keys: list[tuple[bytes, bool]] = []
+        self._key_timestamp = 0
+        #: Packets received, and the first and highest sequence numbers seen (extended).
+        self.received = 0
+        self._first: int | None = None
+        self._highest = 0
+        self._loop = asyncio.get_running_loop()
+        self._loop.add_reader(self.sock.fileno(), self._readable)
+        self._open = True
+
+    @property
+    def expected(self) -> int:
+        """Packets the server sent, by their sequence numbers."""
+        return 0 if self._first is None else self._highest - self._first + 1
+
+    @property
+    def talking(self) -> bool:
+        """Frames or keys are still to go out."""
+        return self._sent < len(self._frames) or bool(self._keys)
+
+    def talk(self, frames: list[bytes], now: float) -> None:
+        """Send ``frames`` from ``now`` on, one every 20 ms."""
+        self._frames, self._sent, self._talk_start = frames, 0, now
+
+    def press(self, digits: str) -> None:
+        """Send ``digits`` as telephone events, one slot per 20 ms tick."""
+        self._keys += key_payloads(digits)
+
+    def send_due(self, now: float) -> None:
+        """Send what is due by ``now``: audio frames by elapsed time, one key slot per call."""
+        if self.remote is None or not self._open:
+            return
+        if self._keys:
+            payload, first = self._keys.pop(0)
+            if first:
+                self._key_timestamp = self._timestamp
+            if payload:
+                self._send(payload, self.event_type, self._key_timestamp, marker=first)
+            self._timestamp += FRAME
+            return
+        due = min(int((now - self._talk_start) / FRAME_SECONDS) + 1, len(self._frames))
+        while self._sent < due:
+            self._send(self._frames[self._sent], self.payload_type, self._timestamp)
+            self._timestamp += FRAME
+            self._sent += 1
+
+    def _send(
+        self, payload: bytes, payload_type: int, timestamp: int, *, marker: bool = False
+    ) -> None:
+        header = _HEADER.pack(
+            0x80,
+            payload_type | (0x80 if marker else 0),
+            self._seq,
+            timestamp & 0xFFFFFFFF,
+            self._ssrc,
+        )
+        self._seq = (self._seq + 1) & 0xFFFF
+        # A full buffer is loss, which the server's recording shows.
+        with contextlib.suppress(OSError):
+            self.sock.sendto(header + payload, self.remote)  # type: ignore[arg-type]
+
+    def _readable(self) -> None:
+        heard = False
+        while True:
+            try:
+                data = self.sock.recv(2048)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                break
+            if len(data) < 12:
+                continue
+            self._count(int.from_bytes(data[2:4], "big"))
+            heard = True
+        if heard:
+            self._on_heard()
+
+    def _count(self, seq: int) -> None:
+        self.received += 1
+        if self._first is None:
+            self._first = self._highest = seq
+            return
+        # Extend the 16-bit number by the cycle nearest the highest seen.
+        candidate = (self._highest & ~0xFFFF) | seq
+        if candidate < self._highest - 0x8000:
+            candidate += 0x10000
+        elif candidate > self._highest + 0x8000:
+            candidate -= 0x10000
+        self._highest = max(self._highest, candidate)
+
+    def close(self) -> None:
+        """Stop reading and close the socket."""
+        if self._open:
+            self._open = False
+            self._loop.remove_reader(self.sock.fileno())
+            self.sock.close()
