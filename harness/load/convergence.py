@@ -2,7 +2,8 @@
 
 The true state is the spool when the harness can read it (INBOX is new, Old is old), else the
 run's own count of what it left (deposits in, retrievals moved to Old). Where the spool is read,
-a mailbox holding fewer messages than the run deposited is a fault too: a message was lost.
+a mailbox that disagrees with that count is a fault too: a message lost, or one heard and not
+moved to Old.
 """
 
 from __future__ import annotations
@@ -45,16 +46,15 @@ def convergence_faults(states: dict[MailboxId, PhoneState], spool: SpoolReader |
     for mailbox in sorted(states):
         state = states[mailbox]
         shown = state.lamp or (0, 0)
-        if spool is None:
-            truth = (state.new + state.base, state.old)
-            where = "the run left"
-        else:
+        model = (state.new + state.base, state.old)
+        truth, where = model, "the run left"
+        if spool is not None:
             truth = (spool.count(mailbox, "INBOX"), spool.count(mailbox, "Old"))
             where = "the spool holds"
-            if sum(truth) < state.new + state.old:
+            if truth != model:
                 faults.append(
-                    f"mailbox {mailbox}: {state.new + state.old} deposits succeeded but "
-                    f"the spool holds {sum(truth)}"
+                    f"mailbox {mailbox}: the run left {model[0]}/{model[1]} "
+                    f"but the spool holds {truth[0]}/{truth[1]}"
                 )
         if shown != truth:
             seen = (

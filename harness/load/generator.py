@@ -198,6 +198,7 @@ class Generator:
                 first = last
             self._launch(number)
         self.tally.span = last - first
+        self.tally.measure_rate()
         wait = limit if limit is not None else options.talk + options.settle + 60
         if self._live:
             self._idle.clear()

@@ -73,7 +73,7 @@ def test_a_stale_lamp_and_a_lost_message_are_faults() -> None:
     }
     spool = _Spool({(a, "INBOX"): 1, (b, "INBOX"): 1})
     assert convergence_faults(states, spool) == [
-        "mailbox 2001@default: 2 deposits succeeded but the spool holds 1",
+        "mailbox 2001@default: the run left 2/0 but the spool holds 1/0",
     ]
     spool.counts[(c, "INBOX")] = 1
     assert convergence_faults(states, spool)[-1] == (
