@@ -1,12 +1,13 @@
 """The open-loop call generator: many :class:`~harness.load.call.LoadCall` machines on one SIP
-socket and one media clock.
+socket, one timer for the calls and one media clock for their audio.
 
 Calls start at a fixed rate (open loop: a slow server does not slow the offered rate, only the
 concurrency cap defers a start). Every call is a real deposit or retrieval through the proxy:
 INVITE, ACK, RTP, BYE, each request in a client transaction of the shared
-:class:`~harness.sip.transport.SipTransport`, whose futures feed the call's state machine. The
-media clock is one timer every 20 ms that ticks every live call and sends what is due on its
-socket; nothing sleeps per packet or per call.
+:class:`~harness.sip.transport.SipTransport`, whose futures feed the call's state machine. One
+timer every 20 ms ticks every live call's machine (and sends its key presses); the deposits'
+pre-encoded audio frames go out on the shared :class:`~harness.media.pacer.Pacer`. Nothing
+sleeps per packet or per call.
 
 The same socket is every subscriber's phone: each registers ``sip:<box>@<socket>`` at the proxy,
 NOTIFYs are told apart by their Request-URI user, and a call the proxy rings at a phone is
@@ -28,6 +29,7 @@ from harness.load.call import Ack, Action, Bye, CallPlan, Finished, Invite, Keys
 from harness.load.metrics import Tally
 from harness.load.population import Population, Subscriber
 from harness.load.stream import CallStream, talk_frames
+from harness.media.pacer import Pacer
 from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.builder import make_response, new_request
@@ -117,6 +119,7 @@ class Generator:
         self._slot = asyncio.Event()
         self._idle = asyncio.Event()
         self._ticker: asyncio.TimerHandle | None = None
+        self._pacer: Pacer | None = None
         self._next_tick = 0.0
         self._random = random.Random(options.seed)
         self._order = list(population.subscribers.values())
@@ -134,8 +137,9 @@ class Generator:
     # -- life cycle ------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the SIP socket, start the media clock and register every phone."""
+        """Bind the SIP socket, start the clocks and register every phone."""
         await self.transport.start()
+        self._pacer = Pacer()
         self._next_tick = self._now() + TICK
         self._ticker = asyncio.get_running_loop().call_at(self._next_tick, self._tick)
         window = asyncio.Semaphore(_REGISTER_WINDOW)
@@ -148,11 +152,13 @@ class Generator:
             )
 
     async def close(self) -> None:
-        """Stop the media clock, close every call's socket and the SIP socket."""
+        """Stop the clocks, close every call's socket and the SIP socket."""
         if self._ticker is not None:
             self._ticker.cancel()
         for live in self._live.values():
             live.stream.close()
+        if self._pacer is not None:
+            self._pacer.close()
         await self.transport.close()
 
     async def _register(self, subscriber: Subscriber, window: asyncio.Semaphore) -> str | None:
@@ -238,7 +244,9 @@ class Generator:
             skip_greeting=options.skip_greeting,
         )
         call = LoadCall(plan)
-        live = _Live(call, CallStream(options.host, lambda: call.heard(self._now())), number)
+        assert self._pacer is not None, "start() the generator first"
+        stream = CallStream(options.host, self._pacer, lambda: call.heard(self._now()))
+        live = _Live(call, stream, number)
         subscriber.busy += 1 if kind == "retrieval" else 0
         self.tally.attempted += 1
         self.tally.started += 1
@@ -253,8 +261,7 @@ class Generator:
             elif isinstance(action, Ack) and live.dialog is not None:
                 self.transport.send_stateless(live.dialog.create_ack(), live.dialog.next_hop())
             elif isinstance(action, Talk):
-                frames = talk_frames(live.call.plan.user, live.call.plan.talk)
-                live.stream.talk(frames, self._now())
+                live.stream.talk(talk_frames(live.call.plan.user, live.call.plan.talk))
             elif isinstance(action, Keys):
                 live.stream.press(action.digits)
             elif isinstance(action, Bye):
@@ -360,13 +367,14 @@ class Generator:
             self._on_progress(tally, len(self._live))
 
     def _tick(self) -> None:
-        """The media clock: every live call's timers, then its due frames."""
+        """The calls' clock: every live call's timers, then its due key presses (the audio
+        frames are the pacer's)."""
         now = self._now()
         for live in list(self._live.values()):
             actions = live.call.tick(now)
             if actions:
                 self._do(live, actions)
-            live.stream.send_due(now)
+            live.stream.send_due()
         self._next_tick = max(self._next_tick + TICK, now + TICK / 4)
         self._ticker = asyncio.get_running_loop().call_at(self._next_tick, self._tick)
 

@@ -1,8 +1,10 @@
 """The media of one load call: one UDP socket, pre-encoded frames out, packets counted in.
 
-Nothing here sleeps or schedules: the generator's media clock calls :meth:`CallStream.send_due`
-every 20 ms for all calls at once, and the socket's reader only counts what arrives (the
-sequence numbers, for loss, and the time of the last packet, for the calls' quiet detection).
+Nothing here sleeps or schedules: a deposit's audio frames go to the shared
+:class:`~harness.media.pacer.Pacer` (one timer for every call's stream), the generator's clock
+calls :meth:`CallStream.send_due` for the few key presses, and the socket's reader only counts
+what arrives (the sequence numbers, for loss, and the time of the last packet, for the calls'
+quiet detection).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 
 from harness.media import g711
 from harness.media.dtmf import TelephoneEvent, event_code
+from harness.media.pacer import Pacer, StreamEnd
 from harness.media.signature import message_signature
 
 #: Samples per 20 ms frame at 8 kHz.
@@ -61,7 +64,7 @@ def key_payloads(digits: str) -> list[tuple[bytes, bool]]:
 class CallStream:
     """One call's RTP socket."""
 
-    def __init__(self, host: str, on_heard: Callable[[], None]) -> None:
+    def __init__(self, host: str, pacer: Pacer, on_heard: Callable[[], None]) -> None:
         self.sock = socket.socket(
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
         )
@@ -72,12 +75,11 @@ class CallStream:
         self.payload_type = 0
         self.event_type = 101
         self._on_heard = on_heard
+        self._pacer = pacer
+        self._pacing = False
         self._ssrc = int.from_bytes(np.random.default_rng().bytes(4), "big")
         self._seq = 0
         self._timestamp = 0
-        self._frames: list[bytes] = []
-        self._talk_start = 0.0
-        self._sent = 0
         self._keys: list[tuple[bytes, bool]] = []
         self._key_timestamp = 0
         #: Packets received, and the first and highest sequence numbers seen (extended).
@@ -93,36 +95,49 @@ class CallStream:
         """Packets the server sent, by their sequence numbers."""
         return 0 if self._first is None else self._highest - self._first + 1
 
-    @property
-    def talking(self) -> bool:
-        """Frames or keys are still to go out."""
-        return self._sent < len(self._frames) or bool(self._keys)
+    def talk(self, frames: list[bytes]) -> None:
+        """Have the pacer send ``frames``, one every 20 ms, continuing the stream's numbering."""
+        if self.remote is None or not self._open:
+            return
+        remote = self.remote
+        sock = self.sock
 
-    def talk(self, frames: list[bytes], now: float) -> None:
-        """Send ``frames`` from ``now`` on, one every 20 ms."""
-        self._frames, self._sent, self._talk_start = frames, 0, now
+        def send(packet: bytes) -> None:
+            # A full buffer is loss, which the server's recording shows.
+            with contextlib.suppress(BlockingIOError):
+                sock.sendto(packet, remote)
+
+        self._pacing = True
+        self._pacer.add(
+            self,
+            frames,
+            send,
+            ssrc=self._ssrc,
+            pt=self.payload_type,
+            sequence=self._seq,
+            timestamp=self._timestamp,
+            on_done=self._paced,
+        )
+
+    def _paced(self, end: StreamEnd) -> None:
+        self._pacing = False
+        self._seq, self._timestamp = end.sequence, end.timestamp
 
     def press(self, digits: str) -> None:
         """Send ``digits`` as telephone events, one slot per 20 ms tick."""
         self._keys += key_payloads(digits)
 
-    def send_due(self, now: float) -> None:
-        """Send what is due by ``now``: audio frames by elapsed time, one key slot per call."""
-        if self.remote is None or not self._open:
+    def send_due(self) -> None:
+        """Send the next 20 ms slot of the keys pressed, if any (the generator's clock calls
+        this every 20 ms)."""
+        if self.remote is None or not self._open or not self._keys or self._pacing:
             return
-        if self._keys:
-            payload, first = self._keys.pop(0)
-            if first:
-                self._key_timestamp = self._timestamp
-            if payload:
-                self._send(payload, self.event_type, self._key_timestamp, marker=first)
-            self._timestamp += FRAME
-            return
-        due = min(int((now - self._talk_start) / FRAME_SECONDS) + 1, len(self._frames))
-        while self._sent < due:
-            self._send(self._frames[self._sent], self.payload_type, self._timestamp)
-            self._timestamp += FRAME
-            self._sent += 1
+        payload, first = self._keys.pop(0)
+        if first:
+            self._key_timestamp = self._timestamp
+        if payload:
+            self._send(payload, self.event_type, self._key_timestamp, marker=first)
+        self._timestamp += FRAME
 
     def _send(
         self, payload: bytes, payload_type: int, timestamp: int, *, marker: bool = False
@@ -172,5 +187,6 @@ class CallStream:
         """Stop reading and close the socket."""
         if self._open:
             self._open = False
+            self._pacer.remove(self)
             self._loop.remove_reader(self.sock.fileno())
             self.sock.close()
