@@ -356,6 +356,7 @@ class Generator:
             subscriber.busy -= 1
         if finished.cause is None:
             tally.succeeded += 1
+            tally.kinds[call.plan.kind] += 1
             if call.plan.kind == "retrieval":
                 self.population.retrieved(call.plan.user)
         else:

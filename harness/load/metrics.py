@@ -43,6 +43,8 @@ class Tally:
     started: int = 0
     #: Calls started per second (agents' rates add up).
     achieved: float = 0.0
+    #: Calls that succeeded, by kind (deposit, retrieval).
+    kinds: Counter[str] = field(default_factory=Counter)
 
     def fail(self, cause: str) -> None:
         """Count one call failed for ``cause``."""
@@ -61,6 +63,7 @@ class Tally:
         self.span = max(self.span, other.span)
         self.started += other.started
         self.achieved += other.achieved
+        self.kinds.update(other.kinds)
 
     @property
     def rtp_loss(self) -> float:
@@ -90,6 +93,7 @@ class Tally:
             "span": self.span,
             "started": self.started,
             "achieved": self.achieved,
+            "kinds": dict(self.kinds),
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class Tally:
             span=float(data["span"]),
             started=int(data["started"]),
             achieved=float(data["achieved"]),
+            kinds=Counter({str(k): int(v) for k, v in data["kinds"].items()}),
         )
 
 
@@ -118,7 +123,8 @@ def report(
     agents: int,
     cpu_seconds: float,
 ) -> dict[str, Any]:
-    """The run's result in the JSON shape the benchmarks read (keys are a contract)."""
+    """The run's result in the JSON shape the benchmarks read (keys are a contract; ``kinds``,
+    the calls that succeeded by kind, is extra)."""
     return {
         "attempted": tally.attempted,
         "succeeded": tally.succeeded,
@@ -132,4 +138,5 @@ def report(
         "convergence_faults": faults,
         "cpu_seconds": round(cpu_seconds, 2),
         "agents": agents,
+        "kinds": dict(sorted(tally.kinds.items())),
     }

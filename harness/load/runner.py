@@ -103,24 +103,45 @@ async def run_load(
         voicemail = await target.start(address)
         await proxy.start(voicemail)
         await target.settle(IDLE_WAIT)
-        for subscriber in people:
-            proxy.forward_unconditionally(subscriber.user)
         if proxy_ready is not None:
             proxy_ready(proxy, target)
-        tally, states = await _offer(options, address, people, topology.gateways, on_progress)
-        await target.wait_idle(IDLE_WAIT)
-        faults = convergence_faults(states, target.spool_reader)
+        result = await offer_load(
+            options, proxy, target, people, gateways=topology.gateways, on_progress=on_progress
+        )
     finally:
         await target.close()
         await proxy.close()
-    # With agents the generator's cost is theirs; in-process it is shared with server and proxy.
-    spent = tally.cpu_seconds if topology.gateways else time.process_time() - cpu
+    if not topology.gateways:
+        # In one process the generator's cost is shared with the server and the proxy.
+        result["cpu_seconds"] = round(time.process_time() - cpu, 2)
+    return result
+
+
+async def offer_load(
+    options: LoadOptions,
+    proxy: ProxyParty,
+    target: Target,
+    people: Sequence[Subscriber],
+    *,
+    gateways: Sequence[str] = (),
+    on_progress: ProgressSink | None = None,
+) -> dict[str, Any]:
+    """Offer the load through a running ``proxy`` into a running ``target`` for ``people``,
+    wait for the server to file the last calls and judge convergence; the report."""
+    forwarded = [s.user for s in people if proxy.forward_unconditionally(s.user)]
+    try:
+        tally, states = await _offer(options, proxy.address, people, gateways, on_progress)
+        await target.wait_idle(IDLE_WAIT)
+    finally:
+        for user in forwarded:
+            proxy.stop_forwarding_unconditionally(user)
+    faults = convergence_faults(states, target.spool_reader)
     return report(
         tally,
         rate_offered=options.rate,
         faults=faults,
-        agents=len(topology.gateways),
-        cpu_seconds=spent,
+        agents=len(gateways),
+        cpu_seconds=tally.cpu_seconds,
     )
 
 

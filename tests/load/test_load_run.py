@@ -64,15 +64,6 @@ async def test_each_deposit_is_stored_with_its_audio_and_signature() -> None:
         await proxy.close()
 
 
-async def test_retrievals_move_the_first_message_to_old_and_the_lamps_follow() -> None:
-    options = LoadOptions(
-        rate=5, calls=12, mailboxes=3, talk=0.5, skip_greeting=True, retrievals=0.4, seed=3
-    )
-    result = await run_load(options, Topology())
-    assert result["failed"] == {}, result
-    assert result["converged"], result["convergence_faults"]
-
-
 def test_the_command_runs_two_local_agents_and_writes_the_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -33,6 +33,7 @@ def test_tallies_of_two_agents_merge_into_one_report() -> None:
     assert set(result) == {
         "attempted", "succeeded", "failed", "rate_offered", "rate_achieved", "setup_latency_ms",
         "notify_latency_ms", "rtp_loss", "converged", "convergence_faults", "cpu_seconds", "agents",
+        "kinds",
     }  # fmt: skip
 
 
