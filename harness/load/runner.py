@@ -82,6 +82,8 @@ def _parties(
             [MailboxEntry(s.mailbox, s.pin) for s in people],
             [PeerEntry(s.user, s.mailbox) for s in people],
             host=options.host,
+            # The server's default call-limit (100) would refuse what the run offers.
+            sip_general={"call-limit": str(max(options.concurrency * 2, 100))},
         )
     else:
         target = ExternalTarget(sip_peer(topology.target))
