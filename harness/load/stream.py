@@ -31,6 +31,11 @@ _NOISE_LEVEL = 40
 #: Telephone-event packets per key: start, updates over 100 ms, end three times.
 _KEY_UPDATES = 5
 _KEY_GAP_FRAMES = 5
+#: µ-law codes within a few steps of zero: a packet of only these is silence (comfort audio a
+#: server may send while it records), not speech.
+_HUSH = bytes([*range(0x78, 0x80), *range(0xF8, 0x100)])
+#: Bytes of a 20 ms frame that may be louder than hush in a packet still counted as silence.
+_HUSH_TOLERANCE = 8
 
 
 def talk_frames(code: str, seconds: float, codec: str = "PCMU") -> list[bytes]:
@@ -65,6 +70,8 @@ class CallStream:
     """One call's RTP socket."""
 
     def __init__(self, host: str, pacer: Pacer, on_heard: Callable[[], None]) -> None:
+        """A socket on ``host``; ``on_heard`` is called when packets of sound (not silence)
+        arrive."""
         self.sock = socket.socket(
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
         )
@@ -166,7 +173,7 @@ class CallStream:
             if len(data) < 12:
                 continue
             self._count(int.from_bytes(data[2:4], "big"))
-            heard = True
+            heard = heard or len(data[12:].translate(None, _HUSH)) > _HUSH_TOLERANCE
         if heard:
             self._on_heard()
 
