@@ -75,7 +75,7 @@ def test_the_command_runs_two_local_agents_and_writes_the_report(
         ]
     )  # fmt: skip
     result = json.loads(out.read_text())
-    assert status == 0, result
+    assert status == 0, (result["failed"], result["convergence_faults"])
     assert result["agents"] == 2
     assert result["succeeded"] == 20
     assert result["converged"]
