@@ -75,9 +75,11 @@ class CallPlan:
     """What one call does.
 
     ``greeting`` is a fixed wait before talking (None: wait until the server falls quiet for
-    ``quiet`` seconds after it spoke). ``skip_greeting`` presses ``#`` as soon as the call is
-    up, which skips the greeting and the instructions straight to the beep, as a caller who
-    knows the system does. ``patience`` bounds every wait for the server.
+    ``quiet`` seconds after its beep, or for ``unheard_beep_quiet`` seconds when no beep was
+    heard: a server whose beep is another tone, or a stall, is not taken for the beep).
+    ``skip_greeting`` presses ``#`` as soon as the call is up, which skips the greeting and
+    the instructions straight to the beep, as a caller who knows the system does.
+    ``patience`` bounds every wait for the server.
     """
 
     kind: CallKind
@@ -86,6 +88,7 @@ class CallPlan:
     greeting: float | None = None
     pin: str = ""
     quiet: float = 0.3
+    unheard_beep_quiet: float = 2.0
     patience: float = 30.0
     skip_greeting: bool = False
 
@@ -102,6 +105,7 @@ class LoadCall:
         self.talked_until: float | None = None
         self._waiting_since = 0.0
         self._heard_at: float | None = None
+        self._beeped = False
         # The keys still to press, each when the server has spoken and fallen quiet.
         self._menu: list[str] = [f"{plan.pin}#", "1", ""] if plan.kind == "retrieval" else []
         self._cause: str | None = None
@@ -136,9 +140,10 @@ class LoadCall:
         self.phase = Phase.DONE
         return [Finished(cause)]
 
-    def heard(self, now: float) -> None:
-        """A packet of the server's audio arrived."""
+    def heard(self, now: float, *, beep: bool = False) -> None:
+        """A packet of the server's audio arrived (``beep``: the beep's tone was heard)."""
         self._heard_at = now
+        self._beeped = self._beeped or beep
 
     def tick(self, now: float) -> list[Action]:
         """Time passed: move on where a wait is over."""
@@ -180,8 +185,13 @@ class LoadCall:
         self._heard_at = None
 
     def _quiet(self, now: float) -> bool:
-        """The server spoke and has been quiet for ``quiet`` seconds."""
-        return self._heard_at is not None and now - self._heard_at >= self.plan.quiet
+        """The server spoke and has been quiet long enough: ``quiet`` seconds after a beep
+        (or in a menu), ``unheard_beep_quiet`` before a deposit's beep was heard."""
+        plan = self.plan
+        wait = plan.quiet
+        if plan.kind == "deposit" and not self._beeped:
+            wait = plan.unheard_beep_quiet
+        return self._heard_at is not None and now - self._heard_at >= wait
 
     def _waited(self, now: float) -> list[Action]:
         plan = self.plan

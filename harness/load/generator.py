@@ -245,7 +245,11 @@ class Generator:
         )
         call = LoadCall(plan)
         assert self._pacer is not None, "start() the generator first"
-        stream = CallStream(options.host, self._pacer, lambda: call.heard(self._now()))
+        stream = CallStream(
+            options.host, self._pacer, lambda beep: call.heard(self._now(), beep=beep)
+        )
+        # Only a deposit that waits for the beep by ear listens for it.
+        stream.listening = kind == "deposit" and options.greeting is None
         live = _Live(call, stream, number)
         subscriber.busy += 1 if kind == "retrieval" else 0
         self.tally.attempted += 1
@@ -261,6 +265,7 @@ class Generator:
             elif isinstance(action, Ack) and live.dialog is not None:
                 self.transport.send_stateless(live.dialog.create_ack(), live.dialog.next_hop())
             elif isinstance(action, Talk):
+                live.stream.listening = False
                 live.stream.talk(talk_frames(live.call.plan.user, live.call.plan.talk))
             elif isinstance(action, Keys):
                 live.stream.press(action.digits)

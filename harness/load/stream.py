@@ -36,6 +36,26 @@ _KEY_GAP_FRAMES = 5
 _HUSH = bytes([*range(0x78, 0x80), *range(0xF8, 0x100)])
 #: Bytes of a 20 ms frame that may be louder than hush in a packet still counted as silence.
 _HUSH_TOLERANCE = 8
+#: The beep: a 700 Hz tone (Asterisk's beep.wav and the generated one) carrying most of a
+#: frame's energy, loud enough, for five frames in a row.
+_BEEP_HZ = 700.0
+_BEEP_SHARE = 0.7
+_BEEP_LEVEL = 300.0
+_BEEP_FRAMES = 5
+_BEEP_WAVE = np.exp(-2j * np.pi * _BEEP_HZ * np.arange(FRAME) / 8000)
+_ULAW = g711.ulaw_decode(bytes(range(256))).astype(np.float64)
+
+
+def is_beep_frame(payload: bytes) -> bool:
+    """Whether a 20 ms µ-law frame is the beep's tone."""
+    if len(payload) != FRAME:
+        return False
+    samples = _ULAW[np.frombuffer(payload, dtype=np.uint8)]
+    energy = float(np.dot(samples, samples))
+    if energy < _BEEP_LEVEL**2 * FRAME:
+        return False
+    tone = abs(complex(np.dot(samples, _BEEP_WAVE))) ** 2
+    return 2 * tone / (FRAME * energy) >= _BEEP_SHARE
 
 
 def talk_frames(code: str, seconds: float, codec: str = "PCMU") -> list[bytes]:
@@ -69,9 +89,9 @@ def key_payloads(digits: str) -> list[tuple[bytes, bool]]:
 class CallStream:
     """One call's RTP socket."""
 
-    def __init__(self, host: str, pacer: Pacer, on_heard: Callable[[], None]) -> None:
+    def __init__(self, host: str, pacer: Pacer, on_heard: Callable[[bool], None]) -> None:
         """A socket on ``host``; ``on_heard`` is called when packets of sound (not silence)
-        arrive."""
+        arrive, with True once the beep was heard (while :attr:`listening`)."""
         self.sock = socket.socket(
             socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
         )
@@ -82,6 +102,9 @@ class CallStream:
         self.payload_type = 0
         self.event_type = 101
         self._on_heard = on_heard
+        #: Whether to look for the beep in what arrives (only while waiting for it: it costs).
+        self.listening = True
+        self._tone_frames = 0
         self._pacer = pacer
         self._pacing = False
         self._ssrc = int.from_bytes(np.random.default_rng().bytes(4), "big")
@@ -173,9 +196,19 @@ class CallStream:
             if len(data) < 12:
                 continue
             self._count(int.from_bytes(data[2:4], "big"))
-            heard = heard or len(data[12:].translate(None, _HUSH)) > _HUSH_TOLERANCE
+            loud = len(data[12:].translate(None, _HUSH)) > _HUSH_TOLERANCE
+            heard = heard or loud
+            if loud and self.listening:
+                self._listen(data[12:])
         if heard:
-            self._on_heard()
+            self._on_heard(self._tone_frames >= _BEEP_FRAMES)
+
+    def _listen(self, payload: bytes) -> None:
+        if self.payload_type != 0:
+            return
+        self._tone_frames = self._tone_frames + 1 if is_beep_frame(payload) else 0
+        if self._tone_frames >= _BEEP_FRAMES:
+            self.listening = False
 
     def _count(self, seq: int) -> None:
         self.received += 1

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from harness.load.call import Ack, Bye, CallPlan, Finished, Invite, Keys, LoadCall, Talk
+from harness.load.stream import FRAME, is_beep_frame
+from harness.media import g711
 
 
-def _heard_until(call: LoadCall, start: float, end: float) -> None:
-    """The server speaks from ``start`` to ``end``, a packet every 20 ms."""
+def _heard_until(call: LoadCall, start: float, end: float, *, beep: bool = False) -> None:
+    """The server speaks from ``start`` to ``end``, a packet every 20 ms (the beep at the end
+    if ``beep``)."""
     moment = start
     while moment <= end:
-        call.heard(moment)
+        call.heard(moment, beep=beep and moment + 0.02 > end)
         assert call.tick(moment) == []
         moment += 0.02
 
@@ -18,13 +23,32 @@ def test_a_deposit_talks_once_the_greeting_falls_quiet_and_hangs_up_after_talkin
     call = LoadCall(CallPlan("deposit", "2000", talk=2.0, quiet=0.3))
     assert call.start(0.0) == [Invite()]
     assert call.answered(200, 0.05) == [Ack()]
-    _heard_until(call, 0.1, 4.6)
+    _heard_until(call, 0.1, 4.6, beep=True)
     assert call.tick(4.7) == []  # quiet for 0.1 s only
     assert call.tick(4.9) == [Talk(6.9)]
     assert call.tick(6.0) == []
     assert call.tick(6.9) == [Bye()]
     assert call.bye_answered(200) == [Finished(None)]
     assert call.setup_latency == 0.05
+
+
+def test_a_pause_before_the_beep_is_not_taken_for_its_end() -> None:
+    call = LoadCall(CallPlan("deposit", "2000", talk=1.0, quiet=0.3, unheard_beep_quiet=2.0))
+    call.start(0.0)
+    call.answered(200, 0.0)
+    _heard_until(call, 0.0, 2.0)  # the greeting, then the server stalls for a second
+    assert call.tick(3.0) == []
+    _heard_until(call, 3.0, 4.0, beep=True)
+    assert call.tick(4.3) == [Talk(5.3)]
+
+
+def test_a_server_without_a_known_beep_is_waited_for_longer() -> None:
+    call = LoadCall(CallPlan("deposit", "2000", talk=1.0, unheard_beep_quiet=2.0))
+    call.start(0.0)
+    call.answered(200, 0.0)
+    _heard_until(call, 0.0, 2.0)
+    assert call.tick(3.9) == []
+    assert call.tick(4.0) == [Talk(5.0)]
 
 
 def test_a_fixed_greeting_time_ignores_the_audio() -> None:
@@ -75,3 +99,12 @@ def test_a_server_hanging_up_mid_deposit_is_a_failure() -> None:
     call.answered(200, 0.0)
     call.tick(0.0)
     assert call.remote_hangup() == [Finished("hung-up-by-server-while-talking")]
+
+
+def test_the_beep_tone_is_told_from_speech_and_silence() -> None:
+    time = np.arange(FRAME) / 8000
+    beep = g711.ulaw_encode((8000 * np.sin(2 * np.pi * 700 * time)).astype(np.int16))
+    other = g711.ulaw_encode((8000 * np.sin(2 * np.pi * 1700 * time)).astype(np.int16))
+    assert is_beep_frame(beep)
+    assert not is_beep_frame(other)
+    assert not is_beep_frame(b"\xff" * FRAME)
