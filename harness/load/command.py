@@ -55,6 +55,10 @@ def add_load_command(commands: Any) -> None:
         "--gateway", action="append", default=[], metavar="SPEC",
         help="an agent on another host, as an execnet spec (ssh=host); repeatable",
     )  # fmt: skip
+    load.add_argument(
+        "--subscribe", action="store_true",
+        help="phones SUBSCRIBE to their mailbox (default: unsolicited NOTIFYs via the proxy)",
+    )  # fmt: skip
     load.add_argument("--host", default="127.0.0.1", help="address the generator binds")
     load.add_argument(
         "--settle", type=float, default=15.0, help="seconds to wait for the lamps at the end"
@@ -78,6 +82,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             pin=args.pin,
             host=args.host,
             settle=args.settle,
+            subscribe=args.subscribe,
         )
         if args.agents < 0:
             raise ValueError(f"--agents must be 0 or more, got {args.agents}")

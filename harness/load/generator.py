@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.core.mwi import MwiError, parse_summary
+from harness.core.mwi import CONTENT_TYPE, EVENT, MwiError, parse_summary
 from harness.load.call import Ack, Action, Bye, CallPlan, Finished, Invite, Keys, LoadCall, Talk
 from harness.load.metrics import Tally
 from harness.load.population import Population, Subscriber
@@ -46,13 +46,18 @@ TICK = 0.02
 #: REGISTERs in flight at once while the population comes up.
 _REGISTER_WINDOW = 64
 _REGISTER_EXPIRES = 3600
+#: Seconds the generator waits for the answers to its un-SUBSCRIBEs when it closes.
+_UNSUBSCRIBE_WAIT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class LoadOptions:
     """What a run offers: ``calls`` calls at ``rate`` per second, at most ``concurrency`` at
     once, a share ``retrievals`` of them retrievals; each deposit talks ``talk`` seconds after
-    the greeting (a fixed ``greeting`` wait, or until the server falls quiet)."""
+    the greeting (a fixed ``greeting`` wait, or until the server falls quiet). With
+    ``subscribe`` every phone also SUBSCRIBEs to its mailbox's ``message-summary`` (the first
+    NOTIFY then tells what the mailbox held before the run); otherwise it relies on the
+    unsolicited NOTIFYs the proxy relays."""
 
     rate: float = 10.0
     calls: int = 200
@@ -69,6 +74,7 @@ class LoadOptions:
     settle: float = 15.0
     host: str = "127.0.0.1"
     seed: int = 14
+    subscribe: bool = False
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -125,6 +131,7 @@ class Generator:
         self._order = list(population.subscribers.values())
         self._cursor = 0
         self._domain = f"{proxy[0]}:{proxy[1]}"
+        self._subscriptions: list[Dialog] = []
 
     @property
     def live(self) -> int:
@@ -144,15 +151,26 @@ class Generator:
         self._ticker = asyncio.get_running_loop().call_at(self._next_tick, self._tick)
         window = asyncio.Semaphore(_REGISTER_WINDOW)
         failed = await asyncio.gather(*(self._register(s, window) for s in self._order))
-        refused = [user for user in failed if user is not None]
-        if refused:
-            raise RuntimeError(
-                f"the proxy at {self._domain} refused the registration of {len(refused)} "
-                f"phones (first: {refused[0]})"
-            )
+        _check_all("registration", self._domain, failed)
+        if self.options.subscribe:
+            refused = await asyncio.gather(*(self._subscribe(s, window) for s in self._order))
+            _check_all("subscription", self._domain, refused)
 
     async def close(self) -> None:
-        """Stop the clocks, close every call's socket and the SIP socket."""
+        """End the subscriptions, stop the clocks, close every call's socket and the SIP
+        socket."""
+        if self._subscriptions:
+            ending = [
+                self.transport.request(
+                    dialog.create_request("SUBSCRIBE", headers=_subscribe_headers(0)),
+                    dialog.next_hop(),
+                )
+                for dialog in self._subscriptions
+            ]
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    asyncio.gather(*ending, return_exceptions=True), _UNSUBSCRIBE_WAIT
+                )
         if self._ticker is not None:
             self._ticker.cancel()
         for live in self._live.values():
@@ -178,6 +196,27 @@ class Generator:
             except TransactionFailed:
                 return subscriber.user
         return None if response.status == 200 else subscriber.user
+
+    async def _subscribe(self, subscriber: Subscriber, window: asyncio.Semaphore) -> str | None:
+        aor = self._aor(subscriber.user)
+        request = new_request(
+            "SUBSCRIBE",
+            aor.uri,
+            from_address=aor,
+            to_address=aor,
+            local=self.transport.local,
+            contact=Address(self.transport.contact(subscriber.user)),
+            headers=_subscribe_headers(_REGISTER_EXPIRES),
+        )
+        async with window:
+            try:
+                response = await self.transport.request(request, self.proxy)
+            except TransactionFailed:
+                return subscriber.user
+        if not 200 <= response.status < 300:
+            return subscriber.user
+        self._subscriptions.append(Dialog.from_uac(request, response))
+        return None
 
     def _aor(self, user: str) -> Address:
         return Address(URI(scheme="sip", user=user, host=self.proxy[0], port=self.proxy[1]))
@@ -423,3 +462,17 @@ class Generator:
         number, method = response.cseq
         if method == "INVITE":
             self.transport.send_stateless(live.dialog.create_ack(number), live.dialog.next_hop())
+
+
+def _subscribe_headers(expires: int) -> list[tuple[str, str]]:
+    return [("Event", EVENT), ("Accept", CONTENT_TYPE), ("Expires", str(expires))]
+
+
+def _check_all(what: str, proxy: str, refused: list[str | None]) -> None:
+    """RuntimeError naming how many phones' ``what`` the proxy refused (or never answered)."""
+    users = [user for user in refused if user is not None]
+    if users:
+        raise RuntimeError(
+            f"the proxy at {proxy} refused (or did not answer) the {what} of {len(users)} "
+            f"phones (first: {users[0]})"
+        )

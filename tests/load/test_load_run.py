@@ -64,14 +64,14 @@ async def test_each_deposit_is_stored_with_its_audio_and_signature() -> None:
         await proxy.close()
 
 
-def test_the_command_runs_two_local_agents_and_writes_the_report(
+def test_the_command_runs_two_local_agents_of_subscribed_phones_and_writes_the_report(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "load.json"
     status = main(
         [
             "load", "--rate", "10", "--calls", "20", "--mailboxes", "20", "--talk", "0.5",
-            "--skip-greeting", "--agents", "2", "--json", str(out),
+            "--skip-greeting", "--subscribe", "--agents", "2", "--json", str(out),
         ]
     )  # fmt: skip
     result = json.loads(out.read_text())
