@@ -8,11 +8,13 @@ Calls go through the run's proxy into its voicemail server for the mailboxes of 
 (declared in the scenario with their phones, so the server has a peer to notify); the load
 generator registers its own phone for each of them. The step passes when every call succeeded
 and, afterwards, every phone's last NOTIFY equals its mailbox's true state (the spool when the
-harness can read it). Its detail gives the counts and the latency percentiles.
+harness can read it), and, when a PBX is on an SMDI line, every station's lamp is on exactly
+when its mailbox holds new messages. Its detail gives the counts and the latency percentiles.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -68,6 +70,8 @@ async def run_load_step(step: LoadStep, bed: Testbed) -> str:
         settle=step.settle,
     )
     result = await offer_load(options, bed.proxy, bed.target, people)
+    result["convergence_faults"] += await _lamp_faults(bed, step.boxes(), step.settle)
+    result["converged"] = not result["convergence_faults"]
     summary = _summary(result)
     if result["failed"]:
         causes = ", ".join(f"{count} {cause}" for cause, count in result["failed"].items())
@@ -76,6 +80,28 @@ async def run_load_step(step: LoadStep, bed: Testbed) -> str:
         faults = "; ".join(result["convergence_faults"][:5])
         raise StepFailed(f"{summary}; the lamps did not converge: {faults}")
     return summary
+
+
+async def _lamp_faults(bed: Testbed, boxes: Sequence[MailboxId], within: float) -> list[str]:
+    """Each station of ``boxes`` whose SMDI lamp disagrees with its mailbox's spool, after
+    waiting up to ``within`` seconds for the lamps to catch up (none without PBX or spool)."""
+    pbx, spec, spool = bed.pbx, bed.scenario.pbx, bed.target.spool_reader
+    if pbx is None or spec is None or spool is None:
+        return []
+    stations = {mailbox: station for station, mailbox in spec.stations.items()}
+    wanted = {stations.get(box, box.box): spool.count(box, "INBOX") > 0 for box in boxes}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while loop.time() < deadline and any(
+        pbx.lamps.get(station, False) != on for station, on in wanted.items()
+    ):
+        await asyncio.sleep(0.1)
+    return [
+        f"station {station}: the SMDI lamp is {'on' if not on else 'off'}, "
+        f"the mailbox holds {'new' if on else 'no new'} messages"
+        for station, on in sorted(wanted.items())
+        if pbx.lamps.get(station, False) != on
+    ]
 
 
 def _summary(result: dict[str, Any]) -> str:
