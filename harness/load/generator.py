@@ -194,8 +194,8 @@ class Generator:
             try:
                 response = await self.transport.request(request, self.proxy)
             except TransactionFailed:
-                return subscriber.user
-        return None if response.status == 200 else subscriber.user
+                return f"{subscriber.user} (no answer)"
+        return None if response.status == 200 else f"{subscriber.user} ({response.status})"
 
     async def _subscribe(self, subscriber: Subscriber, window: asyncio.Semaphore) -> str | None:
         aor = self._aor(subscriber.user)
@@ -212,9 +212,9 @@ class Generator:
             try:
                 response = await self.transport.request(request, self.proxy)
             except TransactionFailed:
-                return subscriber.user
+                return f"{subscriber.user} (no answer)"
         if not 200 <= response.status < 300:
-            return subscriber.user
+            return f"{subscriber.user} ({response.status})"
         self._subscriptions.append(Dialog.from_uac(request, response))
         return None
 

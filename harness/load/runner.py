@@ -82,8 +82,12 @@ def _parties(
             [MailboxEntry(s.mailbox, s.pin) for s in people],
             [PeerEntry(s.user, s.mailbox) for s in people],
             host=options.host,
-            # The server's default call-limit (100) would refuse what the run offers.
-            sip_general={"call-limit": str(max(options.concurrency * 2, 100))},
+            # The server's defaults (100 calls, 50 subscriptions per host) would refuse what
+            # the run offers: every phone of the population is on the generator's host.
+            sip_general={
+                "call-limit": str(max(options.concurrency * 2, 100)),
+                "submaxperhost": str(max(options.mailboxes * 2, 50)),
+            },
         )
     else:
         target = ExternalTarget(sip_peer(topology.target))
