@@ -155,18 +155,15 @@ class LoadCall:
         return []
 
     def remote_hangup(self) -> list[Action]:
-        """The server sent BYE."""
+        """The server sent BYE: a retrieval that heard its message is done, anything else
+        was cut short."""
         if self.phase is Phase.DONE:
             return []
         self.phase = Phase.DONE
         if self.plan.kind == "retrieval" and not self._menu:
             return [Finished(None)]
-        return [Finished(f"hung-up-by-server-while-{self.phase_before_done}")]
-
-    @property
-    def phase_before_done(self) -> str:
-        """The phase named in a server-hang-up cause."""
-        return "talking" if self.talked_until is not None else "waiting"
+        cut = "talking" if self.talked_until is not None else "waiting"
+        return [Finished(f"hung-up-by-server-while-{cut}")]
 
     def bye_answered(self, status: int | None) -> list[Action]:
         """The BYE's final response arrived (None: none came)."""
