@@ -49,7 +49,10 @@ def add_load_command(commands: Any) -> None:
     load.add_argument("--first-box", type=int, default=10000, help="number of the first mailbox")
     load.add_argument("--pin", default="1234", help="every subscriber's PIN")
     load.add_argument("--target", default="embedded", help="embedded or sip:HOST:PORT")
-    load.add_argument("--proxy", default="sim", help="sim or sip:HOST:PORT")
+    load.add_argument(
+        "--proxy", default="sim",
+        help="sim, sip:HOST:PORT, or none (straight to the target with X-Voicemail headers)",
+    )  # fmt: skip
     load.add_argument("--agents", type=int, default=0, help="local agent processes (execnet)")
     load.add_argument(
         "--gateway", action="append", default=[], metavar="SPEC",
@@ -83,6 +86,7 @@ def run_load_command(args: argparse.Namespace) -> int:
             host=args.host,
             settle=args.settle,
             subscribe=args.subscribe,
+            direct="x-voicemail" if args.proxy == "none" else None,
         )
         if args.agents < 0:
             raise ValueError(f"--agents must be 0 or more, got {args.agents}")

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from harness.core.mwi import CONTENT_TYPE, EVENT, MwiError, parse_summary
+from harness.core.routing import CONVENTIONS, Convention, Reason, Redirect
 from harness.load.call import Ack, Action, Bye, CallPlan, Finished, Invite, Keys, LoadCall, Talk
 from harness.load.metrics import Tally
 from harness.load.population import Population, Subscriber
@@ -75,6 +76,9 @@ class LoadOptions:
     host: str = "127.0.0.1"
     seed: int = 14
     subscribe: bool = False
+    #: ``x-voicemail``…: no proxy; INVITEs go straight to the server carrying this
+    #: convention's headers, as a proxy would forward them, and no phone registers.
+    direct: str | None = None
 
     def __post_init__(self) -> None:
         if self.rate <= 0:
@@ -88,6 +92,12 @@ class LoadOptions:
             raise ValueError(f"retrievals is a share between 0 and 1, got {self.retrievals}")
         if self.talk <= 0:
             raise ValueError(f"talk must be above 0 s, got {self.talk}")
+        if self.direct is not None and (self.retrievals or self.subscribe):
+            raise ValueError("without a proxy there are no phones: no retrievals, no subscribe")
+        if self.direct is not None and self.direct not in CONVENTIONS:
+            raise ValueError(
+                f"unknown convention {self.direct!r}; known: {', '.join(sorted(CONVENTIONS))}"
+            )
 
 
 class _Live:
@@ -149,6 +159,8 @@ class Generator:
         self._pacer = Pacer()
         self._next_tick = self._now() + TICK
         self._ticker = asyncio.get_running_loop().call_at(self._next_tick, self._tick)
+        if self.options.direct is not None:
+            return
         window = asyncio.Semaphore(_REGISTER_WINDOW)
         failed = await asyncio.gather(*(self._register(s, window) for s in self._order))
         _check_all("registration", self._domain, failed)
@@ -257,6 +269,8 @@ class Generator:
         return self.tally
 
     async def _settle(self) -> None:
+        if self.options.direct is not None:
+            return  # no phone to see a NOTIFY
         deadline = self._now() + self.options.settle
         while self.population.unsettled() and self._now() < deadline:
             await asyncio.sleep(0.1)
@@ -331,6 +345,12 @@ class Generator:
             body=bytes(offer),
             content_type="application/sdp",
         )
+        if self.options.direct is not None:
+            mailbox = self.population.subscribers[plan.user].mailbox
+            redirect = Redirect(mailbox, Reason.UNCONDITIONAL, self._domain)
+            voicemail = URI(scheme="sip", host=self.proxy[0], port=self.proxy[1])
+            rule = CONVENTIONS[Convention(self.options.direct)]
+            invite = rule.apply(invite, redirect, voicemail)
         live.invite, live.offer = invite, offer
         self._live[invite.call_id] = live
         _, future = self.transport.start_request(invite, self.proxy)

@@ -10,6 +10,7 @@ simulator (told to forward every subscriber's calls to voicemail) or a proxy at
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from harness.load.generator import LoadOptions
 from harness.load.metrics import Tally, report
 from harness.load.population import Subscriber
 from harness.sim.profiles import ProxyProfile
+from harness.sip.transaction import Peer
 from harness.targets import (
     EmbeddedTarget,
     ExternalProxy,
@@ -40,23 +42,37 @@ IDLE_WAIT = 30.0
 
 @dataclass(frozen=True, slots=True)
 class Topology:
-    """Where the load goes: ``target`` (``embedded`` or ``sip:host:port``), ``proxy`` (``sim``
-    or ``sip:host:port``), and the execnet gateway specs of the agents (none: in this process)."""
+    """Where the load goes: ``target`` (``embedded`` or ``sip:host:port``), ``proxy`` (``sim``,
+    ``sip:host:port``, or ``none``: straight to the target with the convention's headers), and
+    the execnet gateway specs of the agents (none: in this process)."""
 
     target: str = "embedded"
     proxy: str = "sim"
     gateways: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        for name, value, keyword in (
-            ("target", self.target, "embedded"),
-            ("proxy", self.proxy, "sim"),
+        for name, value, keywords in (
+            ("target", self.target, ("embedded",)),
+            ("proxy", self.proxy, ("sim", "none")),
         ):
-            if value != keyword:
+            if value not in keywords:
                 try:
                     sip_peer(value)
                 except ValueError as error:
-                    raise ValueError(f"--{name}: {error} or {keyword}") from None
+                    raise ValueError(f"--{name}: {error} or {' or '.join(keywords)}") from None
+
+
+class NoProxy(ExternalProxy):
+    """No proxy at all: calls go straight to the voicemail server (``--proxy none``)."""
+
+    def __init__(self) -> None:
+        # The server's peers need a proxy address; nothing listens on the discard port.
+        super().__init__(("127.0.0.1", 9))
+        self.name = "none"
+
+    async def start(self, voicemail: Peer) -> None:
+        """Calls are addressed to the voicemail server from now on."""
+        self.address = voicemail
 
 
 def subscribers(options: LoadOptions) -> list[Subscriber]:
@@ -75,6 +91,8 @@ def _parties(
     target: Target
     if topology.proxy == "sim":
         proxy = SimulatedProxy(ProxyProfile(), mailboxes)
+    elif topology.proxy == "none":
+        proxy = NoProxy()
     else:
         proxy = ExternalProxy(sip_peer(topology.proxy))
     if topology.target == "embedded":
@@ -108,7 +126,11 @@ async def run_load(
         address = await proxy.bind()
         voicemail = await target.start(address)
         await proxy.start(voicemail)
-        await target.settle(IDLE_WAIT)
+        if isinstance(proxy, NoProxy):
+            # The server's NOTIFYs go nowhere: there is nothing to settle.
+            options = dataclasses.replace(options, direct=options.direct or "x-voicemail")
+        else:
+            await target.settle(IDLE_WAIT)
         if proxy_ready is not None:
             proxy_ready(proxy, target)
         result = await offer_load(
@@ -141,7 +163,7 @@ async def offer_load(
     finally:
         for user in forwarded:
             proxy.stop_forwarding_unconditionally(user)
-    faults = convergence_faults(states, target.spool_reader)
+    faults = convergence_faults(states, target.spool_reader, lamps=options.direct is None)
     return report(
         tally,
         rate_offered=options.rate,

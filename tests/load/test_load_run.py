@@ -82,6 +82,18 @@ def test_the_command_runs_two_local_agents_of_subscribed_phones_and_writes_the_r
     assert json.loads(capsys.readouterr().out) == result
 
 
+async def test_without_a_proxy_deposits_go_straight_to_the_server_with_its_headers() -> None:
+    options = LoadOptions(rate=10, calls=10, mailboxes=10, talk=0.5, skip_greeting=True)
+    result = await run_load(options, Topology(proxy="none"))
+    assert result["succeeded"] == 10, result["failed"]
+    assert result["converged"], result["convergence_faults"]
+
+
+def test_without_a_proxy_there_are_no_phones_to_retrieve_with() -> None:
+    with pytest.raises(ValueError, match="no retrievals"):
+        LoadOptions(direct="x-voicemail", retrievals=0.2)
+
+
 def test_a_bad_target_is_named() -> None:
     with pytest.raises(ValueError, match="--target"):
         Topology(target="kamailio")
