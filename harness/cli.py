@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness import __version__
 from harness.library import copy_library, library_files, library_path
+from harness.load.command import add_load_command, run_load_command
 from harness.media.sounds import prompt_library
 from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
@@ -77,6 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "library": _library,
         "site": _site,
         "reload": _reload,
+        "load": run_load_command,
     }[args.command]
     try:
         return handler(args)
@@ -119,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_library(commands)
     _add_site(commands)
     _add_reload(commands)
+    add_load_command(commands)
     return parser
 
 

@@ -29,8 +29,9 @@ ALLOWED: dict[str, frozenset[str]] = {
     "peers": PROTOCOL | {"core"},
     "report": PROTOCOL | {"core"},
     "targets": PROTOCOL | {"core", "voicemail", "sim", "peers", "report"},
-    "scenario": PROTOCOL | {"core", "sim", "peers", "targets", "report", "yaml_problems"},
-    "cli": PROTOCOL | {"core", "voicemail", "report", "scenario", "targets", "library"},
+    "scenario": PROTOCOL | {"core", "sim", "peers", "targets", "report", "yaml_problems", "load"},
+    "load": PROTOCOL | {"core", "sim", "targets", "report"},
+    "cli": PROTOCOL | {"core", "voicemail", "report", "scenario", "targets", "library", "load"},
     "pytest_plugin": PROTOCOL | {"core", "peers", "report", "scenario", "targets"},
 }
 

@@ -28,8 +28,8 @@ DATA = Path(__file__).parent / "data"
 
 KINDS = (
     "deposit, expect_heard, expect_lamp, expect_no_notify, expect_notify, expect_sip, "
-    "expect_smdi, expect_spool, parallel, register, repeat, retrieve, smdi_send, subscribe, "
-    "unsubscribe, wait"
+    "expect_smdi, expect_spool, load, parallel, register, repeat, retrieve, smdi_send, "
+    "subscribe, unsubscribe, wait"
 )
 
 # Seven lines; the steps a test adds start on line 8.

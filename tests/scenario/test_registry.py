@@ -54,6 +54,7 @@ def test_every_kind_of_the_language_is_registered_under_its_model_s_name() -> No
         "expect_spool",
         "expect_heard",
         "expect_sip",
+        "load",
         "smdi_send",
         "expect_lamp",
         "expect_smdi",

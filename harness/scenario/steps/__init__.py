@@ -9,6 +9,7 @@ from harness.scenario.steps import (
     blocks,
     calls,
     heard,
+    load,
     mwi,
     registration,
     smdi,
@@ -16,4 +17,4 @@ from harness.scenario.steps import (
     wire,
 )
 
-__all__ = ["blocks", "calls", "heard", "mwi", "registration", "smdi", "spool", "wire"]
+__all__ = ["blocks", "calls", "heard", "load", "mwi", "registration", "smdi", "spool", "wire"]
