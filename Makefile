@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # pytest-xdist workers: the suite runs its servers on ephemeral loopback ports, one set per worker.
-WORKERS ?= auto
+# Two per core: most tests wait on the clock (prompts played at real time, timers, peers
+# starting), not on the CPU.
+WORKERS ?= $(shell $(PYTHON) -c 'import os; print(2 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2 * (os.cpu_count() or 1))')
 # Scenarios `make run` runs at once, each with its own server, simulator and ports.
 JOBS ?= auto
 

@@ -132,6 +132,8 @@ class _Call:
     task: asyncio.Task[None] | None = None
     #: Where the INVITE came from: in-dialog requests from elsewhere do not move the media.
     source: Peer | None = None
+    #: The caller sent BYE: the dialog is over, stopping sends it no BYE of its own.
+    caller_hung_up: bool = False
 
 
 class VoicemailServer:
@@ -243,7 +245,7 @@ class VoicemailServer:
 
     async def close(self) -> None:
         """Stop: what callers recorded is saved, then each gets a BYE, then sockets close."""
-        live = [call.dialog for call in self._calls.values()]
+        live = [call.dialog for call in self._calls.values() if not call.caller_hung_up]
         for call in list(self._calls.values()):
             call.session.hung_up()
         calls = [call.task for call in self._calls.values() if call.task is not None]
@@ -584,6 +586,7 @@ class VoicemailServer:
         if call is None:
             return
         self._respond(transaction, request, 200)
+        call.caller_hung_up = True
         call.session.hung_up()
 
     async def _info(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:
