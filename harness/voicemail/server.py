@@ -772,7 +772,11 @@ class VoicemailServer:
         if await self._refused(request, transaction, source):
             return
         outcome = self.subscriptions.subscribe(
-            request, self._subscribed_mailboxes(request), self.counts, self._now()
+            request,
+            self._subscribed_mailboxes(request),
+            self.counts,
+            self._now(),
+            source=source[0],
         )
         self.transport.respond(transaction, outcome.response)
         if outcome.notify is not None:

@@ -142,7 +142,7 @@ class SipGeneral:
     tcpauthlimit: int = 100
     #: ``submaxpermailbox=``: the most subscriptions to one mailbox (then 503).
     submaxpermailbox: int = 20
-    #: ``submaxperhost=``: the most subscriptions whose NOTIFYs go to one host (then 503).
+    #: ``submaxperhost=``: the most subscriptions from one source address (then 503).
     submaxperhost: int = 50
     #: SIP over TCP on bindaddr:bindport as well (``tcpenable=yes``).
     tcpenable: bool = False

@@ -2,8 +2,8 @@
 
 ``call-limit`` bounds calls at once (503 with Retry-After beyond), ``tcpauthtimeout`` closes
 silent TCP connections, ``tcpauthlimit`` bounds how many are held, a message longer than the
-server takes is answered 413, and subscriptions are bounded per mailbox and per host their
-NOTIFYs go to (``submaxpermailbox``, ``submaxperhost``).
+server takes is answered 413, and subscriptions are bounded per mailbox and per source address
+(``submaxpermailbox``, ``submaxperhost``).
 """
 
 from __future__ import annotations
@@ -111,7 +111,7 @@ def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
         assert subscribe(sock, server).startswith(b"SIP/2.0 503")
 
 
-def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
+def test_subscriptions_are_bounded_per_source_address(tmp_path: Path) -> None:
     with (
         ServerThread(tmp_path, sip_conf="[general]\nsubmaxperhost=1\n" + PEER) as server,
         udp_socket() as sock,
