@@ -481,7 +481,7 @@ class VoicemailServer:
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
         try:
-            rtp.remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+            rtp.remote = await self._media_peer(negotiated)
         except PeerAddressError as error:
             rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
@@ -491,6 +491,12 @@ class VoicemailServer:
         rtp.telephone_event_pt = negotiated.telephone_event_pt
         rtp.ptime = negotiated.ptime
         return rtp, answer, negotiated
+
+    async def _media_peer(self, negotiated: sdp.Negotiated) -> tuple[str, int]:
+        """Where an offer's media goes; a host name only as ``sdphostnames=`` allows."""
+        names = self.config.sip.general.sdphostnames == "resolve"
+        address, port = negotiated.remote_address, negotiated.remote_port
+        return await resolve_peer(address, port, names=names)
 
     async def _reinvite(
         self, request: Request, transaction: ServerTransaction, source: Peer
@@ -515,7 +521,7 @@ class VoicemailServer:
                 answer, negotiated = sdp.answer(
                     sdp.parse(request.body), self.transport.host, call.rtp.local_port
                 )
-                remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+                remote = await self._media_peer(negotiated)
             except (sdp.SdpError, PeerAddressError) as error:
                 self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
                 return

@@ -93,7 +93,7 @@ _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     legacy_useroption_parsing shrinkcallerid storesipcause autocreatepeer rtcachefriends
     rtsavesysname rtupdate rtautoclear ignoreregexpire domain autodomain allowexternaldomains
     sipdebug recordhistory dumphistory limitonpeers fromuser prematuremedia
-    subscribe_network_change_event submaxpermailbox submaxperhost
+    subscribe_network_change_event submaxpermailbox submaxperhost sdphostnames
     """
 )
 _SIP_PEER_KNOWN = _SIP_COMMON_ACCEPTED | words(
@@ -157,6 +157,10 @@ class SipGeneral:
     #: subscription a new Via branch (RFC 3261); ``reuse`` keeps the first one for all of
     #: them, as chan_sip does, which an RFC-strict proxy takes for a retransmission.
     mwi_notify_branch: str = "fresh"
+    #: The embedded server's own option: ``resolve`` takes a host name in an SDP ``c=`` line
+    #: and resolves it once, off the event loop, within a deadline; ``refuse`` answers such an
+    #: offer 488, so no caller can make the server query a resolver at all.
+    sdphostnames: str = "resolve"
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -316,6 +320,7 @@ def _sip_general(section: Section | None) -> SipGeneral:
         mwi_notify_branch=fields.choice(
             "mwi_notify_branch", defaults.mwi_notify_branch, ("fresh", "reuse")
         ),
+        sdphostnames=fields.choice("sdphostnames", defaults.sdphostnames, ("resolve", "refuse")),
         options=fields.all_options(),
     )
 
