@@ -48,6 +48,8 @@ from harness.voicemail.access import Access, notify_hop, resolve_hosts
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
+from harness.voicemail.decoy import DecoyServices
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.flows.callflow import CallFlow
 from harness.voicemail.flows.leave import Leave, LeaveOptions
@@ -111,6 +113,8 @@ class _Routing:
     routed: Routed
     deposit: Resolution | None
     smdi_callerid: str | None
+    #: A stranger's deposit for a mailbox that does not exist, answered as any other.
+    unknown: bool = False
 
     @property
     def mailbox(self) -> MailboxId | None:
@@ -386,7 +390,7 @@ class VoicemailServer:
                 headers=[("Retry-After", str(RETRY_AFTER))],
             )
             return
-        routing = await self._route(incoming, transaction)
+        routing = await self._route(incoming, transaction, source)
         if routing is None:
             return
         media = await self._open_media(incoming, transaction)
@@ -408,11 +412,12 @@ class VoicemailServer:
         dialog = Dialog.from_uas(request, response, local=self.transport.local)
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
         flow, deposit = self._flow(incoming, routing, channel)
+        services = DecoyServices if routing.unknown else CallServices
         session = CallSession(
             flow,
             rtp,
             negotiated,
-            CallServices(self, dialog, deposit, incoming.caller or source[0]),
+            services(self, dialog, deposit, incoming.caller or source[0]),
             self.prompts,
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
@@ -424,7 +429,7 @@ class VoicemailServer:
         call.task = asyncio.ensure_future(self._run_call(call))
 
     async def _route(
-        self, incoming: IncomingCall, transaction: ServerTransaction
+        self, incoming: IncomingCall, transaction: ServerTransaction, source: Peer
     ) -> _Routing | None:
         """Where the call goes, or None after answering why it cannot be taken."""
         request = incoming.request
@@ -441,10 +446,11 @@ class VoicemailServer:
                 routed, smdi_callerid = found.routed, found.callerid
         if routed.kind != "deposit":
             return _Routing(routed, None, None)
-        resolution = self._check_deposit(routed.resolution, request, transaction)
-        if resolution is None:
+        checked = self._check_deposit(routed.resolution, request, transaction, source)
+        if checked is None:
             return None
-        return _Routing(routed, resolution, smdi_callerid)
+        resolution, unknown = checked
+        return _Routing(routed, resolution, smdi_callerid, unknown)
 
     def _flow(
         self, incoming: IncomingCall, routing: _Routing, channel: str
@@ -538,19 +544,35 @@ class VoicemailServer:
         self.transport.respond(transaction, response)
 
     def _check_deposit(
-        self, resolution: Resolution | None, request: Request, transaction: ServerTransaction
-    ) -> Resolution | None:
-        """The mailboxes a deposit goes to, or None after answering why it cannot be taken."""
+        self,
+        resolution: Resolution | None,
+        request: Request,
+        transaction: ServerTransaction,
+        source: Peer,
+    ) -> tuple[Resolution, bool] | None:
+        """The mailboxes a deposit goes to and whether one of them does not exist (a stranger's
+        call then goes on as any other, see :mod:`decoy`), or None after answering why it
+        cannot be taken."""
         if resolution is None:
             chain = ", ".join(self.router.chain)
             self._respond(transaction, request, 404, f"Not Found (no mailbox named; tried {chain})")
             return None
         missing = [str(box) for box in resolution.mailboxes if self.config.mailbox(box) is None]
-        if missing:
-            names = ", ".join(missing)
-            self._respond(transaction, request, 404, f"Not Found (no mailbox {names})")
-            return None
-        return resolution
+        if not missing:
+            return resolution, False
+        names = ", ".join(missing)
+        if self._hides_mailboxes(source):
+            log.info("deposit for unknown %s from %s:%s taken as any other", names, *source)
+            return resolution, True
+        self._respond(transaction, request, 404, f"Not Found (no mailbox {names})")
+        return None
+
+    def _hides_mailboxes(self, source: Peer) -> bool:
+        """Whether a request from ``source`` must not learn which mailboxes exist: it is not
+        a configured peer (the proxy is told 404, to route around a wrong number), and
+        ``alwaysauthreject`` is on."""
+        trusted = self.access.peer_at(source[0]) is not None
+        return self.config.sip.general.alwaysauthreject and not trusted
 
     async def _run_call(self, call: _Call) -> None:
         try:
@@ -671,9 +693,12 @@ class VoicemailServer:
         return _DTMF_MODES.get(mode.lower(), "rfc2833")
 
     def _leave_options(self, incoming: IncomingCall, resolution: Resolution) -> LeaveOptions:
-        box = self.config.mailbox(resolution.mailbox)
-        assert box is not None
         general = self.config.voicemail.general
+        mailbox = resolution.mailbox
+        # An unknown mailbox (a stranger's decoy deposit) behaves as one with [general]'s settings.
+        box = self.config.mailbox(mailbox) or MailboxConfig(
+            mailbox.box, mailbox.context, general=general
+        )
         reason = resolution.reason
         greeting: Literal["busy", "unavail"] = "busy" if reason is Reason.USER_BUSY else "unavail"
         return LeaveOptions(

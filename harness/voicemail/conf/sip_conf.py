@@ -161,6 +161,9 @@ class SipGeneral:
     #: and resolves it once, off the event loop, within a deadline; ``refuse`` answers such an
     #: offer 488, so no caller can make the server query a resolver at all.
     sdphostnames: str = "resolve"
+    #: ``alwaysauthreject=`` (chan_sip's default: yes): answer nothing that tells a stranger
+    #: whether a user exists; here, a deposit for an unknown mailbox is taken as any other.
+    alwaysauthreject: bool = True
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -320,6 +323,7 @@ def _sip_general(section: Section | None) -> SipGeneral:
         mwi_notify_branch=fields.choice(
             "mwi_notify_branch", defaults.mwi_notify_branch, ("fresh", "reuse")
         ),
+        alwaysauthreject=fields.flag("alwaysauthreject", defaults.alwaysauthreject),
         sdphostnames=fields.choice("sdphostnames", defaults.sdphostnames, ("resolve", "refuse")),
         options=fields.all_options(),
     )
