@@ -177,6 +177,7 @@ class VoicemailServer:
             max_transactions=self.limits.transactions,
         )
         self.transport.handler = self._on_request
+        self.transport.known_peer = self._known_peer
         self.status_port = status_port
         #: ``None`` sends chan_sip's unsolicited NOTIFY; ``"active"`` adds PJSIP's header.
         self.unsolicited_state = unsolicited_state
@@ -633,6 +634,10 @@ class VoicemailServer:
         self._respond(transaction, request, 200)
         call.session.info_key(key)
 
+    def _known_peer(self, source: Peer) -> bool:
+        """Whether ``source`` is a configured peer's address (see :mod:`access`)."""
+        return self.access.peer_at(source[0]) is not None
+
     async def _refused(
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> bool:
@@ -641,11 +646,13 @@ class VoicemailServer:
         peer = self.access.peer_at(source[0])
         allowed = peer is not None
         needs_digest = peer is not None and peer.needs_digest(source[0])
-        if needs_digest and peer is not None and self._digest.verify(request) != peer.username:
-            name, value = self._digest.challenge()
-            response = make_response(request, 401, headers=[(name, value)])
-            self.transport.respond(transaction, response)
-            return True
+        if needs_digest and peer is not None:
+            if self._digest.verify(request) != peer.username:
+                name, value = self._digest.challenge()
+                response = make_response(request, 401, headers=[(name, value)])
+                self.transport.respond(transaction, response)
+                return True
+            self.transport.trust(source)
         if allowed and request.method == "SUBSCRIBE":
             allowed = self.config.sip.general.allowsubscribe
             hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))

@@ -1,9 +1,10 @@
 """Limits on the state a stranger can make the server hold, in sip.conf's words.
 
 ``call-limit`` bounds calls at once (503 with Retry-After beyond), ``tcpauthtimeout`` closes
-silent TCP connections, ``tcpauthlimit`` bounds how many are held, a message longer than the
-server takes is answered 413, and subscriptions are bounded per mailbox and per source address
-(``submaxpermailbox``, ``submaxperhost``).
+silent TCP connections, ``tcpauthlimit`` bounds how many are held (both only for connections
+not from a configured peer, as in chan_sip: the proxy's long-lived connection stays), a
+message longer than the server takes is answered 413, and subscriptions are bounded per
+mailbox and per source address (``submaxpermailbox``, ``submaxperhost``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,27 @@ def test_a_silent_tcp_connection_is_closed_after_tcpauthtimeout(tmp_path: Path) 
         started = time.monotonic()
         assert sock.recv(100) == b""
         assert time.monotonic() - started < 2.5
+
+
+def test_a_known_peers_tcp_connection_outlives_tcpauthtimeout(tmp_path: Path) -> None:
+    """The proxy's long-lived connection stays; a stranger's silent one is closed."""
+    conf = "[general]\ntcpauthtimeout=1\ntcpauthlimit=1\n" + PEER
+    with ServerThread(tmp_path, sip_conf=conf) as server:
+        proxy = socket.create_connection(server.address, timeout=3, source_address=("127.0.0.1", 0))
+        stranger = socket.create_connection(
+            server.address, timeout=3, source_address=("127.0.0.2", 0)
+        )
+        with proxy, stranger:
+            started = time.monotonic()
+            # The proxy's connection does not count against tcpauthlimit=1: the stranger's is
+            # taken, then closed after tcpauthtimeout.
+            assert stranger.recv(100) == b""
+            assert 0.7 < time.monotonic() - started < 2.5
+            time.sleep(0.6)
+            proxy.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):  # no answer: still open, as it should be
+                assert proxy.recv(100) != b""
+            assert subscribe_tcp(proxy, server).startswith(b"SIP/2.0 200")
 
 
 def test_tcp_connections_beyond_tcpauthlimit_are_closed(tmp_path: Path) -> None:
@@ -99,6 +121,21 @@ def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
     )
     sock.sendto(text.encode(), server.address)
     return final_status(sock)
+
+
+def subscribe_tcp(sock: socket.socket, server: ServerThread) -> bytes:
+    port = sock.getsockname()[1]
+    text = (
+        "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
+        f"From: <sip:1000@127.0.0.1>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:1000@127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 SUBSCRIBE\r\n"
+        f"Contact: <sip:1000@127.0.0.1:{port};transport=tcp>\r\nEvent: message-summary\r\n"
+        "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+    )
+    sock.settimeout(2)
+    sock.sendall(text.encode())
+    return sock.recv(65536)
 
 
 def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
