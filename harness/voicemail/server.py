@@ -37,7 +37,7 @@ from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.auth import DigestChallenger
 from harness.sip.builder import make_response, new_tag
-from harness.sip.dialog import Dialog
+from harness.sip.dialog import Dialog, DialogError
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
@@ -379,6 +379,8 @@ class VoicemailServer:
         if incoming.in_dialog:
             await self._reinvite(request, transaction, source)
             return
+        if self._challenged(request, transaction, source):
+            return
         if len(self._calls) >= self.limits.call_limit:
             log.warning(
                 "call from %s refused: %d calls (call-limit)", incoming.caller, len(self._calls)
@@ -410,7 +412,12 @@ class VoicemailServer:
             body=bytes(answer),
             content_type="application/sdp",
         )
-        dialog = Dialog.from_uas(request, response, local=self.transport.local)
+        try:
+            dialog = Dialog.from_uas(request, response, local=self.transport.local)
+        except DialogError as error:
+            rtp.close()
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
+            return
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
         flow, deposit = self._flow(incoming, routing, channel)
         services = DecoyServices if routing.unknown else CallServices
@@ -572,7 +579,7 @@ class VoicemailServer:
         """Whether a request from ``source`` must not learn which mailboxes exist: it is not
         a configured peer (the proxy is told 404, to route around a wrong number), and
         ``alwaysauthreject`` is on."""
-        trusted = self.access.peer_at(source[0]) is not None
+        trusted = self.access.peer_at(*source) is not None
         return self.config.sip.general.alwaysauthreject and not trusted
 
     async def _run_call(self, call: _Call) -> None:
@@ -636,16 +643,28 @@ class VoicemailServer:
 
     def _known_peer(self, source: Peer) -> bool:
         """Whether ``source`` is a configured peer's address (see :mod:`access`)."""
-        return self.access.peer_at(source[0]) is not None
+        return self.access.peer_at(*source) is not None
+
+    def _challenged(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
+        """Answer 401 to an INVITE from a peer with a secret that did not prove it (unless
+        the peer says ``insecure=invite``); whether it was challenged."""
+        peer = self.access.peer_at(*source)
+        if peer is None or not peer.challenges_invite(*source):
+            return False  # a stranger's call is a guest's, as chan_sip's allowguest takes it
+        if self._digest.verify(request) == peer.username:
+            return False
+        name, value = self._digest.challenge()
+        self._respond(transaction, request, 401, headers=[(name, value)])
+        return True
 
     async def _refused(
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> bool:
         """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
         :mod:`access`); whether it was refused."""
-        peer = self.access.peer_at(source[0])
+        peer = self.access.peer_at(*source)
         allowed = peer is not None
-        needs_digest = peer is not None and peer.needs_digest(source[0])
+        needs_digest = peer is not None and peer.needs_digest(*source)
         if needs_digest and peer is not None:
             if self._digest.verify(request) != peer.username:
                 name, value = self._digest.challenge()

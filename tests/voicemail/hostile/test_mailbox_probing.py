@@ -28,7 +28,9 @@ SDP = (
     "a=rtpmap:101 telephone-event/8000\r\n"
 )
 #: 127.0.0.1 is the proxy (a configured peer); 127.0.0.2 is anyone else on the network.
-PROXY_PEER = "[general]\nuseragent=vmharness-test\n\n[proxy]\ntype=peer\nhost=127.0.0.1\n"
+PROXY_PEER = (
+    "[general]\nuseragent=vmharness-test\n\n[proxy]\ntype=peer\nhost=127.0.0.1\ninsecure=port\n"
+)
 STRANGER = "127.0.0.2"
 PROBES = 50
 

@@ -106,7 +106,7 @@ def test_a_message_longer_than_allowed_is_answered_413(tmp_path: Path) -> None:
 
 
 #: Mailbox 1000's peer: SUBSCRIBE is taken only from a configured peer's address.
-PEER = "\n[1000]\ntype=friend\nhost=127.0.0.1\nmailbox=1000@default\n"
+PEER = "\n[1000]\ntype=friend\nhost=127.0.0.1\ninsecure=port\nmailbox=1000@default\n"
 
 
 def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
