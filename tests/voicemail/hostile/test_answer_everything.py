@@ -24,6 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.voicemail.limits import MAX_BODY
 from tests.voicemail.hostile.server_thread import (
     SIP_CONF,
     ServerThread,
@@ -71,15 +72,16 @@ class Mutated:
     def complete_over_tcp(self) -> bool:
         """False when a Content-Length promises more body than the message carries.
 
-        Content-Lengths that disagree frame nothing: the server answers 400 naming them at
-        once, whatever they promise."""
+        Content-Lengths that disagree frame nothing, and one beyond the largest body taken is
+        refused before its body: the server answers those at once (400, 413)."""
         sent = len(self.body.encode("utf-8", "surrogatepass"))
         lengths = set()
         for name, value in self.headers:
             match = re.fullmatch(r"[ \t]*([0-9]+)[ \t]*", value)
             if name.lower() == "content-length" and match:
                 lengths.add(int(match.group(1)))
-        return len(lengths) > 1 or all(length <= sent for length in lengths)
+        too_large = any(length > MAX_BODY for length in lengths)
+        return len(lengths) > 1 or too_large or all(length <= sent for length in lengths)
 
 
 def valid_headers(method: str) -> tuple[list[tuple[str, str]], str]:
