@@ -76,9 +76,10 @@ class PeerAccess:
         an address the ACL admits rather than the peer's own host, and the peer has one."""
         return self.secret is not None and not self.at_host(address, port)
 
-    def challenges_invite(self, address: str, port: int | None = None) -> bool:
-        """Whether an INVITE from ``address`` must prove the peer's secret: the peer has one
-        and no ``insecure=invite`` (chan_sip challenges its own peers' INVITEs)."""
+    @property
+    def challenges_invite(self) -> bool:
+        """Whether the peer's INVITEs must prove its secret: it has one and no
+        ``insecure=invite`` (chan_sip challenges its own peers' INVITEs)."""
         return self.secret is not None and "invite" not in self.insecure
 
 

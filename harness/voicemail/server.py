@@ -649,7 +649,7 @@ class VoicemailServer:
         """Answer 401 to an INVITE from a peer with a secret that did not prove it (unless
         the peer says ``insecure=invite``); whether it was challenged."""
         peer = self.access.peer_at(*source)
-        if peer is None or not peer.challenges_invite(*source):
+        if peer is None or not peer.challenges_invite:
             return False  # a stranger's call is a guest's, as chan_sip's allowguest takes it
         if self._digest.verify(request) == peer.username:
             return False
