@@ -271,6 +271,12 @@ def render_sip_conf(
         "type=peer",
         f"host={host}",
         f"port={port}",
+        # The proxy's TCP connections come from passing ports: match it by address alone.
+        "insecure=port",
+        "",
+        # The proxy as a peer of its own, so it is known (and told 404 for a wrong mailbox)
+        # even when no phone is configured.
+        "[proxy](subscriber)",
     ]
     for peer in peers:
         lines += [

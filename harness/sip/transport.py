@@ -171,7 +171,11 @@ class _Pending:
 @dataclass(frozen=True, slots=True)
 class TcpLimits:
     """What a stranger's TCP connections may hold: chan_sip's ``tcpauthtimeout`` and
-    ``tcpauthlimit``, and the longest message accepted (longer ones are answered 413)."""
+    ``tcpauthlimit``, and the longest message accepted (longer ones are answered 413).
+
+    As in chan_sip, the timeout and the bound apply only until a connection is known: one
+    from an address :attr:`SipTransport.known_peer` names (the proxy's long-lived connection),
+    or one :meth:`SipTransport.trust` was called for (a digest it carried was right)."""
 
     #: Seconds an accepted connection may stay silent before it is closed; None: forever.
     idle_timeout: float | None = None
@@ -189,6 +193,8 @@ class _TcpConnection:
     parser: StreamParser = field(default_factory=StreamParser)
     #: Whether the peer opened it (idle timeouts and the connection bound apply).
     accepted: bool = False
+    #: Whether it comes from a known peer or authenticated: then neither applies.
+    known: bool = False
 
 
 class SipTransport:
@@ -222,6 +228,9 @@ class SipTransport:
         self.layer = TransactionLayer(timers or Timers())
         self.handler: RequestHandler | None = None
         self.stray_handler: StrayHandler | None = None
+        #: Whether an accepted TCP connection from an address is a known peer's (the idle
+        #: timeout and the connection bound then do not apply); None: none is.
+        self.known_peer: Callable[[Peer], bool] | None = None
         self._observers: list[Observer] = []
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp_server: asyncio.Server | None = None
@@ -655,8 +664,9 @@ class SipTransport:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")[:2]
         limits = self.tcp_limits
-        held = sum(1 for connection in self._tcp.values() if connection.accepted)
-        if limits.max_connections is not None and held >= limits.max_connections:
+        known = self.known_peer is not None and self.known_peer(peer)
+        held = sum(1 for c in self._tcp.values() if c.accepted and not c.known)
+        if not known and limits.max_connections is not None and held >= limits.max_connections:
             log.warning(
                 "%s: TCP connection from %s:%s refused: %d held (tcpauthlimit)",
                 self.party,
@@ -666,12 +676,18 @@ class SipTransport:
             writer.close()
             return
         parser = StreamParser(max_head=limits.max_head, max_body=limits.max_body)
-        connection = _TcpConnection(writer, parser=parser, accepted=True)
+        connection = _TcpConnection(writer, parser=parser, accepted=True, known=known)
         self._tcp[peer] = connection
         # Closing the listener cancels this handler; that is the end of the connection, not
         # an error worth a traceback.
         with contextlib.suppress(asyncio.CancelledError):
             await self._read_stream(reader, connection, peer)
+
+    def trust(self, peer: Peer) -> None:
+        """The TCP connection from ``peer`` authenticated: no idle timeout or bound from now."""
+        connection = self._tcp.get(peer)
+        if connection is not None:
+            connection.known = True
 
     async def _connect(self, destination: Peer) -> None:
         if destination in self._tcp:
@@ -685,9 +701,10 @@ class SipTransport:
     async def _read_stream(
         self, reader: asyncio.StreamReader, connection: _TcpConnection, peer: Peer
     ) -> None:
-        idle = self.tcp_limits.idle_timeout if connection.accepted else None
         try:
             while not self._closed:
+                strange = connection.accepted and not connection.known
+                idle = self.tcp_limits.idle_timeout if strange else None
                 try:
                     chunk = await asyncio.wait_for(reader.read(65536), idle)
                 except TimeoutError:

@@ -7,10 +7,12 @@ peer's ACL admits it too. Everything else is answered 403, so a stranger on the 
 nothing about which mailboxes exist and cannot make the server send NOTIFYs to a third party
 (a SUBSCRIBE whose NOTIFYs would go to an address no peer entry allows is refused as well).
 
-A peer with a ``secret=`` whose request comes from an address its ACL admits (not its own
-``host=``: a phone of a dynamic peer, say) must also answer a digest challenge with that secret;
-the proxy at a peer's ``host=`` is trusted by its address, as chan_sip trusts it with
-``insecure=port,invite``.
+A request is a peer's own when it comes from the peer's ``host=`` and ``port=`` — from any port
+with ``insecure=port``, as chan_sip matches peers (a proxy whose TCP connections come from
+passing ports needs it). A peer with a ``secret=`` whose request comes from elsewhere that its
+ACL admits (a phone of a dynamic peer, say) must also answer a digest challenge with that
+secret; from its own host a SUBSCRIBE or REGISTER is trusted by its address, and an INVITE is
+challenged unless ``insecure=invite`` (chan_sip's rule for INVITEs).
 
 Host names in ``host=`` are resolved once, when the server starts (:func:`resolve_hosts`).
 """
@@ -39,6 +41,10 @@ class PeerAccess:
     #: The peer's ``secret=`` and the user name that goes with it.
     secret: str | None = None
     username: str = ""
+    #: The peer's ``port=``, which its requests must come from unless ``insecure=port``.
+    port: int = 5060
+    #: ``insecure=`` words: ``port`` (any source port), ``invite`` (no INVITE challenge).
+    insecure: frozenset[str] = frozenset()
 
     def admits(self, address: str) -> bool:
         """Whether the peer's ACL lets ``address`` in (the last matching rule decides)."""
@@ -52,17 +58,29 @@ class PeerAccess:
                 allowed = permit
         return allowed
 
-    def is_from(self, address: str) -> bool:
-        """Whether ``address`` is this peer: its static host, or any address its explicit
-        ``permit=`` admits (a dynamic peer's phones)."""
-        if address in self.addresses:
-            return self.admits(address)
+    def at_host(self, address: str, port: int | None = None) -> bool:
+        """Whether ``address`` (and ``port``, unless None or ``insecure=port``) is the peer's
+        own ``host=`` (and ``port=``), and its ACL lets it in."""
+        any_port = port is None or "port" in self.insecure or port == self.port
+        return address in self.addresses and any_port and self.admits(address)
+
+    def is_from(self, address: str, port: int | None = None) -> bool:
+        """Whether ``address`` is this peer: its static host (and port), or any address its
+        explicit ``permit=`` admits (a dynamic peer's phones)."""
+        if self.at_host(address, port):
+            return True
         return any(permit for permit, _ in self.acl) and self.admits(address)
 
-    def needs_digest(self, address: str) -> bool:
+    def needs_digest(self, address: str, port: int | None = None) -> bool:
         """Whether a request from ``address`` must also prove the peer's secret: it came from
         an address the ACL admits rather than the peer's own host, and the peer has one."""
-        return self.secret is not None and address not in self.addresses
+        return self.secret is not None and not self.at_host(address, port)
+
+    @property
+    def challenges_invite(self) -> bool:
+        """Whether the peer's INVITEs must prove its secret: it has one and no
+        ``insecure=invite`` (chan_sip challenges its own peers' INVITEs)."""
+        return self.secret is not None and "invite" not in self.insecure
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,12 +101,23 @@ class Access:
             if peer.host is not None and not peer.dynamic:
                 addresses = known.get(peer.host, frozenset({peer.host}))
             username = peer.defaultuser or peer.name
-            entries.append(PeerAccess(peer.name, addresses, peer.acl, peer.secret, username))
+            entries.append(
+                PeerAccess(
+                    peer.name,
+                    addresses,
+                    peer.acl,
+                    peer.secret,
+                    username,
+                    port=peer.port,
+                    insecure=peer.insecure,
+                )
+            )
         return cls(tuple(entries))
 
-    def peer_at(self, address: str) -> PeerAccess | None:
-        """The first peer entry ``address`` belongs to, or None for a stranger."""
-        return next((peer for peer in self.peers if peer.is_from(address)), None)
+    def peer_at(self, address: str, port: int | None = None) -> PeerAccess | None:
+        """The first peer entry ``address`` (from ``port``, when given) belongs to, or None
+        for a stranger."""
+        return next((peer for peer in self.peers if peer.is_from(address, port)), None)
 
     def credentials(self) -> dict[str, str]:
         """User name to secret, of every peer with a secret (for the digest challenge)."""

@@ -36,6 +36,10 @@ class Deposit:
     #: The context of the channel that called voicemail (its sip.conf peer's ``context=``,
     #: else ``[general]``'s), which Asterisk writes as ``context=``; None: the mailbox's.
     channel_context: str | None = None
+    #: Every mailbox the message goes to (``mailbox`` first); empty: ``mailbox`` alone.
+    mailboxes: tuple[MailboxId, ...] = ()
+    #: Whether the call asked for an urgent message (``Priority: urgent``).
+    urgent: bool = False
 
     @classmethod
     def from_call(
@@ -56,7 +60,14 @@ class Deposit:
             callerchan=callerchan,
             started=started,
             channel_context=channel_context,
+            mailboxes=resolution.mailboxes,
+            urgent=call.urgent,
         )
+
+    @property
+    def recipients(self) -> tuple[MailboxId, ...]:
+        """Every mailbox the message goes to, the first one first."""
+        return self.mailboxes or (self.mailbox,)
 
     @property
     def busy(self) -> bool:

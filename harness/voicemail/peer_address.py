@@ -5,7 +5,8 @@ subscriber's Contact. Handing the name to a UDP socket would resolve it for ever
 through the system resolver, on the event loop: a peer naming a slow or silent DNS zone would
 stall every call. The name is resolved once (per offer, per NOTIFY transaction) in the
 resolver's thread pool within a deadline; a name that does not resolve in time refuses the
-offer (488) or fails the NOTIFY instead.
+offer (488) or fails the NOTIFY instead. With ``names=False`` (sip.conf's
+``sdphostnames=refuse``) a name is refused outright, before any resolver is asked.
 """
 
 from __future__ import annotations
@@ -29,15 +30,19 @@ async def resolve_peer(
     what: str = "c= host",
     family: int = socket.AF_INET,
     timeout: float = RESOLVE_TIMEOUT,
+    names: bool = True,
 ) -> tuple[str, int]:
     """``(address, port)`` to send to: ``host`` itself when it is an address literal, else its
-    first address of ``family``. Raises :class:`PeerAddressError` naming ``what`` it was."""
+    first address of ``family`` (unless ``names`` is false: then a host name is refused).
+    Raises :class:`PeerAddressError` naming ``what`` it was."""
     try:
         ipaddress.ip_address(host.strip("[]"))
     except ValueError:
         pass
     else:
         return host.strip("[]"), port
+    if not names:
+        raise PeerAddressError(f"{what} {host} is a host name (sdphostnames=refuse)")
     loop = asyncio.get_running_loop()
     try:
         found = await asyncio.wait_for(

@@ -37,7 +37,7 @@ from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.auth import DigestChallenger
 from harness.sip.builder import make_response, new_tag
-from harness.sip.dialog import Dialog
+from harness.sip.dialog import Dialog, DialogError
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request
 from harness.sip.transaction import Peer, ServerTransaction, Timers
@@ -48,6 +48,8 @@ from harness.voicemail.access import Access, notify_hop, resolve_hosts
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.conf.sip_conf import SipPeer
+from harness.voicemail.conf.voicemail_conf import MailboxConfig
+from harness.voicemail.decoy import DecoyServices
 from harness.voicemail.deposit import Deposit, MessageIds
 from harness.voicemail.flows.callflow import CallFlow
 from harness.voicemail.flows.leave import Leave, LeaveOptions
@@ -111,6 +113,8 @@ class _Routing:
     routed: Routed
     deposit: Resolution | None
     smdi_callerid: str | None
+    #: A stranger's deposit for a mailbox that does not exist, answered as any other.
+    unknown: bool = False
 
     @property
     def mailbox(self) -> MailboxId | None:
@@ -175,6 +179,7 @@ class VoicemailServer:
             max_transactions=self.limits.transactions,
         )
         self.transport.handler = self._on_request
+        self.transport.known_peer = self._known_peer
         self.status_port = status_port
         #: ``None`` sends chan_sip's unsolicited NOTIFY; ``"active"`` adds PJSIP's header.
         self.unsolicited_state = unsolicited_state
@@ -376,6 +381,8 @@ class VoicemailServer:
         if incoming.in_dialog:
             await self._reinvite(request, transaction, source)
             return
+        if self._challenged(request, transaction, source):
+            return
         if len(self._calls) >= self.limits.call_limit:
             log.warning(
                 "call from %s refused: %d calls (call-limit)", incoming.caller, len(self._calls)
@@ -388,7 +395,7 @@ class VoicemailServer:
                 headers=[("Retry-After", str(RETRY_AFTER))],
             )
             return
-        routing = await self._route(incoming, transaction)
+        routing = await self._route(incoming, transaction, source)
         if routing is None:
             return
         media = await self._open_media(incoming, transaction)
@@ -407,14 +414,20 @@ class VoicemailServer:
             body=bytes(answer),
             content_type="application/sdp",
         )
-        dialog = Dialog.from_uas(request, response, local=self.transport.local)
+        try:
+            dialog = Dialog.from_uas(request, response, local=self.transport.local)
+        except DialogError as error:
+            rtp.close()
+            self._respond(transaction, request, 400, f"Bad Request ({error})")
+            return
         channel = f"SIP/{source[0]}-{next(self._channels):08x}"
         flow, deposit = self._flow(incoming, routing, channel)
+        services = DecoyServices if routing.unknown else CallServices
         session = CallSession(
             flow,
             rtp,
             negotiated,
-            CallServices(self, dialog, deposit, incoming.caller or source[0]),
+            services(self, dialog, deposit, incoming.caller or source[0]),
             self.prompts,
             dtmf_mode=self._dtmf_mode(incoming),
             name=channel,
@@ -426,7 +439,7 @@ class VoicemailServer:
         call.task = asyncio.ensure_future(self._run_call(call))
 
     async def _route(
-        self, incoming: IncomingCall, transaction: ServerTransaction
+        self, incoming: IncomingCall, transaction: ServerTransaction, source: Peer
     ) -> _Routing | None:
         """Where the call goes, or None after answering why it cannot be taken."""
         request = incoming.request
@@ -443,10 +456,11 @@ class VoicemailServer:
                 routed, smdi_callerid = found.routed, found.callerid
         if routed.kind != "deposit":
             return _Routing(routed, None, None)
-        resolution = self._check_deposit(routed.resolution, request, transaction)
-        if resolution is None:
+        checked = self._check_deposit(routed.resolution, request, transaction, source)
+        if checked is None:
             return None
-        return _Routing(routed, resolution, smdi_callerid)
+        resolution, unknown = checked
+        return _Routing(routed, resolution, smdi_callerid, unknown)
 
     def _flow(
         self, incoming: IncomingCall, routing: _Routing, channel: str
@@ -483,7 +497,7 @@ class VoicemailServer:
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
             return None
         try:
-            rtp.remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+            rtp.remote = await self._media_peer(negotiated)
         except PeerAddressError as error:
             rtp.close()
             self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
@@ -493,6 +507,12 @@ class VoicemailServer:
         rtp.telephone_event_pt = negotiated.telephone_event_pt
         rtp.ptime = negotiated.ptime
         return rtp, answer, negotiated
+
+    async def _media_peer(self, negotiated: sdp.Negotiated) -> tuple[str, int]:
+        """Where an offer's media goes; a host name only as ``sdphostnames=`` allows."""
+        names = self.config.sip.general.sdphostnames == "resolve"
+        address, port = negotiated.remote_address, negotiated.remote_port
+        return await resolve_peer(address, port, names=names)
 
     async def _reinvite(
         self, request: Request, transaction: ServerTransaction, source: Peer
@@ -517,7 +537,7 @@ class VoicemailServer:
                 answer, negotiated = sdp.answer(
                     sdp.parse(request.body), self.transport.host, call.rtp.local_port
                 )
-                remote = await resolve_peer(negotiated.remote_address, negotiated.remote_port)
+                remote = await self._media_peer(negotiated)
             except (sdp.SdpError, PeerAddressError) as error:
                 self._respond(transaction, request, 488, f"Not Acceptable Here ({error})")
                 return
@@ -534,19 +554,35 @@ class VoicemailServer:
         self.transport.respond(transaction, response)
 
     def _check_deposit(
-        self, resolution: Resolution | None, request: Request, transaction: ServerTransaction
-    ) -> Resolution | None:
-        """The mailboxes a deposit goes to, or None after answering why it cannot be taken."""
+        self,
+        resolution: Resolution | None,
+        request: Request,
+        transaction: ServerTransaction,
+        source: Peer,
+    ) -> tuple[Resolution, bool] | None:
+        """The mailboxes a deposit goes to and whether one of them does not exist (a stranger's
+        call then goes on as any other, see :mod:`decoy`), or None after answering why it
+        cannot be taken."""
         if resolution is None:
             chain = ", ".join(self.router.chain)
             self._respond(transaction, request, 404, f"Not Found (no mailbox named; tried {chain})")
             return None
         missing = [str(box) for box in resolution.mailboxes if self.config.mailbox(box) is None]
-        if missing:
-            names = ", ".join(missing)
-            self._respond(transaction, request, 404, f"Not Found (no mailbox {names})")
-            return None
-        return resolution
+        if not missing:
+            return resolution, False
+        names = ", ".join(missing)
+        if self._hides_mailboxes(source):
+            log.info("deposit for unknown %s from %s:%s taken as any other", names, *source)
+            return resolution, True
+        self._respond(transaction, request, 404, f"Not Found (no mailbox {names})")
+        return None
+
+    def _hides_mailboxes(self, source: Peer) -> bool:
+        """Whether a request from ``source`` must not learn which mailboxes exist: it is not
+        a configured peer (the proxy is told 404, to route around a wrong number), and
+        ``alwaysauthreject`` is on."""
+        trusted = self.access.peer_at(*source) is not None
+        return self.config.sip.general.alwaysauthreject and not trusted
 
     async def _run_call(self, call: _Call) -> None:
         try:
@@ -608,19 +644,37 @@ class VoicemailServer:
         self._respond(transaction, request, 200)
         call.session.info_key(key)
 
+    def _known_peer(self, source: Peer) -> bool:
+        """Whether ``source`` is a configured peer's address (see :mod:`access`)."""
+        return self.access.peer_at(*source) is not None
+
+    def _challenged(self, request: Request, transaction: ServerTransaction, source: Peer) -> bool:
+        """Answer 401 to an INVITE from a peer with a secret that did not prove it (unless
+        the peer says ``insecure=invite``); whether it was challenged."""
+        peer = self.access.peer_at(*source)
+        if peer is None or not peer.challenges_invite:
+            return False  # a stranger's call is a guest's, as chan_sip's allowguest takes it
+        if self._digest.verify(request) == peer.username:
+            return False
+        name, value = self._digest.challenge()
+        self._respond(transaction, request, 401, headers=[(name, value)])
+        return True
+
     async def _refused(
         self, request: Request, transaction: ServerTransaction, source: Peer
     ) -> bool:
         """Answer 403 to a SUBSCRIBE or REGISTER that no peer entry allows (see
         :mod:`access`); whether it was refused."""
-        peer = self.access.peer_at(source[0])
+        peer = self.access.peer_at(*source)
         allowed = peer is not None
-        needs_digest = peer is not None and peer.needs_digest(source[0])
-        if needs_digest and peer is not None and self._digest.verify(request) != peer.username:
-            name, value = self._digest.challenge()
-            response = make_response(request, 401, headers=[(name, value)])
-            self.transport.respond(transaction, response)
-            return True
+        needs_digest = peer is not None and peer.needs_digest(*source)
+        if needs_digest and peer is not None:
+            if self._digest.verify(request) != peer.username:
+                name, value = self._digest.challenge()
+                response = make_response(request, 401, headers=[(name, value)])
+                self.transport.respond(transaction, response)
+                return True
+            self.transport.trust(source)
         if allowed and request.method == "SUBSCRIBE":
             allowed = self.config.sip.general.allowsubscribe
             hop = notify_hop(request.header("Contact"), request.header_values("Record-Route"))
@@ -678,9 +732,12 @@ class VoicemailServer:
         return _DTMF_MODES.get(mode.lower(), "rfc2833")
 
     def _leave_options(self, incoming: IncomingCall, resolution: Resolution) -> LeaveOptions:
-        box = self.config.mailbox(resolution.mailbox)
-        assert box is not None
         general = self.config.voicemail.general
+        mailbox = resolution.mailbox
+        # An unknown mailbox (a stranger's decoy deposit) behaves as one with [general]'s settings.
+        box = self.config.mailbox(mailbox) or MailboxConfig(
+            mailbox.box, mailbox.context, general=general
+        )
         reason = resolution.reason
         greeting: Literal["busy", "unavail"] = "busy" if reason is Reason.USER_BUSY else "unavail"
         return LeaveOptions(
@@ -785,7 +842,11 @@ class VoicemailServer:
         if await self._refused(request, transaction, source):
             return
         outcome = self.subscriptions.subscribe(
-            request, self._subscribed_mailboxes(request), self.counts, self._now()
+            request,
+            self._subscribed_mailboxes(request),
+            self.counts,
+            self._now(),
+            source=source[0],
         )
         self.transport.respond(transaction, outcome.response)
         if outcome.notify is not None:

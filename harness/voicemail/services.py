@@ -145,7 +145,7 @@ class CallServices:
         journal = self._journal
         for mailbox in mailboxes:
             # The journal's own id, so a start-up after a crash knows the message is stored.
-            if journal is not None and mailbox == journal.mailboxes[0]:
+            if journal is not None and mailbox in journal.mailboxes:
                 msg_id = journal.msg_id
             else:
                 msg_id = self._host.next_message_id(deposit.started)
@@ -178,10 +178,11 @@ class CallServices:
             return  # a greeting: the mailbox owner is on the line to record it again
         await self.recording_done()
         msg_id = self._host.next_message_id(deposit.started)
-        info = deposit.info(0, msg_id)
+        info = deposit.info(0, msg_id, urgent=deposit.urgent)
+        folder = "Urgent" if deposit.urgent else "INBOX"
         try:
             self._journal = await asyncio.to_thread(
-                RecordingJournal, self._host.spool, (deposit.mailbox,), "INBOX", info
+                RecordingJournal, self._host.spool, deposit.recipients, folder, info
             )
         except OSError as error:
             log.error("%s: recording not journalled: %s", deposit.mailbox, error)

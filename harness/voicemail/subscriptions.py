@@ -68,6 +68,8 @@ class _Subscription:
     event: str
     #: The Via branch every NOTIFY carries when branches are reused (None: a new one each).
     branch: str | None = None
+    #: The address the SUBSCRIBE came from, which ``max_per_host`` counts.
+    source: str = ""
 
 
 class Subscriptions:
@@ -106,7 +108,7 @@ class Subscriptions:
         self.max_expires = max_expires
         self.style: Style = style
         self.user_agent = user_agent
-        #: The most subscriptions to one mailbox, and whose NOTIFYs go to one host (then 503):
+        #: The most subscriptions to one mailbox, and from one source address (then 503):
         #: every one costs a NOTIFY per change, so a stranger must not be able to pile them up.
         self.max_per_mailbox = max_per_mailbox
         self.max_per_host = max_per_host
@@ -122,6 +124,8 @@ class Subscriptions:
         mailboxes: tuple[MailboxId, ...] | None,
         counts_of: CountsOf,
         now: float,
+        *,
+        source: str | None = None,
     ) -> SubscribeOutcome:
         """Answer a SUBSCRIBE: a new subscription, a refresh, or an unsubscribe (Expires: 0).
 
@@ -131,6 +135,8 @@ class Subscriptions:
         400 for a malformed Expires or a SUBSCRIBE that cannot make a dialog, 423 below
         ``min_expires``, 481 for a refresh of no (or an expired) subscription, 500 for a
         refresh out of CSeq order. A refused refresh leaves the subscription as it was.
+        ``source`` is the address the SUBSCRIBE came from (the packet's, which a sender cannot
+        vary as it can its Contact); ``max_per_host`` counts it, else the Contact's host.
         """
         if request.method != "SUBSCRIBE":
             raise ValueError(f"subscribe() takes a SUBSCRIBE, not a {request.method}")
@@ -169,6 +175,7 @@ class Subscriptions:
             expires_at=now + expires,
             event=event_value,
             branch=new_branch() if self.reuse_branch else None,
+            source=source or dialog.remote_target.host,
         )
         if expires == 0:
             # A fetch: the state once, and no subscription stays behind (RFC 6665 §4.4.3).
@@ -183,13 +190,13 @@ class Subscriptions:
 
     def _crowded(self, new: _Subscription) -> str | None:
         """Which bound a new subscription would pass, or None when it fits."""
-        host = new.dialog.remote_target.host
+        host = new.source
         per_mailbox = self.max_per_mailbox
         for mailbox in new.mailboxes:
             held = sum(mailbox in s.mailboxes for s in self._subscriptions.values())
             if per_mailbox is not None and held >= per_mailbox:
                 return f"mailbox {mailbox} has {held} subscriptions, the most allowed"
-        held = sum(s.dialog.remote_target.host == host for s in self._subscriptions.values())
+        held = sum(s.source == host for s in self._subscriptions.values())
         if self.max_per_host is not None and held >= self.max_per_host:
             return f"host {host} has {held} subscriptions, the most allowed"
         return None

@@ -18,8 +18,10 @@ import pytest
 from harness.core.mailbox import MailboxId
 from harness.media.signal import speech_like
 from harness.media.wav import read_wav, wav_bytes
+from harness.voicemail.deposit import Deposit
 from harness.voicemail.metadata import MessageInfo
 from harness.voicemail.recording import RecordingJournal, recover
+from harness.voicemail.services import CallServices
 from harness.voicemail.store import Spool
 
 BOX = MailboxId("2000")
@@ -133,3 +135,45 @@ def test_a_full_disk_leaves_no_partial_file(
 
 def _no_space(data: bytes) -> int:
     raise OSError(errno.ENOSPC, "No space left on device")
+
+
+class _Host:
+    """The part of the server a call's services use while journalling a deposit."""
+
+    def __init__(self, spool: Spool) -> None:
+        self.spool = spool
+        self._ids = iter(range(1, 100))
+
+    def next_message_id(self, unix_time: float) -> str:
+        return f"{int(unix_time)}-{next(self._ids):08x}"
+
+
+async def test_an_urgent_deposit_to_two_mailboxes_is_recovered_urgent_in_both(
+    tmp_path: Path,
+) -> None:
+    spool = Spool(tmp_path)
+    sales = MailboxId("2001")
+    deposit = Deposit(
+        mailbox=BOX,
+        callerid="+15551230000",
+        exten="2000",
+        rdnis="unknown",
+        reason=None,
+        callerchan="SIP/test",
+        started=1_700_000_000,
+        mailboxes=(BOX, sales),
+        urgent=True,
+    )
+    services = CallServices(_Host(spool), None, deposit)  # type: ignore[arg-type]
+    speech = speech_like(1.5, "urgent")
+    await services.recording_started()
+    await services.recording_progress(speech)  # the process dies here
+
+    recovered = recover(Spool(tmp_path))
+
+    assert sorted(str(box) for box, _ in recovered.messages) == ["2000@default", "2001@default"]
+    for mailbox in (BOX, sales):
+        assert Spool(tmp_path).messages(mailbox, "INBOX") == []
+        (message,) = Spool(tmp_path).messages(mailbox, "Urgent")
+        assert message.info.flag == "Urgent"
+        assert message.info.origmailbox == "2000"

@@ -585,3 +585,16 @@ def test_notifies_of_a_subscription_share_one_branch_only_as_chan_sip(
     [later] = subs.mailbox_changed(ALICE, spool.counts_of, 5.0)
     sent = {notify.vias()[0].branch for notify in (first, wire_request(later))}
     assert len(sent) == branches
+
+
+def test_subscriptions_per_host_count_where_the_subscribe_came_from(spool: Spool) -> None:
+    """A stranger naming a different Contact host in each SUBSCRIBE is still one source."""
+    subs = server(max_per_host=1)
+    first = subscribe_request(call_id="a", contact="<sip:2000@192.0.2.51:5060>")
+    second = subscribe_request(call_id="b", contact="<sip:2000@192.0.2.52:5060>")
+    assert subs.subscribe(first, (ALICE,), spool.counts_of, 0.0, source="192.0.2.1")
+    refused = subs.subscribe(second, (ALICE,), spool.counts_of, 0.0, source="192.0.2.1")
+    assert refused.response.status == 503
+    third = subscribe_request(call_id="c", contact="<sip:2000@192.0.2.51:5060>")
+    accepted = subs.subscribe(third, (ALICE,), spool.counts_of, 0.0, source="192.0.2.7")
+    assert accepted.response.status == 200

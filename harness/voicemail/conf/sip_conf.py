@@ -93,7 +93,7 @@ _SIP_GENERAL_KNOWN = _SIP_COMMON_ACCEPTED | words(
     legacy_useroption_parsing shrinkcallerid storesipcause autocreatepeer rtcachefriends
     rtsavesysname rtupdate rtautoclear ignoreregexpire domain autodomain allowexternaldomains
     sipdebug recordhistory dumphistory limitonpeers fromuser prematuremedia
-    subscribe_network_change_event submaxpermailbox submaxperhost
+    subscribe_network_change_event submaxpermailbox submaxperhost sdphostnames
     """
 )
 _SIP_PEER_KNOWN = _SIP_COMMON_ACCEPTED | words(
@@ -142,7 +142,7 @@ class SipGeneral:
     tcpauthlimit: int = 100
     #: ``submaxpermailbox=``: the most subscriptions to one mailbox (then 503).
     submaxpermailbox: int = 20
-    #: ``submaxperhost=``: the most subscriptions whose NOTIFYs go to one host (then 503).
+    #: ``submaxperhost=``: the most subscriptions from one source address (then 503).
     submaxperhost: int = 50
     #: SIP over TCP on bindaddr:bindport as well (``tcpenable=yes``).
     tcpenable: bool = False
@@ -162,6 +162,13 @@ class SipGeneral:
     #: state; ``challenge`` answers 401 and sends nothing, as chan_sip does for a peer that
     #: is not ``host=dynamic``.
     register_static_peer: str = "accept"
+    #: The embedded server's own option: ``resolve`` takes a host name in an SDP ``c=`` line
+    #: and resolves it once, off the event loop, within a deadline; ``refuse`` answers such an
+    #: offer 488, so no caller can make the server query a resolver at all.
+    sdphostnames: str = "resolve"
+    #: ``alwaysauthreject=`` (chan_sip's default: yes): answer nothing that tells a stranger
+    #: whether a user exists; here, a deposit for an unknown mailbox is taken as any other.
+    alwaysauthreject: bool = True
     options: Mapping[str, Option] = field(default_factory=no_options, hash=False, repr=False)
 
     @property
@@ -324,6 +331,8 @@ def _sip_general(section: Section | None) -> SipGeneral:
         register_static_peer=fields.choice(
             "register_static_peer", defaults.register_static_peer, ("accept", "challenge")
         ),
+        alwaysauthreject=fields.flag("alwaysauthreject", defaults.alwaysauthreject),
+        sdphostnames=fields.choice("sdphostnames", defaults.sdphostnames, ("resolve", "refuse")),
         options=fields.all_options(),
     )
 

@@ -2,8 +2,8 @@
 
 A NUL or garbage in ``c=`` refuses the call with 488 (it used to kill the call's RTP socket
 and leave the call hanging), a host name is resolved once when the offer is taken (it used to
-be resolved for every packet), and packets from another address move the media only with
-``nat=comedia`` (symmetric RTP), as in chan_sip.
+be resolved for every packet) or, with ``sdphostnames=refuse``, refused with 488, and packets
+from another address move the media only with ``nat=comedia`` (symmetric RTP), as in chan_sip.
 """
 
 from __future__ import annotations
@@ -60,6 +60,19 @@ def test_a_host_name_is_resolved_once_when_the_call_is_taken(server: ServerThrea
             assert media_target(server, leg.call_id) == ("127.0.0.1", 40002)
         finally:
             leg.request("BYE", 2)
+
+
+def test_with_sdphostnames_refuse_a_host_name_is_refused_with_488(tmp_path: Path) -> None:
+    refuse = "[general]\nsdphostnames=refuse\n"
+    with ServerThread(tmp_path, sip_conf=refuse) as server, udp_socket() as sock:
+        call_id = uuid.uuid4().hex
+        invite(sock, server, call_id, "f1", offer("localhost", 40004))
+        status = final_status(sock)
+        assert status.startswith(b"SIP/2.0 488"), status
+        assert b"sdphostnames" in status
+        assert call_id not in live_calls(server)
+        leg = dial(server, sock, offer("127.0.0.1", 40006))
+        assert leg.request("BYE", 2).startswith(b"SIP/2.0 200")
 
 
 def rtp_from(sock: socket.socket, server: ServerThread, call_id: str) -> None:

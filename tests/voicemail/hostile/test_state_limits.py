@@ -1,9 +1,10 @@
 """Limits on the state a stranger can make the server hold, in sip.conf's words.
 
 ``call-limit`` bounds calls at once (503 with Retry-After beyond), ``tcpauthtimeout`` closes
-silent TCP connections, ``tcpauthlimit`` bounds how many are held, a message longer than the
-server takes is answered 413, and subscriptions are bounded per mailbox and per host their
-NOTIFYs go to (``submaxpermailbox``, ``submaxperhost``).
+silent TCP connections, ``tcpauthlimit`` bounds how many are held (both only for connections
+not from a configured peer, as in chan_sip: the proxy's long-lived connection stays), a
+message longer than the server takes is answered 413, and subscriptions are bounded per
+mailbox and per source address (``submaxpermailbox``, ``submaxperhost``).
 """
 
 from __future__ import annotations
@@ -51,6 +52,27 @@ def test_a_silent_tcp_connection_is_closed_after_tcpauthtimeout(tmp_path: Path) 
         assert time.monotonic() - started < 2.5
 
 
+def test_a_known_peers_tcp_connection_outlives_tcpauthtimeout(tmp_path: Path) -> None:
+    """The proxy's long-lived connection stays; a stranger's silent one is closed."""
+    conf = "[general]\ntcpauthtimeout=1\ntcpauthlimit=1\n" + PEER
+    with ServerThread(tmp_path, sip_conf=conf) as server:
+        proxy = socket.create_connection(server.address, timeout=3, source_address=("127.0.0.1", 0))
+        stranger = socket.create_connection(
+            server.address, timeout=3, source_address=("127.0.0.2", 0)
+        )
+        with proxy, stranger:
+            started = time.monotonic()
+            # The proxy's connection does not count against tcpauthlimit=1: the stranger's is
+            # taken, then closed after tcpauthtimeout.
+            assert stranger.recv(100) == b""
+            assert 0.7 < time.monotonic() - started < 2.5
+            time.sleep(0.6)
+            proxy.settimeout(0.2)
+            with contextlib.suppress(TimeoutError):  # no answer: still open, as it should be
+                assert proxy.recv(100) != b""
+            assert subscribe_tcp(proxy, server).startswith(b"SIP/2.0 200")
+
+
 def test_tcp_connections_beyond_tcpauthlimit_are_closed(tmp_path: Path) -> None:
     with ServerThread(tmp_path, sip_conf="[general]\ntcpauthlimit=2\n") as server:
         held = [socket.create_connection(server.address, timeout=2) for _ in range(2)]
@@ -84,7 +106,7 @@ def test_a_message_longer_than_allowed_is_answered_413(tmp_path: Path) -> None:
 
 
 #: Mailbox 1000's peer: SUBSCRIBE is taken only from a configured peer's address.
-PEER = "\n[1000]\ntype=friend\nhost=127.0.0.1\nmailbox=1000@default\n"
+PEER = "\n[1000]\ntype=friend\nhost=127.0.0.1\ninsecure=port\nmailbox=1000@default\n"
 
 
 def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
@@ -101,6 +123,21 @@ def subscribe(sock: socket.socket, server: ServerThread) -> bytes:
     return final_status(sock)
 
 
+def subscribe_tcp(sock: socket.socket, server: ServerThread) -> bytes:
+    port = sock.getsockname()[1]
+    text = (
+        "SUBSCRIBE sip:1000@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/TCP 127.0.0.1:{port};branch=z9hG4bK{uuid.uuid4().hex[:12]}\r\n"
+        f"From: <sip:1000@127.0.0.1>;tag={uuid.uuid4().hex[:8]}\r\n"
+        f"To: <sip:1000@127.0.0.1>\r\nCall-ID: {uuid.uuid4().hex}\r\nCSeq: 1 SUBSCRIBE\r\n"
+        f"Contact: <sip:1000@127.0.0.1:{port};transport=tcp>\r\nEvent: message-summary\r\n"
+        "Expires: 600\r\nContent-Length: 0\r\n\r\n"
+    )
+    sock.settimeout(2)
+    sock.sendall(text.encode())
+    return sock.recv(65536)
+
+
 def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
     with (
         ServerThread(tmp_path, sip_conf="[general]\nsubmaxpermailbox=2\n" + PEER) as server,
@@ -111,7 +148,7 @@ def test_subscriptions_are_bounded_per_mailbox(tmp_path: Path) -> None:
         assert subscribe(sock, server).startswith(b"SIP/2.0 503")
 
 
-def test_subscriptions_are_bounded_per_notified_host(tmp_path: Path) -> None:
+def test_subscriptions_are_bounded_per_source_address(tmp_path: Path) -> None:
     with (
         ServerThread(tmp_path, sip_conf="[general]\nsubmaxperhost=1\n" + PEER) as server,
         udp_socket() as sock,

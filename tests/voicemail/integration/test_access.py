@@ -125,3 +125,84 @@ def test_the_last_matching_acl_rule_decides() -> None:
     assert not access.allows("10.9.1.1")
     assert not access.allows("192.0.2.1")
     assert not access.allows("not-an-address")
+
+
+#: An offer the server can answer: the INVITE is taken once it is let in.
+OFFER = (
+    b"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    b"m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+
+
+async def _peer_server(tmp_path: Path, insecure: str | None) -> VoicemailServer:
+    """A server whose one peer, the proxy at 127.0.0.1:5070, has a secret."""
+    sip_conf = "[general]\nuseragent=vmharness\n\n[proxy]\ntype=peer\nhost=127.0.0.1\n"
+    sip_conf += "port=5070\ndefaultuser=desk\nsecret=s3cret\nmailbox=2000@default\n"
+    if insecure is not None:
+        sip_conf += f"insecure={insecure}\n"
+    config = load_config(write_config(tmp_path / "etc", files={"sip.conf": sip_conf}))
+    running = VoicemailServer(config, tmp_path / "spool", port=0)
+    await running.start()
+    return running
+
+
+async def _invite(server: VoicemailServer, password: str | None = None) -> int:
+    """INVITE mailbox 2000 from 127.0.0.1 (not from port 5070); the final status."""
+    client = SipTransport(host="127.0.0.1", party="client")
+    await client.start()
+    try:
+        host, port = server.address
+        target = URI(scheme="sip", user="2000", host=host, port=port)
+        request = new_request(
+            "INVITE",
+            target,
+            from_address=f"<sip:+15551230000@{client.host}>",
+            to_address=f"<{target}>",
+            local=client.local,
+            contact=f"<sip:caller@{client.host}:{client.port}>",
+            body=OFFER,
+            content_type="application/sdp",
+        )
+        response = await client.request(request, server.address)
+        if response.status == 401 and password is not None:
+            challenge = Challenge.from_response(response)
+            retry = with_credentials(request, challenge, "desk", password)
+            retry = retry.replace_header("Via", str(client.via())).replace_header(
+                "CSeq", "2 INVITE"
+            )
+            response = await client.request(retry, server.address)
+        return response.status
+    finally:
+        await client.close()
+
+
+@pytest.mark.parametrize(
+    ("insecure", "subscribe"), [(None, 403), ("port", 200), ("port,invite", 200)]
+)
+async def test_insecure_port_matches_the_peer_by_address_whatever_the_port(
+    tmp_path: Path, insecure: str | None, subscribe: int
+) -> None:
+    """Without insecure=port a request must come from the peer's host and port to be its."""
+    server = await _peer_server(tmp_path, insecure)
+    try:
+        assert await _send(server, "SUBSCRIBE", "2000") == subscribe
+        assert await _send(server, "REGISTER", "2000") == subscribe
+    finally:
+        await server.close()
+
+
+async def test_an_invite_from_a_peer_with_a_secret_is_challenged_unless_insecure_invite(
+    tmp_path: Path,
+) -> None:
+    server = await _peer_server(tmp_path, "port")
+    try:
+        assert await _invite(server) == 401
+        assert await _invite(server, password="guess") == 401
+        assert await _invite(server, password="s3cret") == 200
+    finally:
+        await server.close()
+    server = await _peer_server(tmp_path / "invite", "port,invite")
+    try:
+        assert await _invite(server) == 200
+    finally:
+        await server.close()

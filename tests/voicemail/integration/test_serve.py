@@ -47,6 +47,7 @@ useragent=vmharness
 type=peer
 host={host}
 port={port}
+insecure=port
 
 [2000](subscriber)
 defaultuser=2000
@@ -186,15 +187,15 @@ BROKEN: dict[str, tuple[dict[str, str | None], str]] = {
     ),
     "an undefined sip.conf template": (
         {"sip.conf": STANDALONE_SIP_CONF.replace("(subscriber)", "(subscribr)")},
-        "sip.conf:9",
+        "sip.conf:10",
     ),
     "a bad mailbox= in sip.conf": (
         {"sip.conf": STANDALONE_SIP_CONF.replace("mailbox=2000@default", "mailbox=@default")},
-        "sip.conf:11",
+        "sip.conf:12",
     ),
     "a bad dtmfmode in sip.conf": (
         {"sip.conf": STANDALONE_SIP_CONF + "dtmfmode=carrierpigeon\n"},
-        "sip.conf:12",
+        "sip.conf:13",
     ),
 }
 
