@@ -191,8 +191,6 @@ class CallSession:
         self._flusher: asyncio.Task[None] | None = None
         self._last_recording: Pcm | None = None
         self._hung_up = False
-        self._first_timestamp: int | None = None
-        self._first_arrival = 0.0
         self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
         self._inband: InbandDetector | None = None
         self.keys: list[str] = []  # every key heard, for logs and tests
@@ -244,12 +242,8 @@ class CallSession:
     def _packet(self, packet: RtpPacket) -> None:
         if packet.payload_type != self.negotiated.payload_type:
             return
-        now = self._loop.time()
-        if self._first_timestamp is None:
-            self._first_timestamp = packet.timestamp
-            self._first_arrival = now
-        end = (packet.timestamp - self._first_timestamp) % 2**32 + len(packet.payload)
-        end = min(end, int((now - self._first_arrival + TIMESTAMP_LEAD) * RATE))
+        # Where the receiver placed it: held near the wall clock, across renumbering.
+        end = self.rtp.receiver.last_offset + len(packet.payload)
         self._heard_until = max(self._heard_until, end)
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
