@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -358,16 +359,31 @@ class CallSession:
             case Pause():
                 return np.zeros(int(item.seconds * RATE), dtype=np.int16)
 
+    def _encoded(self, item: Playable) -> bytes:
+        """``item`` in the call's codec: prompts and pauses from the cache, the rest encoded."""
+        codec = self.negotiated.codec
+        match item:
+            case Prompt():
+                return encoded_prompt(self.prompts, item.name, codec)
+            case Greeting():
+                recorded = self.services.greeting(item.mailbox, item.kind)
+                if recorded is not None:
+                    return g711.encode(recorded, codec)
+                return b"".join(
+                    encoded_prompt(self.prompts, prompt.name, codec) for prompt in item.fallback
+                )
+            case Pause():
+                return bytes([g711.silence_byte(codec)]) * int(item.seconds * RATE)
+        return g711.encode(self._render(item), codec)
+
     def _play(self, play: Play) -> None:
         self._stop_playback()
-        audio = _join([self._render(item) for item in play.items])
+        payload = b"".join(self._encoded(item) for item in play.items)
         self._interrupt = play.interrupt
-        self._playback = asyncio.ensure_future(self._send(audio))
+        self._playback = asyncio.ensure_future(self._send(payload))
 
-    async def _send(self, audio: Pcm) -> None:
-        completed = await self.rtp.send_audio(
-            audio, self.negotiated.codec, self.negotiated.payload_type
-        )
+    async def _send(self, payload: bytes) -> None:
+        completed = await self.rtp.play_encoded(payload, self.negotiated.payload_type)
         if not completed:
             return
         self._interrupt = None
@@ -432,6 +448,24 @@ class CallSession:
     def _take_recording(self) -> Pcm:
         audio, self._last_recording = self._last_recording, None
         return audio if audio is not None else np.zeros(0, dtype=np.int16)
+
+
+# Each prompt is encoded once per library and codec, then only its bytes are joined per call.
+_ENCODED: weakref.WeakKeyDictionary[PromptSource, dict[tuple[str, str], bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def encoded_prompt(prompts: PromptSource, name: str, codec: str) -> bytes:
+    """Prompt ``name`` of ``prompts`` encoded with ``codec``, cached."""
+    cache = _ENCODED.get(prompts)
+    if cache is None:
+        cache = _ENCODED[prompts] = {}
+    key = (name, codec.upper())
+    encoded = cache.get(key)
+    if encoded is None:
+        encoded = cache[key] = g711.encode(prompts.audio(name), codec)
+    return encoded
 
 
 def _join(parts: list[Pcm]) -> Pcm:

@@ -256,3 +256,31 @@ async def test_close_releases_the_port() -> None:
     await asyncio.sleep(0)  # the transport closes its socket on the next loop iteration
     again = await RtpSession.open(port=port)
     again.close()
+
+
+async def test_encoded_playback_on_the_shared_clock_is_paced_and_continues_the_stream(
+    pair: tuple[RtpSession, RtpSession],
+) -> None:
+    alice, bob = pair
+    first, second = bytes(range(200)) * 8, bytes(range(100, 200)) * 16
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await alice.play_encoded(first, 0)
+    elapsed = loop.time() - started
+    assert await alice.play_encoded(second, 0)
+    await settle()
+    # 1600 samples are 200 ms: paced in real time, not sent as a burst.
+    assert 0.18 <= elapsed <= 0.3
+    assert bob.receiver.audio(0) == first + second
+    stats = bob.receiver.stats
+    assert (stats.received, stats.lost, stats.duplicates) == (20, 0, 0)
+
+
+async def test_stopping_encoded_playback_cuts_it_short(pair: tuple[RtpSession, RtpSession]) -> None:
+    alice, bob = pair
+    playing = asyncio.ensure_future(alice.play_encoded(bytes(8000), 0))
+    await asyncio.sleep(0.1)
+    alice.stop_sending()
+    assert await playing is False
+    await settle()
+    assert 0 < bob.receiver.stats.received < 15
