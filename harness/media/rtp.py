@@ -36,6 +36,11 @@ RESTART_TRANSIT = 1.0
 #: Seconds of silence a new segment may follow the last audio by and still be joined to it.
 RESYNC_SLACK = 0.2
 
+#: Sequence numbers remembered, without their audio, for spotting copies (RFC 3550's
+#: reordering window is 100 packets behind; twice that, and more, is kept).
+RECENT_PACKETS = 512
+_FORGOTTEN = (0, 0, b"")
+
 _HEADER = struct.Struct("!BBHII")
 _EXTENSION_HEADER = struct.Struct("!HH")
 _SEQ_MOD = 1 << 16
@@ -211,6 +216,12 @@ class RtpReceiver:
         self.ssrc: int | None = None
         # extended sequence -> (payload type, timestamp offset from the first packet, payload)
         self._packets: dict[int, tuple[int, int, bytes]] = {}
+        #: False: only the statistics and the placement of each packet (:attr:`last_offset`)
+        #: are kept, and of the packets only the most recent sequence numbers, for spotting
+        #: copies; a live recording takes the payloads as they come (:mod:`timeline`).
+        self.keep_audio = True
+        self._received = 0
+        self._payload_types: set[int] = set()
         self._base_timestamp = 0
         self._lowest_ext = 0
         self._highest_ext = 0
@@ -309,7 +320,14 @@ class RtpReceiver:
             self._out_of_order += 1
             self._lowest_ext = min(self._lowest_ext, ext)
         self._kept += len(packet.payload)
-        self._packets[ext] = (packet.payload_type, offset, packet.payload)
+        self._received += 1
+        self._payload_types.add(packet.payload_type)
+        if self.keep_audio:
+            self._packets[ext] = (packet.payload_type, offset, packet.payload)
+        else:
+            self._packets[ext] = _FORGOTTEN
+            if len(self._packets) > 2 * RECENT_PACKETS:
+                self._forget_old()
         self.last_offset = offset
         self._reach = max(self._reach, offset + len(packet.payload))
         # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
@@ -321,6 +339,11 @@ class RtpReceiver:
             self._last_raw_transit = now * self.clock_rate - raw
             self._last_timestamp = offset
         return True
+
+    def _forget_old(self) -> None:
+        """Keep only the most recent sequence numbers: older copies fall outside any window."""
+        oldest = self._highest_ext - RECENT_PACKETS
+        self._packets = {ext: kept for ext, kept in self._packets.items() if ext >= oldest}
 
     def _over_budget(self, size: int, now: float) -> bool:
         """Whether keeping ``size`` more bytes would pass ``max_bytes`` or, bounded by the wall
@@ -342,7 +365,7 @@ class RtpReceiver:
     @property
     def stats(self) -> RtpStats:
         """A snapshot of the reception statistics."""
-        received = len(self._packets)
+        received = self._received
         expected = self._highest_ext - self._lowest_ext + 1 if received else 0
         return RtpStats(
             received=received,
@@ -356,7 +379,7 @@ class RtpReceiver:
 
     def payload_types(self) -> set[int]:
         """The payload types seen so far."""
-        return {payload_type for payload_type, _, _ in self._packets.values()}
+        return set(self._payload_types)
 
     def audio(self, payload_type: int, silence: int | None = None, max_gap: int = MAX_GAP) -> bytes:
         """The stream's payload of ``payload_type``, laid out on the sender's timeline.
@@ -366,6 +389,8 @@ class RtpReceiver:
         are filled with ``silence`` (default: the G.711 silence code for PT 0 or 8). A gap
         longer than ``max_gap`` samples is a timestamp jump, not a pause, and is closed up.
         """
+        if not self.keep_audio:
+            raise ValueError("this receiver keeps no audio (keep_audio is False)")
         if silence is None:
             if payload_type not in SILENCE_BY_PAYLOAD_TYPE:
                 raise ValueError(

@@ -22,6 +22,7 @@ from harness.media import g711
 from harness.media.dtmf import InbandDetector
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
+from harness.media.timeline import Timeline
 from harness.sip.sdp import Negotiated
 from harness.voicemail.flows.callflow import (
     Action,
@@ -135,7 +136,7 @@ class MailboxServices(Protocol):
         ...
 
     async def recording_progress(self, audio: Pcm) -> None:
-        """Everything the current recording holds so far."""
+        """The next stretch of the current recording, settled (later packets cannot change it)."""
         ...
 
     async def recording_done(self) -> None:
@@ -143,8 +144,11 @@ class MailboxServices(Protocol):
         ...
 
 
-#: Seconds between two flushes of a recording to disk: what a crash may lose at most.
+#: Seconds between two flushes of a recording to disk.
 FLUSH_INTERVAL = 1.0
+#: Samples of the recording's end left in memory at a flush, for packets still on their way:
+#: a crash loses at most these and a flush interval.
+SETTLE_SAMPLES = RATE // 2
 
 
 class PromptSource(Protocol):
@@ -194,6 +198,9 @@ class CallSession:
         self._hung_up = False
         self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
         self._inband: InbandDetector | None = None
+        # The recording under way: its unsettled end, and (encoded) what settled so far.
+        self._tape: Timeline | None = None
+        self._taken = bytearray()
         self.keys: list[str] = []  # every key heard, for logs and tests
         if dtmf_mode == "auto":
             dtmf_mode = "rfc2833" if negotiated.telephone_event_pt is not None else "inband"
@@ -204,6 +211,8 @@ class CallSession:
             self._inband = InbandDetector()
         rtp.on_packet = self._packet
         rtp.receiver.max_lead = TIMESTAMP_LEAD
+        # Payloads go to the recording as they come; the receiver keeps only statistics.
+        rtp.receiver.keep_audio = False
 
     # -- inputs from the call ----------------------------------------------------------------
 
@@ -244,8 +253,10 @@ class CallSession:
         if packet.payload_type != self.negotiated.payload_type:
             return
         # Where the receiver placed it: held near the wall clock, across renumbering.
-        end = self.rtp.receiver.last_offset + len(packet.payload)
-        self._heard_until = max(self._heard_until, end)
+        offset = self.rtp.receiver.last_offset
+        self._heard_until = max(self._heard_until, offset + len(packet.payload))
+        if self._tape is not None:
+            self._tape.put(offset, packet.payload)
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
         ):
@@ -407,6 +418,8 @@ class CallSession:
 
     def _start_recording(self, record: Record) -> None:
         recording = _Recording(record, self._heard_until)
+        self._tape = Timeline(self._heard_until, g711.silence_byte(self.negotiated.codec))
+        self._taken = bytearray()
         if record.max_seconds:
             recording.timer = self._loop.call_later(
                 record.max_seconds, self._end_recording, "maxsecs", None
@@ -414,16 +427,16 @@ class CallSession:
         self._recording = recording
 
     async def _flush_recording(self) -> None:
-        """While recording, hand the audio so far to the services every FLUSH_INTERVAL."""
+        """While recording, hand what settled to the services every FLUSH_INTERVAL."""
         while self._recording is not None:
             await asyncio.sleep(FLUSH_INTERVAL)
-            recording = self._recording
-            if recording is None:
+            tape = self._tape
+            if self._recording is None or tape is None:
                 return
-            heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
-            end = max(recording.start, min(len(heard), self._heard_until))
-            audio = heard[recording.start : end]
-            await self.services.recording_progress(np.asarray(audio, dtype=np.int16))
+            chunk = tape.take(self._heard_until - SETTLE_SAMPLES)
+            if chunk:
+                self._taken += chunk
+                await self.services.recording_progress(g711.decode(chunk, self.negotiated.codec))
 
     def _end_recording(
         self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None
@@ -433,15 +446,19 @@ class CallSession:
             return
         if recording.timer is not None:
             recording.timer.cancel()
-        heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
-        end = min(len(heard), self._heard_until)
+        end = self._heard_until
         if why == "silence":
             end -= recording.silent
         if recording.record.max_seconds:
             # Whatever ended it: the timer fires on the wall clock, the audio may run ahead.
             end = min(end, recording.start + int(recording.record.max_seconds * RATE))
-        audio = heard[recording.start : max(end, recording.start)]
-        self._last_recording = np.asarray(audio, dtype=np.int16)
+        tape, self._tape = self._tape, None
+        taken, self._taken = self._taken, bytearray()
+        if tape is not None:
+            taken += tape.take(end)
+        length = max(end - recording.start, 0)
+        audio = g711.decode(bytes(taken[:length]), self.negotiated.codec)
+        self._last_recording = audio
         seconds = len(audio) / RATE
         self._events.put_nowait(RecordingFinished(self._loop.time(), why, seconds, key))
 

@@ -345,3 +345,26 @@ def test_one_stray_packet_does_not_restart_the_stream() -> None:
     feed(receiver, [*packets[:50], stray, *packets[50:]])
     assert receiver.audio(0) == b"".join(p.payload for p in packets)
     assert receiver.stats.received == 100
+
+
+def test_a_receiver_keeping_no_audio_stays_small_and_counts_right() -> None:
+    receiver = RtpReceiver(max_lead=2.0)
+    receiver.keep_audio = False
+    packets = stream(3000)  # a minute
+    feed(receiver, packets[:1500] + packets[1499:1500] + packets[1500:])
+    stats = receiver.stats
+    assert (stats.received, stats.duplicates, stats.lost) == (3000, 1, 0)
+    assert receiver.payload_types() == {0}
+    assert receiver.last_offset == 2999 * 160
+    assert len(receiver._packets) <= 2 * 512
+    with pytest.raises(ValueError, match="keeps no audio"):
+        receiver.audio(0)
+
+
+def test_a_receiver_keeping_no_audio_still_follows_a_replay() -> None:
+    loop = stream(150)
+    receiver = RtpReceiver(max_lead=2.0)
+    receiver.keep_audio = False
+    feed(receiver, loop + loop)
+    assert receiver.last_offset == 299 * 160
+    assert receiver.restarts == 1
