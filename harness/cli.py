@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from harness import __version__
 from harness.library import copy_library, library_files, library_path
+from harness.media import event_loop
 from harness.media.sounds import prompt_library
 from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
@@ -616,7 +617,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return asyncio.run(_serve_until_stopped(config, args, listen))
+    # uvloop when installed (the ``fast`` extra): the server's media timing runs on the loop.
+    return event_loop.run(_serve_until_stopped(config, args, listen))
 
 
 async def _serve_until_stopped(
