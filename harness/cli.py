@@ -43,6 +43,7 @@ from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.listening import Listening, listening
+from harness.voicemail.overload import OverloadPolicy
 from harness.voicemail.server import VoicemailServer
 
 if TYPE_CHECKING:
@@ -57,6 +58,8 @@ EXIT_INTERRUPTED = 130
 #: NOTIFYs per second a served server sends at most: a resync of 10,000 peers takes 50 s
 #: instead of arriving at the proxy all at once.
 DEFAULT_MWI_RATE = 200.0
+#: Seconds of event-loop lag past which `serve` refuses new calls: five 20 ms frames late.
+DEFAULT_MAX_LOOP_LAG = 0.1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -275,6 +278,14 @@ def _add_serve(commands: Any) -> None:
         default=DEFAULT_MWI_RATE,
         help="unsolicited MWI NOTIFYs per second at most, so the start-up resync of many peers "
         f"does not flood the proxy (default {DEFAULT_MWI_RATE:g}; 0: unpaced)",
+    )
+    serve.add_argument(
+        "--max-loop-lag",
+        type=float,
+        default=DEFAULT_MAX_LOOP_LAG,
+        help="refuse new calls (503, Retry-After) while the event loop has run a timer this "
+        "many seconds late within the last second, so calls under way keep their audio "
+        f"(default {DEFAULT_MAX_LOOP_LAG:g}; 0: never)",
     )
     serve.add_argument(
         "--prompts",
@@ -633,6 +644,7 @@ async def _serve_until_stopped(
         tcp=listen.tcp,
         mwi_rate=args.mwi_rate or None,
         prompts=prompt_library(args.prompts, args.sounds),
+        overload=OverloadPolicy(args.max_loop_lag) if args.max_loop_lag > 0 else None,
     )
     try:
         await server.start()
