@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import weakref
 from collections.abc import Callable
 from functools import partial
 from types import TracebackType
@@ -33,7 +32,7 @@ from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
 Address = tuple[str, int]
 
 # One media clock per event loop paces every session's pre-encoded playback.
-_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Pacer] = weakref.WeakKeyDictionary()
+_PACERS: dict[asyncio.AbstractEventLoop, Pacer] = {}
 
 
 def _resolve(done: asyncio.Future[StreamEnd], end: StreamEnd) -> None:
@@ -46,6 +45,9 @@ def shared_pacer() -> Pacer:
     loop = asyncio.get_running_loop()
     pacer = _PACERS.get(loop)
     if pacer is None:
+        # Loops of finished runs (tests make one each) are let go of when a new one starts.
+        for closed in [other for other in _PACERS if other.is_closed()]:
+            del _PACERS[closed]
         pacer = _PACERS[loop] = Pacer(loop)
     return pacer
 

@@ -9,8 +9,9 @@ import pytest
 
 from harness.media import g711
 from harness.media.dtmf import DtmfError, detect_inband, dtmf_tone
+from harness.media.pacer import Pacer
 from harness.media.rtp import RtpPacket
-from harness.media.session import RtpSession
+from harness.media.session import _PACERS, RtpSession, shared_pacer
 
 
 def tone(seconds: float, frequency: float = 440.0) -> np.ndarray:
@@ -284,3 +285,20 @@ async def test_stopping_encoded_playback_cuts_it_short(pair: tuple[RtpSession, R
     assert await playing is False
     await settle()
     assert 0 < bob.receiver.stats.received < 15
+
+
+def test_each_loop_has_its_own_media_clock_and_closed_loops_are_let_go() -> None:
+    async def clock() -> Pacer:
+        return shared_pacer()
+
+    first_loop = asyncio.new_event_loop()
+    first = first_loop.run_until_complete(clock())
+    first_loop.close()
+    second_loop = asyncio.new_event_loop()
+    try:
+        second = second_loop.run_until_complete(clock())
+        assert second is not first
+        assert second_loop.run_until_complete(clock()) is second
+        assert first_loop not in _PACERS
+    finally:
+        second_loop.close()
