@@ -271,7 +271,7 @@ async def test_encoded_playback_on_the_shared_clock_is_paced_and_continues_the_s
     assert await alice.play_encoded(second, 0)
     await settle()
     # 1600 samples are 200 ms: paced in real time, not sent as a burst.
-    assert 0.18 <= elapsed <= 0.3
+    assert 0.18 <= elapsed <= 0.5
     assert bob.receiver.audio(0) == first + second
     stats = bob.receiver.stats
     assert (stats.received, stats.lost, stats.duplicates) == (20, 0, 0)
