@@ -11,11 +11,20 @@ from __future__ import annotations
 
 
 class Timeline:
-    """Payload bytes from sample ``start`` on; what lies before :attr:`settled` is gone."""
+    """Payload bytes from sample ``start`` on; what lies before :attr:`settled` is gone.
 
-    def __init__(self, start: int, silence: int) -> None:
+    The recording begins (:attr:`begin`) ``margin`` samples before the first payload put, if
+    that lies after ``start``: a caller who sent no audio since (only keys, or nothing) is not
+    recorded as silence until they speak, as a recorder taking the frames it receives would
+    not; the margin keeps packets reordered around the first one.
+    """
+
+    def __init__(self, start: int, silence: int, margin: int = 160) -> None:
+        self.begin = start
+        self.margin = margin
         self.settled = start
         self.silence = silence
+        self._anchored = False
         self.late = 0  # bytes that arrived for a stretch already taken out
         self._pending = bytearray()
 
@@ -26,6 +35,10 @@ class Timeline:
 
     def put(self, offset: int, payload: bytes) -> None:
         """Lay ``payload`` at sample ``offset``; the part before :attr:`settled` is dropped."""
+        if not self._anchored:
+            self._anchored = True
+            if offset - self.margin > self.settled and not self._pending:
+                self.begin = self.settled = offset - self.margin
         skip = self.settled - offset
         if skip > 0:
             self.late += min(skip, len(payload))

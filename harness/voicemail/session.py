@@ -446,17 +446,18 @@ class CallSession:
             return
         if recording.timer is not None:
             recording.timer.cancel()
+        tape, self._tape = self._tape, None
+        begin = recording.start if tape is None else tape.begin
         end = self._heard_until
         if why == "silence":
             end -= recording.silent
         if recording.record.max_seconds:
             # Whatever ended it: the timer fires on the wall clock, the audio may run ahead.
-            end = min(end, recording.start + int(recording.record.max_seconds * RATE))
-        tape, self._tape = self._tape, None
+            end = min(end, begin + int(recording.record.max_seconds * RATE))
         taken, self._taken = self._taken, bytearray()
         if tape is not None:
             taken += tape.take(end)
-        length = max(end - recording.start, 0)
+        length = max(end - begin, 0)
         audio = g711.decode(bytes(taken[:length]), self.negotiated.codec)
         self._last_recording = audio
         seconds = len(audio) / RATE

@@ -38,3 +38,19 @@ def test_memory_holds_only_the_unsettled_stretch() -> None:
         if index % 50 == 49:
             timeline.take((index - 10) * 160)
     assert timeline.end - timeline.settled <= 11 * 160
+
+
+def test_a_recording_begins_with_the_first_audio_after_its_start() -> None:
+    """The caller pressed a key during the greeting and spoke 1.8 s after the beep."""
+    timeline = Timeline(start=0, silence=SILENCE, margin=800)
+    timeline.put(14_560, b"w" * 160)
+    timeline.put(14_400, b"v" * 160)  # reordered around the first packet: still kept
+    assert timeline.begin == 13_760
+    assert timeline.take(14_720) == bytes([SILENCE]) * 640 + b"v" * 160 + b"w" * 160
+
+
+def test_a_caller_streaming_through_the_start_is_recorded_from_the_start() -> None:
+    timeline = Timeline(start=1000, silence=SILENCE)
+    timeline.put(960, b"a" * 160)
+    assert timeline.begin == 1000
+    assert timeline.take(1120) == b"a" * 120
