@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from harness import __version__
 from harness.library import copy_library, library_files, library_path
 from harness.load.command import add_load_command, run_load_command
+from harness.media import event_loop
 from harness.media.sounds import prompt_library
 from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
@@ -43,6 +44,7 @@ from harness.scenario.workers import LogSetup
 from harness.voicemail.conf.dialect import ConfigError
 from harness.voicemail.conf.server_config import ServerConfig, load_config
 from harness.voicemail.listening import Listening, listening
+from harness.voicemail.overload import OverloadPolicy
 from harness.voicemail.server import VoicemailServer
 
 if TYPE_CHECKING:
@@ -57,6 +59,8 @@ EXIT_INTERRUPTED = 130
 #: NOTIFYs per second a served server sends at most: a resync of 10,000 peers takes 50 s
 #: instead of arriving at the proxy all at once.
 DEFAULT_MWI_RATE = 200.0
+#: Seconds of event-loop lag past which `serve` refuses new calls: five 20 ms frames late.
+DEFAULT_MAX_LOOP_LAG = 0.1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,6 +281,14 @@ def _add_serve(commands: Any) -> None:
         default=DEFAULT_MWI_RATE,
         help="unsolicited MWI NOTIFYs per second at most, so the start-up resync of many peers "
         f"does not flood the proxy (default {DEFAULT_MWI_RATE:g}; 0: unpaced)",
+    )
+    serve.add_argument(
+        "--max-loop-lag",
+        type=float,
+        default=DEFAULT_MAX_LOOP_LAG,
+        help="refuse new calls (503, Retry-After) while the event loop has run a timer this "
+        "many seconds late within the last second, so calls under way keep their audio "
+        f"(default {DEFAULT_MAX_LOOP_LAG:g}; 0: never)",
     )
     serve.add_argument(
         "--prompts",
@@ -619,7 +631,8 @@ def _serve(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     for warning in config.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    return asyncio.run(_serve_until_stopped(config, args, listen))
+    # uvloop when installed (the ``fast`` extra): the server's media timing runs on the loop.
+    return event_loop.run(_serve_until_stopped(config, args, listen))
 
 
 async def _serve_until_stopped(
@@ -634,6 +647,7 @@ async def _serve_until_stopped(
         tcp=listen.tcp,
         mwi_rate=args.mwi_rate or None,
         prompts=prompt_library(args.prompts, args.sounds),
+        overload=OverloadPolicy(args.max_loop_lag) if args.max_loop_lag > 0 else None,
     )
     try:
         await server.start()

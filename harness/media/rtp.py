@@ -24,6 +24,23 @@ FRAME_SAMPLES = 160
 #: Longest silence (in samples, one minute at 8 kHz) a recording keeps between packets.
 MAX_GAP = 8000 * 60
 
+#: RFC 3550 A.1: sequence numbers this far ahead are loss, this far behind reordering;
+#: further off, two consecutive packets start a new segment of the stream.
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+
+#: Seconds a copy of a packet may be off the stream's timing and still be a late copy;
+#: further off, in a live recording, it is a loop of the same audio starting over.
+RESTART_TRANSIT = 1.0
+
+#: Seconds of silence a new segment may follow the last audio by and still be joined to it.
+RESYNC_SLACK = 0.2
+
+#: Sequence numbers remembered, without their audio, for spotting copies (RFC 3550's
+#: reordering window is 100 packets behind; twice that, and more, is kept).
+RECENT_PACKETS = 512
+_FORGOTTEN = (0, 0, b"")
+
 _HEADER = struct.Struct("!BBHII")
 _EXTENSION_HEADER = struct.Struct("!HH")
 _SEQ_MOD = 1 << 16
@@ -173,6 +190,9 @@ class RtpReceiver:
 
     Packets may arrive reordered, duplicated or not at all; sequence numbers and timestamps
     are unwrapped relative to the first packet, so calls can run past both wrap-arounds.
+    A sender that starts its numbering over under the same SSRC (a re-INVITE, a failover, a
+    looped pcap) is followed as RFC 3550 A.1 says: two consecutive packets far out of
+    sequence begin a new segment, laid on the timeline after what was heard.
     Packets of other SSRCs are counted in ``other_ssrc`` and otherwise ignored.
     """
 
@@ -196,6 +216,12 @@ class RtpReceiver:
         self.ssrc: int | None = None
         # extended sequence -> (payload type, timestamp offset from the first packet, payload)
         self._packets: dict[int, tuple[int, int, bytes]] = {}
+        #: False: only the statistics and the placement of each packet (:attr:`last_offset`)
+        #: are kept, and of the packets only the most recent sequence numbers, for spotting
+        #: copies; a live recording takes the payloads as they come (:mod:`timeline`).
+        self.keep_audio = True
+        self._received = 0
+        self._payload_types: set[int] = set()
         self._base_timestamp = 0
         self._lowest_ext = 0
         self._highest_ext = 0
@@ -204,51 +230,120 @@ class RtpReceiver:
         self._other_ssrc = 0
         self._jitter = 0.0
         self._last_transit: float | None = None
+        self._last_raw_transit: float | None = None
         self._last_timestamp: int | None = None
+        #: Times the sender started its sequence numbers over (RFC 3550 A.1 resynchronisation).
+        self.restarts = 0
+        #: Where the last packet kept lies on the receiver's timeline, in samples.
+        self.last_offset = 0
+        self._seq_shift = 0  # added to sequence numbers since the last restart
+        self._reach = 0  # samples up to the end of the furthest payload kept
+        self._pending: tuple[RtpPacket, float] | None = None  # an out-of-sequence packet
 
     def receive(self, packet: RtpPacket, now: float) -> bool:
         """Take one packet that arrived at time ``now`` (seconds). True if it was new."""
         if self.ssrc is None:
-            self.ssrc = packet.ssrc
-            self._first_arrival = now
-            self._base_timestamp = packet.timestamp
-            self._lowest_ext = self._highest_ext = packet.sequence
-            ext = packet.sequence
+            self._start(packet, now)
         elif packet.ssrc != self.ssrc:
             self._other_ssrc += 1
             return False
-        else:
-            highest = self._highest_ext
-            delta = (packet.sequence - highest) & 0xFFFF
-            if delta >= 0x8000:
-                delta -= _SEQ_MOD
-            ext = highest + delta
-            if ext in self._packets:
-                self._duplicates += 1
-                return False
-            if delta > 0:
-                self._highest_ext = ext
-            else:
-                self._out_of_order += 1
-                self._lowest_ext = min(self._lowest_ext, ext)
-        offset = (packet.timestamp - self._base_timestamp) & 0xFFFFFFFF
-        if offset >= 0x80000000:
-            offset -= _TS_MOD
-        if self.max_lead is not None:
-            offset = self._within_wall_clock(offset, now)
+        elif not self._in_sequence(packet, now):
+            return self._probation(packet, now)
+        return self._keep(packet, now)
+
+    def _start(self, packet: RtpPacket, now: float) -> None:
+        self.ssrc = packet.ssrc
+        self._first_arrival = now
+        self._base_timestamp = packet.timestamp
+        self._lowest_ext = self._highest_ext = packet.sequence
+
+    def _offset(self, timestamp: int) -> int:
+        """``timestamp`` unwrapped to samples from the start of the current segment's base."""
+        offset = (timestamp - self._base_timestamp) & 0xFFFFFFFF
+        return offset - _TS_MOD if offset >= 0x80000000 else offset
+
+    def _in_sequence(self, packet: RtpPacket, now: float) -> bool:
+        """RFC 3550 A.1: a little ahead is loss, a little behind is reordering or a copy;
+        anything else is a sign that the sender started its numbering over. Bounded by the
+        wall clock (a live recording), so is a copy whose timing is a second away from the
+        stream's: a loop shorter than the reordering window."""
+        udelta = (packet.sequence + self._seq_shift - self._highest_ext) & 0xFFFF
+        if 0 < udelta < MAX_DROPOUT:
+            return True
+        if udelta and udelta < _SEQ_MOD - MAX_MISORDER:
+            return False
+        ext = self._highest_ext - (_SEQ_MOD - udelta if udelta else 0)
+        if self.max_lead is None or self._last_raw_transit is None or ext not in self._packets:
+            return True
+        transit = now * self.clock_rate - self._offset(packet.timestamp)
+        return abs(transit - self._last_raw_transit) <= RESTART_TRANSIT * self.clock_rate
+
+    def _probation(self, packet: RtpPacket, now: float) -> bool:
+        """A packet out of sequence: two in a row that follow each other are a new segment."""
+        pending, self._pending = self._pending, (packet, now)
+        if pending is None or (pending[0].sequence + 1) & 0xFFFF != packet.sequence:
+            return False
+        self._pending = None
+        self._resync(*pending)
+        self._keep(*pending)
+        return self._keep(packet, now)
+
+    def _resync(self, packet: RtpPacket, now: float) -> None:
+        """Continue the stream's numbering and timeline from ``packet`` on: right after what
+        was heard if it follows on, else where its arrival time puts it."""
+        self.restarts += 1
+        self._seq_shift = (self._highest_ext + 1 - packet.sequence) & 0xFFFF
+        arrived = int((now - self._first_arrival) * self.clock_rate)
+        place = self._reach if arrived - self._reach <= RESYNC_SLACK * self.clock_rate else arrived
+        self._base_timestamp = (packet.timestamp - place) & 0xFFFFFFFF
+        self._last_transit = self._last_raw_transit = None
+        self._last_timestamp = None
+
+    def _keep(self, packet: RtpPacket, now: float) -> bool:
+        """Store a packet of the current segment unless it is a copy or over budget."""
+        highest = self._highest_ext
+        delta = (packet.sequence + self._seq_shift - highest) & 0xFFFF
+        if delta >= 0x8000:
+            delta -= _SEQ_MOD
+        ext = highest + delta
+        if ext in self._packets:
+            self._duplicates += 1
+            return False
+        raw = self._offset(packet.timestamp)
+        offset = raw if self.max_lead is None else self._within_wall_clock(raw, now)
         if self._over_budget(len(packet.payload), now):
             self.refused += 1
             return False
+        if delta > 0:
+            self._highest_ext = ext
+        elif delta < 0:
+            self._out_of_order += 1
+            self._lowest_ext = min(self._lowest_ext, ext)
         self._kept += len(packet.payload)
-        self._packets[ext] = (packet.payload_type, offset, packet.payload)
+        self._received += 1
+        self._payload_types.add(packet.payload_type)
+        if self.keep_audio:
+            self._packets[ext] = (packet.payload_type, offset, packet.payload)
+        else:
+            self._packets[ext] = _FORGOTTEN
+            if len(self._packets) > 2 * RECENT_PACKETS:
+                self._forget_old()
+        self.last_offset = offset
+        self._reach = max(self._reach, offset + len(packet.payload))
         # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
         if offset != self._last_timestamp:
             transit = now * self.clock_rate - offset
             if self._last_transit is not None:
                 self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
             self._last_transit = transit
+            self._last_raw_transit = now * self.clock_rate - raw
             self._last_timestamp = offset
         return True
+
+    def _forget_old(self) -> None:
+        """Keep only the most recent sequence numbers: older copies fall outside any window."""
+        oldest = self._highest_ext - RECENT_PACKETS
+        self._packets = {ext: kept for ext, kept in self._packets.items() if ext >= oldest}
 
     def _over_budget(self, size: int, now: float) -> bool:
         """Whether keeping ``size`` more bytes would pass ``max_bytes`` or, bounded by the wall
@@ -270,7 +365,7 @@ class RtpReceiver:
     @property
     def stats(self) -> RtpStats:
         """A snapshot of the reception statistics."""
-        received = len(self._packets)
+        received = self._received
         expected = self._highest_ext - self._lowest_ext + 1 if received else 0
         return RtpStats(
             received=received,
@@ -284,7 +379,7 @@ class RtpReceiver:
 
     def payload_types(self) -> set[int]:
         """The payload types seen so far."""
-        return {payload_type for payload_type, _, _ in self._packets.values()}
+        return set(self._payload_types)
 
     def audio(self, payload_type: int, silence: int | None = None, max_gap: int = MAX_GAP) -> bytes:
         """The stream's payload of ``payload_type``, laid out on the sender's timeline.
@@ -294,6 +389,8 @@ class RtpReceiver:
         are filled with ``silence`` (default: the G.711 silence code for PT 0 or 8). A gap
         longer than ``max_gap`` samples is a timestamp jump, not a pause, and is closed up.
         """
+        if not self.keep_audio:
+            raise ValueError("this receiver keeps no audio (keep_audio is False)")
         if silence is None:
             if payload_type not in SILENCE_BY_PAYLOAD_TYPE:
                 raise ValueError(

@@ -1,6 +1,6 @@
 """A deposit's recording streamed to disk while it is spoken, and recovered after a crash.
 
-While a caller speaks, what has been heard so far is appended every second or so to
+While a caller speaks, what has been heard is appended every second or so, as it settles, to
 ``<mailbox>/tmp/rec-<msg_id>.pcm`` (16-bit 8 kHz samples) and fsynced; ``rec-<msg_id>.json``,
 written before the first sample, says which mailboxes and folder the message is for and holds
 its information file. When the call stores the message, the journal is removed after the
@@ -73,15 +73,18 @@ class RecordingJournal:
 
     def flush(self, audio: Pcm) -> None:
         """Append the part of ``audio`` (everything recorded so far) not yet on disk; fsync."""
+        self.append(audio[self._written :])
+
+    def append(self, chunk: Pcm) -> None:
+        """Append ``chunk``, the recording's next stretch, to the file; fsync."""
         with self._lock:
-            if self._closed or len(audio) <= self._written:
+            if self._closed or not len(chunk):
                 return
-            tail = np.asarray(audio[self._written :], dtype="<i2").tobytes()
             with open(self.audio_path, "ab") as handle:
-                handle.write(tail)
+                handle.write(np.asarray(chunk, dtype="<i2").tobytes())
                 handle.flush()
                 os.fsync(handle.fileno())
-            self._written = len(audio)
+            self._written += len(chunk)
 
     def discard(self) -> None:
         """The message is stored (or was thrown away): the journal goes."""

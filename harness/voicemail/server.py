@@ -59,6 +59,7 @@ from harness.voicemail.incoming import IncomingCall
 from harness.voicemail.limits import MAX_CALL_AUDIO, RETRY_AFTER, ServerLimits
 from harness.voicemail.lockout import LockoutPolicy, PinLockout
 from harness.voicemail.notifier import MwiTarget, Notifier, authorized_notify, build_notify
+from harness.voicemail.overload import Overload, OverloadPolicy
 from harness.voicemail.peer_address import PeerAddressError, resolve_peer
 from harness.voicemail.recording import recover
 from harness.voicemail.reload import ReloadOutcome, config_change
@@ -124,6 +125,11 @@ class _Routing:
         return self.routed.resolution.mailbox if self.routed.resolution is not None else None
 
 
+#: Seconds a caller refused for overload is told to wait: load passes quicker than a full
+#: call-limit frees up.
+OVERLOAD_RETRY_AFTER = 5
+
+
 @dataclass(slots=True)
 class _Call:
     """A voicemail call in progress."""
@@ -157,8 +163,12 @@ class VoicemailServer:
         smdi: SmdiOptions | None = None,
         tcp: bool = False,
         mwi_rate: float | None = None,
+        overload: OverloadPolicy | None = None,
     ) -> None:
         self.config = config
+        #: New calls are refused 503 while the event loop runs late (None: never for that).
+        self.overload = None if overload is None else Overload(overload)
+        self._overload_probe: asyncio.TimerHandle | None = None
         #: Unsolicited NOTIFYs per second at most (None: unpaced), so a resync of thousands
         #: of peers does not flood the proxy.
         self.mwi_rate = mwi_rate
@@ -242,6 +252,18 @@ class VoicemailServer:
         await asyncio.to_thread(self.spool.load_counts, self.config.voicemail.mailboxes)
         self.smdi = await SmdiService.open(self.config, self.smdi_options, self.counts)
         self.resync()
+        self._probe_loop()
+
+    def _probe_loop(self, expected: float | None = None) -> None:
+        """Measure how late the loop runs a timer, and ask for the next measure."""
+        if self.overload is None:
+            return
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if expected is not None:
+            self.overload.probe(expected, now)
+        interval = self.overload.policy.interval
+        self._overload_probe = loop.call_at(now + interval, self._probe_loop, now + interval)
 
     def _maxmsg_by_mailbox(self) -> dict[MailboxId, int]:
         boxes = self.config.voicemail.mailboxes
@@ -258,7 +280,7 @@ class VoicemailServer:
             await asyncio.wait(calls, timeout=10)
         if live:
             await asyncio.wait([asyncio.ensure_future(self._bye_on_stop(d)) for d in live])
-        for timer in (self._timer, self._subscription_timer):
+        for timer in (self._timer, self._subscription_timer, self._overload_probe):
             if timer is not None:
                 timer.cancel()
         if self._status_server is not None:
@@ -393,6 +415,16 @@ class VoicemailServer:
                 503,
                 f"Service Unavailable (call-limit {self.limits.call_limit} reached)",
                 headers=[("Retry-After", str(RETRY_AFTER))],
+            )
+            return
+        if self.overload is not None and not self.overload.admit(asyncio.get_running_loop().time()):
+            log.warning("call from %s refused: the server is overloaded", incoming.caller)
+            self._respond(
+                transaction,
+                request,
+                503,
+                "Service Unavailable (overloaded)",
+                headers=[("Retry-After", str(OVERLOAD_RETRY_AFTER))],
             )
             return
         routing = await self._route(incoming, transaction, source)

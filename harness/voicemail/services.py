@@ -188,12 +188,12 @@ class CallServices:
             log.error("%s: recording not journalled: %s", deposit.mailbox, error)
 
     async def recording_progress(self, audio: Pcm) -> None:
-        """Everything recorded so far: what is new goes to the journal, fsynced."""
+        """The recording's next stretch goes to the journal, fsynced."""
         journal = self._journal
         if journal is None:
             return
         try:
-            await asyncio.to_thread(journal.flush, audio)
+            await asyncio.to_thread(journal.append, audio)
         except OSError as error:
             # The recording itself goes on in memory; only the crash protection is lost.
             log.error("%s: recording journal stopped: %s", journal.mailboxes[0], error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -21,6 +22,7 @@ from harness.media import g711
 from harness.media.dtmf import InbandDetector
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
+from harness.media.timeline import Timeline
 from harness.sip.sdp import Negotiated
 from harness.voicemail.flows.callflow import (
     Action,
@@ -134,7 +136,7 @@ class MailboxServices(Protocol):
         ...
 
     async def recording_progress(self, audio: Pcm) -> None:
-        """Everything the current recording holds so far."""
+        """The next stretch of the current recording, settled (later packets cannot change it)."""
         ...
 
     async def recording_done(self) -> None:
@@ -142,8 +144,11 @@ class MailboxServices(Protocol):
         ...
 
 
-#: Seconds between two flushes of a recording to disk: what a crash may lose at most.
+#: Seconds between two flushes of a recording to disk.
 FLUSH_INTERVAL = 1.0
+#: Samples of the recording's end left in memory at a flush, for packets still on their way:
+#: a crash loses at most these and a flush interval.
+SETTLE_SAMPLES = RATE // 2
 
 
 class PromptSource(Protocol):
@@ -191,10 +196,11 @@ class CallSession:
         self._flusher: asyncio.Task[None] | None = None
         self._last_recording: Pcm | None = None
         self._hung_up = False
-        self._first_timestamp: int | None = None
-        self._first_arrival = 0.0
         self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
         self._inband: InbandDetector | None = None
+        # The recording under way: its unsettled end, and (encoded) what settled so far.
+        self._tape: Timeline | None = None
+        self._taken = bytearray()
         self.keys: list[str] = []  # every key heard, for logs and tests
         if dtmf_mode == "auto":
             dtmf_mode = "rfc2833" if negotiated.telephone_event_pt is not None else "inband"
@@ -205,6 +211,8 @@ class CallSession:
             self._inband = InbandDetector()
         rtp.on_packet = self._packet
         rtp.receiver.max_lead = TIMESTAMP_LEAD
+        # Payloads go to the recording as they come; the receiver keeps only statistics.
+        rtp.receiver.keep_audio = False
 
     # -- inputs from the call ----------------------------------------------------------------
 
@@ -244,13 +252,11 @@ class CallSession:
     def _packet(self, packet: RtpPacket) -> None:
         if packet.payload_type != self.negotiated.payload_type:
             return
-        now = self._loop.time()
-        if self._first_timestamp is None:
-            self._first_timestamp = packet.timestamp
-            self._first_arrival = now
-        end = (packet.timestamp - self._first_timestamp) % 2**32 + len(packet.payload)
-        end = min(end, int((now - self._first_arrival + TIMESTAMP_LEAD) * RATE))
-        self._heard_until = max(self._heard_until, end)
+        # Where the receiver placed it: held near the wall clock, across renumbering.
+        offset = self.rtp.receiver.last_offset
+        self._heard_until = max(self._heard_until, offset + len(packet.payload))
+        if self._tape is not None:
+            self._tape.put(offset, packet.payload)
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
         ):
@@ -364,16 +370,31 @@ class CallSession:
             case Pause():
                 return np.zeros(int(item.seconds * RATE), dtype=np.int16)
 
+    def _encoded(self, item: Playable) -> bytes:
+        """``item`` in the call's codec: prompts and pauses from the cache, the rest encoded."""
+        codec = self.negotiated.codec
+        match item:
+            case Prompt():
+                return encoded_prompt(self.prompts, item.name, codec)
+            case Greeting():
+                recorded = self.services.greeting(item.mailbox, item.kind)
+                if recorded is not None:
+                    return g711.encode(recorded, codec)
+                return b"".join(
+                    encoded_prompt(self.prompts, prompt.name, codec) for prompt in item.fallback
+                )
+            case Pause():
+                return bytes([g711.silence_byte(codec)]) * int(item.seconds * RATE)
+        return g711.encode(self._render(item), codec)
+
     def _play(self, play: Play) -> None:
         self._stop_playback()
-        audio = _join([self._render(item) for item in play.items])
+        payload = b"".join(self._encoded(item) for item in play.items)
         self._interrupt = play.interrupt
-        self._playback = asyncio.ensure_future(self._send(audio))
+        self._playback = asyncio.ensure_future(self._send(payload))
 
-    async def _send(self, audio: Pcm) -> None:
-        completed = await self.rtp.send_audio(
-            audio, self.negotiated.codec, self.negotiated.payload_type
-        )
+    async def _send(self, payload: bytes) -> None:
+        completed = await self.rtp.play_encoded(payload, self.negotiated.payload_type)
         if not completed:
             return
         self._interrupt = None
@@ -397,6 +418,8 @@ class CallSession:
 
     def _start_recording(self, record: Record) -> None:
         recording = _Recording(record, self._heard_until)
+        self._tape = Timeline(self._heard_until, g711.silence_byte(self.negotiated.codec))
+        self._taken = bytearray()
         if record.max_seconds:
             recording.timer = self._loop.call_later(
                 record.max_seconds, self._end_recording, "maxsecs", None
@@ -404,16 +427,16 @@ class CallSession:
         self._recording = recording
 
     async def _flush_recording(self) -> None:
-        """While recording, hand the audio so far to the services every FLUSH_INTERVAL."""
+        """While recording, hand what settled to the services every FLUSH_INTERVAL."""
         while self._recording is not None:
             await asyncio.sleep(FLUSH_INTERVAL)
-            recording = self._recording
-            if recording is None:
+            tape = self._tape
+            if self._recording is None or tape is None:
                 return
-            heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
-            end = max(recording.start, min(len(heard), self._heard_until))
-            audio = heard[recording.start : end]
-            await self.services.recording_progress(np.asarray(audio, dtype=np.int16))
+            chunk = tape.take(self._heard_until - SETTLE_SAMPLES)
+            if chunk:
+                self._taken += chunk
+                await self.services.recording_progress(g711.decode(chunk, self.negotiated.codec))
 
     def _end_recording(
         self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None
@@ -423,21 +446,44 @@ class CallSession:
             return
         if recording.timer is not None:
             recording.timer.cancel()
-        heard = self.rtp.received_audio(self.negotiated.codec, self.negotiated.payload_type)
-        end = min(len(heard), self._heard_until)
+        tape, self._tape = self._tape, None
+        begin = recording.start if tape is None else tape.begin
+        end = self._heard_until
         if why == "silence":
             end -= recording.silent
         if recording.record.max_seconds:
             # Whatever ended it: the timer fires on the wall clock, the audio may run ahead.
-            end = min(end, recording.start + int(recording.record.max_seconds * RATE))
-        audio = heard[recording.start : max(end, recording.start)]
-        self._last_recording = np.asarray(audio, dtype=np.int16)
+            end = min(end, begin + int(recording.record.max_seconds * RATE))
+        taken, self._taken = self._taken, bytearray()
+        if tape is not None:
+            taken += tape.take(end)
+        length = max(end - begin, 0)
+        audio = g711.decode(bytes(taken[:length]), self.negotiated.codec)
+        self._last_recording = audio
         seconds = len(audio) / RATE
         self._events.put_nowait(RecordingFinished(self._loop.time(), why, seconds, key))
 
     def _take_recording(self) -> Pcm:
         audio, self._last_recording = self._last_recording, None
         return audio if audio is not None else np.zeros(0, dtype=np.int16)
+
+
+# Each prompt is encoded once per library and codec, then only its bytes are joined per call.
+_ENCODED: weakref.WeakKeyDictionary[PromptSource, dict[tuple[str, str], bytes]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def encoded_prompt(prompts: PromptSource, name: str, codec: str) -> bytes:
+    """Prompt ``name`` of ``prompts`` encoded with ``codec``, cached."""
+    cache = _ENCODED.get(prompts)
+    if cache is None:
+        cache = _ENCODED[prompts] = {}
+    key = (name, codec.upper())
+    encoded = cache.get(key)
+    if encoded is None:
+        encoded = cache[key] = g711.encode(prompts.audio(name), codec)
+    return encoded
 
 
 def _join(parts: list[Pcm]) -> Pcm:

@@ -20,13 +20,14 @@ from a hash of the file: it survives renumbering and moves, since neither rewrit
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
 import os
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -142,11 +143,30 @@ class Spool:
     def __init__(self, root: Path, audio_format: str = "wav") -> None:
         self.root = root
         self.audio_format = audio_format
+        # One lock per mailbox, so a deposit's fsync holds up only calls to the same mailbox.
         # Reentrant: the public readers take it too, and the writers call them.
-        self._lock = threading.RLock()
+        self._locks: dict[MailboxId, threading.RLock] = {}
+        self._locks_guard = threading.Lock()
         # Messages per folder of each mailbox asked about: read from disk once, then kept by
         # every change made through this spool, so the lamp never waits on a directory scan.
         self._tallies: dict[MailboxId, dict[str, int]] = {}
+
+    # -- locking ----------------------------------------------------------------------------
+
+    def _lock_of(self, mailbox: MailboxId) -> threading.RLock:
+        lock = self._locks.get(mailbox)
+        if lock is None:
+            with self._locks_guard:
+                lock = self._locks.setdefault(mailbox, threading.RLock())
+        return lock
+
+    @contextlib.contextmanager
+    def _locked(self, *mailboxes: MailboxId) -> Iterator[None]:
+        """Hold the locks of ``mailboxes``, always taken in one order so two never deadlock."""
+        with contextlib.ExitStack() as stack:
+            for mailbox in sorted(set(mailboxes), key=str):
+                stack.enter_context(self._lock_of(mailbox))
+            yield
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -182,7 +202,7 @@ class Spool:
     def numbers(self, mailbox: MailboxId, folder: str = "INBOX") -> list[int]:
         """Message numbers present in a folder, ascending."""
         directory = self.folder(mailbox, folder)
-        with self._lock:
+        with self._locked(mailbox):
             return _numbers(directory)
 
     def count(self, mailbox: MailboxId, folder: str = "INBOX") -> int:
@@ -195,14 +215,14 @@ class Spool:
         Read from disk the first time a mailbox is asked about (or by :meth:`load_counts`),
         then kept up to date by every deposit, copy, move and deletion made through this spool.
         """
-        with self._lock:
+        with self._locked(mailbox):
             tally = self._tally(mailbox)
             return MailboxCounts(new=tally["INBOX"], old=tally["Old"], urgent=tally["Urgent"])
 
     def load_counts(self, mailboxes: Iterable[MailboxId]) -> None:
         """Read the counts of ``mailboxes`` from disk now (at start-up, off the event loop)."""
-        with self._lock:
-            for mailbox in mailboxes:
+        for mailbox in mailboxes:
+            with self._locked(mailbox):
                 self._tally(mailbox)
 
     def _tally(self, mailbox: MailboxId) -> dict[str, int]:
@@ -241,7 +261,7 @@ class Spool:
         A message whose ``.txt`` cannot be read is left out (and logged) rather than locking
         its owner out of every other message.
         """
-        with self._lock:
+        with self._locked(mailbox):
             scan = self._scan(mailbox)
             greetings = self.greetings(mailbox)
         for folder, error in scan.broken:
@@ -268,7 +288,7 @@ class Spool:
         messages: list[StoredMessage] = []
         broken: list[tuple[str, ValueError]] = []
         seen: dict[str, int] = {}
-        with self._lock:
+        with self._locked(mailbox):
             for folder in FOLDERS:
                 directory = self.folder(mailbox, folder)
                 for number in _numbers(directory):
@@ -307,7 +327,7 @@ class Spool:
         directory.mkdir(parents=True, exist_ok=True)
         limit = min(max_messages, MAX_MESSAGES)
         # Numbering and renames happen under one lock so two hang-ups never take one number.
-        with self._lock:
+        with self._locked(mailbox):
             number = _next_number(mailbox, folder, _numbers(directory), limit)
             stored = self._write_message(mailbox, folder, number, {"": audio}, info)
             self._counted(mailbox, folder, +1)
@@ -335,7 +355,7 @@ class Spool:
         self.folder(mailbox, folder)
         directory = self.folder(to, "INBOX")
         limit = min(max_messages, MAX_MESSAGES)
-        with self._lock:
+        with self._locked(mailbox, to):
             source = next(
                 (
                     message
@@ -411,7 +431,7 @@ class Spool:
         applied: list[MessageChange] = []
         unknown: list[MessageChange] = []
         full: list[MessageChange] = []
-        with self._lock:
+        with self._locked(mailbox):
             where = {message.msg_id: message for message in self._scan(mailbox).messages}
             for change in changes:
                 message = where.get(change.msg_id)
@@ -448,7 +468,7 @@ class Spool:
     def renumber(self, mailbox: MailboxId, folder: str = "INBOX") -> None:
         """Close the gaps in a folder's numbers, keeping the messages' order."""
         self.folder(mailbox, folder)
-        with self._lock:
+        with self._locked(mailbox):
             self._renumber(mailbox, folder)
 
     def _renumber(self, mailbox: MailboxId, folder: str) -> None:
@@ -495,7 +515,7 @@ class Spool:
         every file of its ``tmp/``, audio with no ``.txt``; then every folder renumbered from
         0000 in order. Returns the files removed."""
         removed: list[Path] = []
-        with self._lock:
+        with self._locked(mailbox):
             staging = self.mailbox_dir(mailbox) / "tmp"
             if staging.is_dir():
                 for entry in sorted(staging.iterdir()):
@@ -530,14 +550,14 @@ class Spool:
     def save_greeting(self, mailbox: MailboxId, kind: str, audio: bytes) -> Path:
         """Store (or replace) greeting ``kind`` atomically; returns its path."""
         path = self._greeting_file(mailbox, kind)
-        with self._lock:
+        with self._locked(mailbox):
             write_atomic(self._staging(mailbox), path, audio)
         return path
 
     def remove_greeting(self, mailbox: MailboxId, kind: str) -> bool:
         """Remove greeting ``kind``; False when there was none."""
         path = self._greeting_file(mailbox, kind)
-        with self._lock:
+        with self._locked(mailbox):
             try:
                 path.unlink()
             except FileNotFoundError:

@@ -303,3 +303,68 @@ def test_a_receiver_bounded_by_the_wall_clock_keeps_twice_real_time_at_most() ->
     kept = sum(len(payload) for _, _, payload in receiver._packets.values())
     assert kept <= 2 * 8000
     assert receiver.refused == 1000 - kept // 160
+
+
+# --- a stream that starts its numbering over --------------------------------------------------
+
+
+@pytest.mark.parametrize("max_lead", [None, 2.0])
+def test_a_replay_under_the_same_ssrc_is_more_audio_not_duplicates(max_lead: float | None) -> None:
+    """SIPp loops its pcap: sequence numbers and timestamps start over, the SSRC stays."""
+    first = stream(150)
+    receiver = RtpReceiver(max_lead=max_lead)
+    feed(receiver, first + first)
+    assert receiver.audio(0) == 2 * b"".join(p.payload for p in first)
+    assert receiver.stats.duplicates == 0
+
+
+def test_a_jump_to_new_numbering_continues_the_recording() -> None:
+    before = stream(100)
+    after = stream(100, seq=40_000, ts=9_000_000)
+    receiver = RtpReceiver(max_lead=2.0)
+    feed(receiver, before + after)
+    audio = receiver.audio(0)
+    assert audio == b"".join(p.payload for p in before + after)
+    stats = receiver.stats
+    assert (stats.received, stats.lost) == (200, 0)
+
+
+def test_a_short_loop_replayed_is_still_heard() -> None:
+    """A loop shorter than the reordering window: the replay's packets are more than a
+    second behind where the stream stood, so they are a restart, not late copies."""
+    loop = stream(60)
+    receiver = RtpReceiver(max_lead=2.0)
+    feed(receiver, loop * 3)
+    assert len(receiver.audio(0)) == 3 * 60 * 160
+
+
+def test_one_stray_packet_does_not_restart_the_stream() -> None:
+    packets = stream(100)
+    stray = RtpPacket(0, 30_000, 7_000_000, 7, b"\x00" * 160)
+    receiver = RtpReceiver(max_lead=2.0)
+    feed(receiver, [*packets[:50], stray, *packets[50:]])
+    assert receiver.audio(0) == b"".join(p.payload for p in packets)
+    assert receiver.stats.received == 100
+
+
+def test_a_receiver_keeping_no_audio_stays_small_and_counts_right() -> None:
+    receiver = RtpReceiver(max_lead=2.0)
+    receiver.keep_audio = False
+    packets = stream(3000)  # a minute
+    feed(receiver, packets[:1500] + packets[1499:1500] + packets[1500:])
+    stats = receiver.stats
+    assert (stats.received, stats.duplicates, stats.lost) == (3000, 1, 0)
+    assert receiver.payload_types() == {0}
+    assert receiver.last_offset == 2999 * 160
+    assert len(receiver._packets) <= 2 * 512
+    with pytest.raises(ValueError, match="keeps no audio"):
+        receiver.audio(0)
+
+
+def test_a_receiver_keeping_no_audio_still_follows_a_replay() -> None:
+    loop = stream(150)
+    receiver = RtpReceiver(max_lead=2.0)
+    receiver.keep_audio = False
+    feed(receiver, loop + loop)
+    assert receiver.last_offset == 299 * 160
+    assert receiver.restarts == 1

@@ -9,8 +9,9 @@ import pytest
 
 from harness.media import g711
 from harness.media.dtmf import DtmfError, detect_inband, dtmf_tone
+from harness.media.pacer import Pacer
 from harness.media.rtp import RtpPacket
-from harness.media.session import RtpSession
+from harness.media.session import _PACERS, RtpSession, shared_pacer
 
 
 def tone(seconds: float, frequency: float = 440.0) -> np.ndarray:
@@ -256,3 +257,48 @@ async def test_close_releases_the_port() -> None:
     await asyncio.sleep(0)  # the transport closes its socket on the next loop iteration
     again = await RtpSession.open(port=port)
     again.close()
+
+
+async def test_encoded_playback_on_the_shared_clock_is_paced_and_continues_the_stream(
+    pair: tuple[RtpSession, RtpSession],
+) -> None:
+    alice, bob = pair
+    first, second = bytes(range(200)) * 8, bytes(range(100, 200)) * 16
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await alice.play_encoded(first, 0)
+    elapsed = loop.time() - started
+    assert await alice.play_encoded(second, 0)
+    await settle()
+    # 1600 samples are 200 ms: paced in real time, not sent as a burst.
+    assert 0.18 <= elapsed <= 0.5
+    assert bob.receiver.audio(0) == first + second
+    stats = bob.receiver.stats
+    assert (stats.received, stats.lost, stats.duplicates) == (20, 0, 0)
+
+
+async def test_stopping_encoded_playback_cuts_it_short(pair: tuple[RtpSession, RtpSession]) -> None:
+    alice, bob = pair
+    playing = asyncio.ensure_future(alice.play_encoded(bytes(8000), 0))
+    await asyncio.sleep(0.1)
+    alice.stop_sending()
+    assert await playing is False
+    await settle()
+    assert 0 < bob.receiver.stats.received < 15
+
+
+def test_each_loop_has_its_own_media_clock_and_closed_loops_are_let_go() -> None:
+    async def clock() -> Pacer:
+        return shared_pacer()
+
+    first_loop = asyncio.new_event_loop()
+    first = first_loop.run_until_complete(clock())
+    first_loop.close()
+    second_loop = asyncio.new_event_loop()
+    try:
+        second = second_loop.run_until_complete(clock())
+        assert second is not first
+        assert second_loop.run_until_complete(clock()) is second
+        assert first_loop not in _PACERS
+    finally:
+        second_loop.close()

@@ -985,3 +985,33 @@ def test_a_refused_move_leaves_the_counts_alone(tmp_path: Path) -> None:
     with pytest.raises(FolderFullError):
         spool.apply_changes(ALICE, [MessageChange(kept.msg_id, "Old")], max_messages=1)
     assert spool.counts(ALICE) == MailboxCounts(new=1, old=1)
+
+
+def test_a_slow_write_holds_up_only_its_own_mailbox(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deposit stuck in fsync (a slow disk) keeps others from its mailbox, not the spool."""
+    spool = Spool(tmp_path)
+    bob = MailboxId("2001")
+    stuck, release = threading.Event(), threading.Event()
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        if "2001" in os.readlink(f"/proc/self/fd/{fd}") and not release.is_set():
+            stuck.set()
+            release.wait(5)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    slow = threading.Thread(target=spool.save, args=(bob, AUDIO, info(1, "2001")))
+    slow.start()
+    try:
+        assert stuck.wait(10)
+        stored = spool.save(ALICE, AUDIO, info(2))
+        assert spool.counts(ALICE) == MailboxCounts(new=1, old=0, urgent=0)
+        assert slow.is_alive()  # Alice's deposit and count did not wait for Bob's disk
+    finally:
+        release.set()
+        slow.join(10)
+    assert stored.number == 0
+    assert spool.counts(bob).new == 1

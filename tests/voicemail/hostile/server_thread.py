@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from harness.voicemail.conf.server_config import load_config
+from harness.voicemail.overload import OverloadPolicy
 from harness.voicemail.server import VoicemailServer
 
 T = TypeVar("T")
@@ -47,7 +48,13 @@ class KeptRecords(logging.Handler):
 class ServerThread:
     """A :class:`VoicemailServer` on UDP and TCP, serving from a thread of its own."""
 
-    def __init__(self, directory: Path, *, sip_conf: str = SIP_CONF) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        sip_conf: str = SIP_CONF,
+        overload: OverloadPolicy | None = None,
+    ) -> None:
         (directory / "conf").mkdir()
         (directory / "conf" / "voicemail.conf").write_text(VOICEMAIL_CONF)
         (directory / "conf" / "sip.conf").write_text(sip_conf)
@@ -57,12 +64,15 @@ class ServerThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.server: VoicemailServer | None = None
         self.records = KeptRecords()
+        self.overload = overload
 
     def __enter__(self) -> ServerThread:
         logging.getLogger().addHandler(self.records)
         logging.getLogger().setLevel(logging.DEBUG)
         self.thread.start()
-        self.server = VoicemailServer(self.config, self.spool, port=0, tcp=True)
+        self.server = VoicemailServer(
+            self.config, self.spool, port=0, tcp=True, overload=self.overload
+        )
         self.run(self.server.start())
         return self
 

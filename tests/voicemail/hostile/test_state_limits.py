@@ -15,6 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
+from harness.voicemail.overload import OverloadPolicy
 from tests.voicemail.hostile.server_thread import SIP_CONF, ServerThread
 from tests.voicemail.hostile.test_dialog_matching import (
     SDP,
@@ -40,6 +41,38 @@ def test_calls_beyond_call_limit_get_503_with_retry_after(tmp_path: Path) -> Non
         assert answer.startswith(b"SIP/2.0 503"), answer[:60]
         assert b"\r\nRetry-After: " in answer
         assert leg.request("BYE", 2).startswith(b"SIP/2.0 200")
+
+
+def _first_final(sock: socket.socket) -> bytes:
+    sock.settimeout(2.0)
+    answer = b""
+    while not answer.startswith(b"SIP/2.0 5") and not answer.startswith(b"SIP/2.0 2"):
+        answer = sock.recv(65536)
+    return answer
+
+
+def test_calls_are_refused_503_while_the_loop_runs_late_and_admitted_ones_go_on(
+    tmp_path: Path,
+) -> None:
+    policy = OverloadPolicy(max_lag=0.1, window=1.0, interval=0.02)
+    with (
+        ServerThread(tmp_path, overload=policy) as server,
+        udp_socket() as first,
+        udp_socket() as second,
+        udp_socket() as third,
+    ):
+        leg = dial(server, first)
+        # The loop is saturated for 300 ms: every callback, the media clock's too, runs late.
+        server.loop.call_soon_threadsafe(time.sleep, 0.3)
+        time.sleep(0.35)
+        invite(second, server, uuid.uuid4().hex, "f2", SDP.format(rtp=40010))
+        answer = _first_final(second)
+        assert answer.startswith(b"SIP/2.0 503"), answer[:60]
+        assert b"\r\nRetry-After: 5\r\n" in answer
+        assert leg.request("BYE", 2).startswith(b"SIP/2.0 200")
+        time.sleep(1.1)  # a second of a prompt loop: calls come in again
+        invite(third, server, uuid.uuid4().hex, "f3", SDP.format(rtp=40020))
+        assert _first_final(third).startswith(b"SIP/2.0 200")
 
 
 def test_a_silent_tcp_connection_is_closed_after_tcpauthtimeout(tmp_path: Path) -> None:

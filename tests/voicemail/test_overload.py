@@ -1,0 +1,41 @@
+"""Admission under load, on a fake clock: a late loop refuses new calls, then recovers."""
+
+import pytest
+
+from harness.voicemail.overload import Overload, OverloadPolicy
+
+
+def probes(overload: Overload, start: float, until: float, late: float) -> None:
+    """Probes every 50 ms from ``start`` to ``until``, each running ``late`` seconds late."""
+    at = start
+    while at < until:
+        overload.probe(at, at + late)
+        at += 0.05 + late
+
+
+def test_a_prompt_loop_admits_every_call() -> None:
+    overload = Overload(OverloadPolicy(max_lag=0.1))
+    probes(overload, 0.0, 5.0, late=0.002)
+    assert overload.admit(5.0)
+    assert overload.refused == 0
+
+
+def test_a_late_loop_refuses_new_calls_until_it_has_caught_up_for_a_window() -> None:
+    overload = Overload(OverloadPolicy(max_lag=0.1, window=1.0))
+    probes(overload, 0.0, 2.0, late=0.002)
+    overload.probe(2.0, 2.3)  # one callback ran 300 ms late: the loop is saturated
+    assert not overload.admit(2.3)
+    probes(overload, 2.35, 3.2, late=0.002)
+    assert not overload.admit(3.2)  # the stall is still within the last second
+    probes(overload, 3.2, 3.4, late=0.002)
+    assert overload.admit(3.4)
+    assert overload.refused == 2
+
+
+def test_an_idle_server_with_no_probes_admits() -> None:
+    assert Overload(OverloadPolicy()).admit(100.0)
+
+
+def test_a_policy_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="max_lag must be positive"):
+        OverloadPolicy(max_lag=0)
