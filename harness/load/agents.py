@@ -9,7 +9,6 @@ subscribers, with its own SIP socket, and sends back its tally and its phones' l
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import time
 from collections.abc import Callable, Sequence
@@ -22,6 +21,7 @@ from harness.load.convergence import PhoneState
 from harness.load.generator import Generator, LoadOptions
 from harness.load.metrics import Tally
 from harness.load.population import Population, Subscriber
+from harness.media import event_loop
 from harness.sip.transaction import Peer
 
 #: Seconds between an agent's progress messages.
@@ -84,7 +84,7 @@ def serve(channel: Any) -> None:
             )
 
     host, port = spec["proxy"]
-    tally, states = asyncio.run(drive(options, (host, int(port)), subscribers, progress))
+    tally, states = event_loop.run(drive(options, (host, int(port)), subscribers, progress))
     channel.send(
         {
             "tally": tally.to_wire(),

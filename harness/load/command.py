@@ -7,7 +7,6 @@ when every call succeeded and the lamps converged, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from harness.load.display import LoadDisplay
 from harness.load.generator import LoadOptions
 from harness.load.runner import Topology, run_load
+from harness.media import event_loop
 
 
 def add_load_command(commands: Any) -> None:
@@ -96,7 +96,7 @@ def run_load_command(args: argparse.Namespace) -> int:
         print(f"vmharness load: {error}", file=sys.stderr)
         return 2
     with LoadDisplay(options.calls, sys.stderr) as display:
-        result = asyncio.run(run_load(options, topology, display.update))
+        result = event_loop.run(run_load(options, topology, display.update))
     text = json.dumps(result, indent=2)
     print(text)
     if args.json is not None:
