@@ -42,17 +42,21 @@ from harness.peers.sipp import Sipp, SippError, find_sipp
 
 NAME = "mwi_resync"
 FIRST_USER = 20000
-_TICK = re.compile(r"notified (\d+)")
+_TICK = re.compile(r"notified (\d+) (\S+)")
 #: NOTIFYs/s the SIPp sender offers, step by step, until Kamailio no longer relays them clean.
 RATES = (1000, 2000, 4000, 6000, 8000, 10000, 12000, 16000)
+#: The server's --mwi-rate for its resync: unpaced, then paced (NOTIFYs a second).
+OUR_PACING = (0, 6000, 3000)
 
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """What the phones got: how many NOTIFYs, over how long."""
+    """What the phones got: how many NOTIFYs (not counting retransmissions), over how long
+    (from the first to the last first arrival), and how many arrived again."""
 
     notifies: int
     seconds: float
+    again: int = 0
 
     @property
     def rate(self) -> float:
@@ -61,13 +65,16 @@ class Delivered:
 
     def describe(self) -> str:
         """One line for the log."""
-        return f"{self.notifies} NOTIFYs in {self.seconds:.2f} s = {self.rate:,.0f}/s"
+        return (
+            f"{self.notifies} NOTIFYs in {self.seconds:.2f} s = {self.rate:,.0f}/s"
+            f" ({self.again} retransmitted)"
+        )
 
 
-def _ticks(phones: Sipp) -> list[int]:
-    """When each NOTIFY reached the phones (SIPp's clock, ms), in the order logged."""
+def _ticks(phones: Sipp) -> list[tuple[int, str]]:
+    """When each NOTIFY reached the phones (SIPp's clock, ms) and its Call-ID, as logged."""
     text = phones.log_file.read_text() if phones.log_file.exists() else ""
-    return [int(found[1]) for found in _TICK.finditer(text)]
+    return [(int(found[1]), found[2]) for found in _TICK.finditer(text)]
 
 
 def _phones(count: int) -> Sipp:
@@ -103,15 +110,19 @@ async def _delivered(phones: Sipp, before: int, count: int, within: float) -> De
     quiet = 0
     seen = -1
     while loop.time() < deadline and quiet < 6:
-        got = len(_ticks(phones)) - before
+        got = len({call_id for _, call_id in _ticks(phones)[before:]})
         if got >= count:
             break
         quiet = quiet + 1 if got == seen else 0
         seen = got
         await asyncio.sleep(0.5)
-    ticks = sorted(_ticks(phones)[before:])
+    arrivals = _ticks(phones)[before:]
+    first: dict[str, int] = {}
+    for tick, call_id in arrivals:
+        first[call_id] = min(tick, first.get(call_id, tick))
+    ticks = sorted(first.values())
     seconds = (ticks[-1] - ticks[0]) / 1000 if len(ticks) > 1 else 0.0
-    return Delivered(len(ticks), seconds)
+    return Delivered(len(ticks), seconds, len(arrivals) - len(ticks))
 
 
 async def peer_rate(
@@ -143,14 +154,26 @@ async def peer_rate(
 
 
 async def our_rate(
-    kamailio: Kamailio, phones: Sipp, count: int, port: int, scratch: Path
-) -> Delivered:
-    """The server's start-up resync through Kamailio."""
+    kamailio: Kamailio, phones: Sipp, count: int, port: int, *, scratch: Path, log: list[str]
+) -> tuple[Delivered, float] | None:
+    """The server's start-up resync through Kamailio, unpaced and paced: the fastest that
+    reached every phone, and its --mwi-rate."""
     boxes = [str(FIRST_USER + n) for n in range(count)]
-    before = len(_ticks(phones))
     configs = mailbox_files(boxes, kamailio.address)
-    async with ServedVoicemail(scratch, configs, port=port, options=["--mwi-rate", "0"]):
-        return await _delivered(phones, before, count, 300)
+    best = None
+    for pacing in OUR_PACING:
+        before = len(_ticks(phones))
+        options = ["--mwi-rate", f"{pacing:g}"]
+        async with ServedVoicemail(
+            scratch / f"paced-{pacing:g}", configs, port=port, options=options
+        ):
+            delivered = await _delivered(phones, before, count, 300)
+        line = f"vmharness serve --mwi-rate {pacing:g}: {delivered.describe()}"
+        log.append(line)
+        print(f"    {line}", flush=True)
+        if delivered.notifies >= count and (best is None or delivered.rate > best[0].rate):
+            best = (delivered, pacing)
+    return best
 
 
 async def measure(count: int) -> tuple[list[Figure], dict[str, object]]:
@@ -162,23 +185,24 @@ async def measure(count: int) -> tuple[list[Figure], dict[str, object]]:
         users = scratch / "users.csv"
         users.write_text("SEQUENTIAL\n" + "".join(f"{FIRST_USER + n};\n" for n in range(count)))
         kamailio = Kamailio(("127.0.0.1", port), shared_memory_mb=512, log_dir=scratch)
-        async with kamailio, _phones(count * (len(RATES) + 1)) as phones:
+        async with kamailio, _phones(2 * count * (len(RATES) + len(OUR_PACING))) as phones:
             await _register(kamailio, users, count, phones.port)
             print("  Kamailio relaying SIPp's NOTIFYs:", flush=True)
             peer = await peer_rate(kamailio, phones, users, count=count, port=port, log=log)
-            ours = await our_rate(kamailio, phones, count, port, scratch / "serve")
-            print(f"  vmharness serve resync: {ours.describe()}", flush=True)
-    log.append(f"vmharness serve resync: {ours.describe()}")
-    complete = ours.notifies >= count
+            print("  vmharness serve's start-up resync:", flush=True)
+            ours = await our_rate(kamailio, phones, count, port, scratch=scratch / "serve", log=log)
+    note = "no resync reached every phone"
+    if ours is not None:
+        note = f"fastest at --mwi-rate {ours[1]:g} (0: unpaced), {ours[0].again} retransmitted"
     figure = Figure(
         NAME,
         f"MWI resync of {count:,} mailboxes via Kamailio",
         "NOTIFYs/s",
-        ours.rate if complete else 0.0,
+        0.0 if ours is None else ours[0].rate,
         None if peer is None else peer.rate,
         "Kamailio relay",
         0.50,
-        note=f"phones got {ours.notifies} of {count} from the server (--mwi-rate 0)",
+        note=note,
     )
     return [figure], {"mailboxes": count, "steps": log}
 

@@ -43,19 +43,22 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+#: sip.conf's call-limit for the benches: the server's default (100 calls at once, then 503)
+#: guards a deployment, and would cap every ladder here; Asterisk has no such bound by default.
+CALL_LIMIT = 20000
+
+
 def mailbox_files(boxes: Sequence[str], proxy: tuple[str, int] | None = None) -> dict[str, str]:
-    """voicemail.conf (and, with a ``proxy``, sip.conf with a peer per box behind it)."""
+    """voicemail.conf and sip.conf (with a ``proxy``, a peer per box behind it, whose lamps
+    the server keeps; without, no peers and so no NOTIFYs)."""
     lines = "".join(f"{box} => 1234,Subscriber {box}\n" for box in boxes)
-    texts = {"voicemail.conf": f"[general]\nformat=wav\n\n[default]\n{lines}"}
+    sip = f"[general]\nuseragent=vmharness\ncall-limit={CALL_LIMIT}\n"
     if proxy is not None:
         peers = "".join(
             f"[{box}](subscriber)\ndefaultuser={box}\nmailbox={box}@default\n" for box in boxes
         )
-        texts["sip.conf"] = (
-            "[general]\nuseragent=vmharness\n\n[subscriber](!)\ntype=peer\n"
-            f"host={proxy[0]}\nport={proxy[1]}\n\n{peers}"
-        )
-    return texts
+        sip += f"\n[subscriber](!)\ntype=peer\nhost={proxy[0]}\nport={proxy[1]}\n\n{peers}"
+    return {"voicemail.conf": f"[general]\nformat=wav\n\n[default]\n{lines}", "sip.conf": sip}
 
 
 class ServedVoicemail:
@@ -94,8 +97,6 @@ class ServedVoicemail:
             (self.config_dir / name).write_text(text)
         command = [str(VMHARNESS), "serve", "--config", str(self.config_dir)]
         command += ["--spool", str(self.spool), "--port", str(self.port), *self.options]
-        if "sip.conf" not in self.configs:
-            command.append("--no-sip-conf")
         self._process = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,
@@ -249,12 +250,16 @@ async def ramp(
     return best
 
 
+#: Words of the ``-trace_err`` lines that say why a call failed (others are warnings).
+_FAILURE_WORDS = ("Aborting", "unexpected", "Unexpected", "timeout", "Timeout", "failed", "Failed")
+
+
 def first_error(errors: str) -> str:
-    """The first line of SIPp's ``-trace_err`` log that says what went wrong."""
+    """The first line of SIPp's ``-trace_err`` log that says why a call failed."""
     for line in errors.splitlines():
-        if line.strip() and not line.startswith("-"):
+        if any(word in line for word in _FAILURE_WORDS):
             return line.strip()[:200]
-    return "(none logged)"
+    return "(no reason logged)"
 
 
 def free_port() -> int:
