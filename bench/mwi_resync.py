@@ -29,7 +29,6 @@ from pathlib import Path
 
 from figures import Figure, finish, parser
 from sipp_load import (
-    CLEAN_FAILURES,
     SCENARIOS,
     ServedVoicemail,
     free_port,
@@ -141,7 +140,7 @@ async def peer_rate(
             extra_args=["-inf", str(users), "-l", "2000", "-p", str(port)],
         )
         delivered = await _delivered(phones, before, count, 30)
-        clean = step.failed < CLEAN_FAILURES * count and delivered.notifies >= count
+        clean = step.clean and delivered.notifies >= count
         line = f"SIPp at {rate}/s: {step.describe()}; phones: {delivered.describe()}"
         line += "" if clean else "  NOT CLEAN"
         log.append(line)
