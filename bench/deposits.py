@@ -69,7 +69,7 @@ SIZES = {
     "full": {
         "rates": (10, 15, 20, 25, 30, 40, 50, 60, 70, 80, 100),
         "step_seconds": 20.0,
-        "concurrent": (150, 300, 450, 600, 750, 900, 1050),
+        "concurrent": (50, 100, 150, 300, 450, 600, 750, 900, 1050),
     },
 }
 
@@ -242,10 +242,14 @@ class Results:
     rate: float | None = None
     concurrent: int | None = None
     log: list[str] | None = None
-    cpu_per_call: float | None = None
+    #: CPU ms per 3 s deposit, at the ladder's first step (the same load for both servers).
+    deposit_cpu_ms: float | None = None
+    #: Share of a core per live 20 s recording, at the ladder's first step.
+    live_cpu: float | None = None
 
 
-async def _rates(server: Server, speech: Speech, mode: str, log: list[str]) -> float | None:
+async def _rates(server: Server, speech: Speech, mode: str, results: Results) -> float | None:
+    log = results.log if results.log is not None else []
     reference = await reference_length(server, speech)
     log.append(f"{server.name}: a lone 3 s deposit records {reference:.2f} s")
     best = None
@@ -257,13 +261,16 @@ async def _rates(server: Server, speech: Speech, mode: str, log: list[str]) -> f
         line = f"{step.describe()}; {checked.describe()}{'' if clean else '  NOT CLEAN'}"
         log.append(f"{server.name} deposits: {line}")
         print(f"    {line}", flush=True)
+        if results.deposit_cpu_ms is None and step.target_cpu is not None:
+            results.deposit_cpu_ms = 1000 * step.target_cpu / calls
         if not clean:
             break
         best = float(rate)
     return best
 
 
-async def _concurrent(server: Server, speech: Speech, mode: str, log: list[str]) -> int | None:
+async def _concurrent(server: Server, speech: Speech, mode: str, results: Results) -> int | None:
+    log = results.log if results.log is not None else []
     reference = await reference_length(server, speech)
     log.append(f"{server.name}: a lone 20 s deposit records {reference:.2f} s")
     best = None
@@ -283,6 +290,8 @@ async def _concurrent(server: Server, speech: Speech, mode: str, log: list[str])
         line += "" if clean else "  NOT CLEAN"
         log.append(f"{server.name} concurrent: {line}")
         print(f"    {line}", flush=True)
+        if results.live_cpu is None and used is not None:
+            results.live_cpu = used / (calls * speech.hold_ms / 1000)
         if not clean:
             break
         best = calls
@@ -293,13 +302,18 @@ async def measure_server(
     serve: contextlib.AbstractAsyncContextManager[Server], short: Speech, long: Speech, mode: str
 ) -> Results:
     """Both figures of one server."""
-    log: list[str] = []
+    results = Results(log=[])
     async with serve as server:
         print(f"  {server.name}, 3 s deposits:", flush=True)
-        rate = await _rates(server, short, mode, log)
+        results.rate = await _rates(server, short, mode, results)
         print(f"  {server.name}, concurrent 20 s recordings:", flush=True)
-        concurrent = await _concurrent(server, long, mode, log)
-    return Results(rate, concurrent, log)
+        results.concurrent = await _concurrent(server, long, mode, results)
+    return results
+
+
+def _cpu_note(ours: float | None, asterisk: float | None, form: str) -> str:
+    sides = [(who, value) for who, value in (("ours", ours), ("Asterisk", asterisk)) if value]
+    return ", ".join(f"{who} {form.format(value)}" for who, value in sides)
 
 
 def figures(ours: Results, asterisk: Results, skipped: str | None) -> list[Figure]:
@@ -308,10 +322,14 @@ def figures(ours: Results, asterisk: Results, skipped: str | None) -> list[Figur
         Figure(
             NAME, "deposits of 3 s messages, all intact", "deposits/s", ours.rate,
             asterisk.rate, "Asterisk", 2.0, minimum=60, skipped=skipped,
+            note="CPU a deposit at the first step: "
+            + _cpu_note(ours.deposit_cpu_ms, asterisk.deposit_cpu_ms, "{:.1f} ms"),
         ),
         Figure(
             NAME, "concurrent 20 s recordings, <= 0.1 % lost", "calls", ours.concurrent,
             asterisk.concurrent, "Asterisk", 2.0, minimum=900, skipped=skipped,
+            note="share of a core a live recording at the first step: "
+            + _cpu_note(ours.live_cpu, asterisk.live_cpu, "{:.2%}"),
         ),
     ]  # fmt: skip
 
