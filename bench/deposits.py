@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 from figures import Figure, finish, parser
 from sipp_load import (
+    RETRIES,
     SCENARIOS,
     RateStep,
     ServedVoicemail,
@@ -274,18 +275,30 @@ async def _rates(server: Server, speech: Speech, mode: str, results: Results) ->
     best = None
     for rate in SIZES[mode]["rates"]:
         calls = round(rate * float(SIZES[mode]["step_seconds"]))
-        step, paths = await deposit_step(server, speech, rate, calls)
-        checked = check(paths, reference)
-        clean = step.clean and step.failed == 0 and checked.intact(step.succeeded)
-        line = f"{step.describe()}; {checked.describe()}{'' if clean else '  NOT CLEAN'}"
-        log.append(f"{server.name} deposits: {line}")
-        print(f"    {line}", flush=True)
-        if results.deposit_cpu_ms is None and step.target_cpu is not None:
-            results.deposit_cpu_ms = 1000 * step.target_cpu / calls
+        for _ in range(1 + RETRIES):
+            clean = await _rate_step(server, speech, (rate, calls), reference, results)
+            if clean:
+                break
         if not clean:
             break
         best = float(rate)
     return best
+
+
+async def _rate_step(
+    server: Server, speech: Speech, load: tuple[float, int], reference: float, results: Results
+) -> bool:
+    rate, calls = load
+    step, paths = await deposit_step(server, speech, rate, calls)
+    checked = check(paths, reference)
+    clean = step.clean and step.failed == 0 and checked.intact(step.succeeded)
+    line = f"{step.describe()}; {checked.describe()}{'' if clean else '  NOT CLEAN'}"
+    if results.log is not None:
+        results.log.append(f"{server.name} deposits: {line}")
+    print(f"    {line}", flush=True)
+    if results.deposit_cpu_ms is None and step.target_cpu is not None:
+        results.deposit_cpu_ms = 1000 * step.target_cpu / calls
+    return clean
 
 
 async def _concurrent(server: Server, speech: Speech, mode: str, results: Results) -> int | None:
@@ -294,27 +307,38 @@ async def _concurrent(server: Server, speech: Speech, mode: str, results: Result
     log.append(f"{server.name}: a lone 20 s deposit records {reference:.2f} s")
     best = None
     for calls in SIZES[mode]["concurrent"]:
-        before = None if server.pid is None else cpu_seconds(server.pid)
-        step, paths = await deposit_step(server, speech, calls / SPREAD, calls)
-        used = None if before is None or server.pid is None else cpu_seconds(server.pid) - before
-        checked = check(paths, reference)
-        clean = (
-            step.failed == 0
-            and step.succeeded == calls
-            and checked.intact(calls)
-            and checked.loss <= MAX_LOSS
-        )
-        cpu = "" if used is None else f", {used:.1f} s CPU"
-        line = f"{calls} at once{cpu}: {step.describe()}; {checked.describe()}"
-        line += "" if clean else "  NOT CLEAN"
-        log.append(f"{server.name} concurrent: {line}")
-        print(f"    {line}", flush=True)
-        if results.live_cpu is None and used is not None:
-            results.live_cpu = used / (calls * speech.hold_ms / 1000)
+        for _ in range(1 + RETRIES):
+            clean = await _concurrent_step(server, speech, calls, reference, results)
+            if clean:
+                break
         if not clean:
             break
         best = calls
     return best
+
+
+async def _concurrent_step(
+    server: Server, speech: Speech, calls: int, reference: float, results: Results
+) -> bool:
+    before = None if server.pid is None else cpu_seconds(server.pid)
+    step, paths = await deposit_step(server, speech, calls / SPREAD, calls)
+    used = None if before is None or server.pid is None else cpu_seconds(server.pid) - before
+    checked = check(paths, reference)
+    clean = (
+        step.failed == 0
+        and step.succeeded == calls
+        and checked.intact(calls)
+        and checked.loss <= MAX_LOSS
+    )
+    cpu = "" if used is None else f", {used:.1f} s CPU"
+    line = f"{calls} at once{cpu}: {step.describe()}; {checked.describe()}"
+    line += "" if clean else "  NOT CLEAN"
+    if results.log is not None:
+        results.log.append(f"{server.name} concurrent: {line}")
+    print(f"    {line}", flush=True)
+    if results.live_cpu is None and used is not None:
+        results.live_cpu = used / (calls * speech.hold_ms / 1000)
+    return clean
 
 
 async def measure_server(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from figures import Figure, finish, parser
 from sipp_load import (
+    RETRIES,
     SCENARIOS,
     ServedVoicemail,
     cpu_seconds,
@@ -128,29 +129,41 @@ async def _delivered(phones: Sipp, before: int, count: int, within: float) -> De
 async def peer_rate(
     kamailio: Kamailio, phones: Sipp, users: Path, *, count: int, port: int, log: list[str]
 ) -> Delivered | None:
-    """SIPp's NOTIFYs relayed by Kamailio: rising rates, the best clean step (under 1 % of
-    NOTIFYs failed and every one reached the phones)."""
+    """SIPp's NOTIFYs relayed by Kamailio: rising rates (a step that is not clean tried once
+    more), the best clean step (every NOTIFY answered in time and at the phones)."""
     best = None
     for rate in RATES:
-        before = len(_ticks(phones))
-        step, _ = await sipp_at_rate(
-            SCENARIOS / "notify-send.xml",
-            kamailio.address,
-            rate,
-            count,
-            extra_args=["-inf", str(users), "-l", "2000", "-p", str(port)],
-        )
-        delivered = await _delivered(phones, before, count, 30)
-        clean = step.clean and delivered.notifies >= count
-        line = f"SIPp at {rate}/s: {step.describe()}; phones: {delivered.describe()}"
-        line += "" if clean else "  NOT CLEAN"
-        log.append(line)
-        print(f"    {line}", flush=True)
-        if not clean:
+        for _ in range(1 + RETRIES):
+            delivered = await _relay_step(kamailio, phones, users, rate, (count, port, log))
+            if delivered is not None:
+                break
+        if delivered is None:
             break
         if best is None or delivered.rate > best.rate:
             best = delivered
     return best
+
+
+async def _relay_step(
+    kamailio: Kamailio, phones: Sipp, users: Path, rate: int, run: tuple[int, int, list[str]]
+) -> Delivered | None:
+    """One step of SIPp's NOTIFYs at ``rate``; what the phones got, None when not clean."""
+    count, port, log = run
+    before = len(_ticks(phones))
+    step, _ = await sipp_at_rate(
+        SCENARIOS / "notify-send.xml",
+        kamailio.address,
+        rate,
+        count,
+        extra_args=["-inf", str(users), "-l", "2000", "-p", str(port)],
+    )
+    delivered = await _delivered(phones, before, count, 30)
+    clean = step.clean and delivered.notifies >= count
+    line = f"SIPp at {rate}/s: {step.describe()}; phones: {delivered.describe()}"
+    line += "" if clean else "  NOT CLEAN"
+    log.append(line)
+    print(f"    {line}", flush=True)
+    return delivered if clean else None
 
 
 async def our_rate(

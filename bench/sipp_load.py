@@ -235,15 +235,24 @@ def _counter(result: SippResult, name: str) -> int:
         return 0
 
 
+#: How often a step that was not clean is tried again before the ladder stops: the machine is
+#: shared, and one burst of other work should not end a ladder (each side gets the same).
+RETRIES = 1
+
+
 async def ramp(
     rates: Sequence[float], step: Callable[[float], Awaitable[RateStep]], log: list[str]
 ) -> RateStep | None:
-    """Run ``step`` at each rate in turn until one is not clean; the highest clean step."""
+    """Run ``step`` at each rate in turn until one is not clean (again on its retry); the
+    highest clean step."""
     best = None
     for rate in rates:
-        done = await step(rate)
-        log.append(done.describe())
-        print(f"    {done.describe()}", flush=True)
+        for _ in range(1 + RETRIES):
+            done = await step(rate)
+            log.append(done.describe())
+            print(f"    {done.describe()}", flush=True)
+            if done.clean:
+                break
         if not done.clean:
             break
         best = done
