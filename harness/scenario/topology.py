@@ -50,7 +50,7 @@ from harness.sim.profiles import (
     shipped_profiles,
 )
 from harness.smdi.link import SerialSettings
-from harness.voicemail.smdi import SmdiOptions
+from harness.smdi.lookup_key import check_lookup_key
 
 
 def _quirk(spec: Any) -> Any:
@@ -187,7 +187,7 @@ class ProxySpec(Frozen):
 
 def _check_smdi_key(key: str) -> str:
     try:
-        SmdiOptions(key=key)
+        check_lookup_key(key)
     except ValueError as error:
         raise PydanticCustomError("smdi_key", "{reason}", {"reason": str(error)}) from None
     return key

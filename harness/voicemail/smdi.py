@@ -47,6 +47,7 @@ from harness.smdi.codec import (
 )
 from harness.smdi.lamps import LampFault, LampScheduler
 from harness.smdi.link import SerialSettings, SmdiLink, SmdiLinkError, open_link
+from harness.smdi.lookup_key import check_lookup_key
 from harness.smdi.queue import Matched, MdQueue, QueuedMd, SearchMode, TimedOut
 from harness.voicemail.conf.server_config import ServerConfig
 from harness.voicemail.conf.smdi_conf import SmdiInterface, SmdiMapping
@@ -84,12 +85,7 @@ class SmdiOptions:
     key: str = "request-uri"
 
     def __post_init__(self) -> None:
-        if self.key not in ("request-uri", "caller-id") and not (
-            self.key.startswith("header:") and self.key[len("header:") :].strip()
-        ):
-            raise ValueError(
-                f"SMDI lookup key {self.key!r}: expected request-uri, caller-id or header:NAME"
-            )
+        check_lookup_key(self.key)
 
 
 @dataclass(frozen=True, slots=True)
