@@ -39,6 +39,12 @@ from harness.sip.via import MAGIC_COOKIE, Via
 
 Peer = tuple[str, int]
 
+#: The most completed transactions held by default for their retransmission timers (D, I, J,
+#: K); beyond it the oldest is forgotten, so memory is bounded whatever the call rate. A BYE
+#: and its 200 hold about 4 KB: some 80 MB in all, enough to keep 600 a second for all 32 s of
+#: Timer J on UDP.
+MAX_COMPLETED = 20_000
+
 
 class TransactionError(ValueError):
     """The TU asked for something the transaction rules forbid (wrong state, bad request)."""
@@ -282,10 +288,20 @@ class _LegacyKey:
 
 
 class TransactionLayer:
-    """Client and server transactions of one SIP element, driven by messages and time."""
+    """Client and server transactions of one SIP element, driven by messages and time.
 
-    def __init__(self, timers: Timers = Timers()) -> None:
+    ``max_completed`` bounds the transactions kept only to absorb retransmissions (a cached
+    response, Timers D, I, J, K): beyond it the oldest is forgotten early, and a late
+    retransmission of its request is then a new request.
+    """
+
+    def __init__(self, timers: Timers = Timers(), *, max_completed: int = MAX_COMPLETED) -> None:
+        if max_completed < 0:
+            raise ValueError(f"max_completed must not be negative, not {max_completed}")
         self.timers = timers
+        self.max_completed = max_completed
+        # Insertion-ordered, so the first is the oldest: what the bound drops first.
+        self._completed: dict[Transaction, None] = {}
         self._clients: dict[tuple[str, str], ClientTransaction] = {}
         self._servers: dict[_ServerKey, ServerTransaction] = {}
         self._legacy_servers: list[ServerTransaction] = []
@@ -388,6 +404,7 @@ class TransactionLayer:
             return
         transaction.state = TransactionState.COMPLETED
         self._arm(transaction, "J", 0.0 if transaction.reliable else self.timers.timeout, now)
+        self._hold_completed(transaction)
 
     def cancel_target(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a received CANCEL refers to (§9.2), if still known."""
@@ -475,6 +492,18 @@ class TransactionLayer:
         """How many transactions the layer still holds (2xx waiting for an ACK included)."""
         return len(self._clients) + len(self._servers) + len(self._legacy_servers)
 
+    @property
+    def completed_count(self) -> int:
+        """How many of them only absorb retransmissions (Completed non-INVITE and client INVITE,
+        Confirmed server INVITE): at most ``max_completed``."""
+        return len(self._completed)
+
+    @property
+    def in_progress_count(self) -> int:
+        """How many of them still work: waiting for a final response, or re-sending a final
+        until its ACK (an INVITE's 2xx or 3xx-6xx on a timer). What a bound on load counts."""
+        return self.transaction_count - len(self._completed)
+
     # -- responses ----------------------------------------------------------------------------
 
     def _receive_response(
@@ -503,6 +532,7 @@ class TransactionLayer:
                 self._send(transaction._ack, transaction.destination)
                 transaction.state = TransactionState.COMPLETED
                 self._arm(transaction, "D", 0.0 if transaction.reliable else self.timers.d, now)
+                self._hold_completed(transaction)
                 return [ResponseReceived(response, transaction)]
             if state == TransactionState.COMPLETED and status >= 300 and transaction._ack:
                 self._send(transaction._ack, transaction.destination)
@@ -517,6 +547,7 @@ class TransactionLayer:
         self._cancel(transaction, "E")
         self._cancel(transaction, "F")
         self._arm(transaction, "K", 0.0 if transaction.reliable else self.timers.t4, now)
+        self._hold_completed(transaction)
         return [ResponseReceived(response, transaction)]
 
     # -- requests -----------------------------------------------------------------------------
@@ -576,6 +607,7 @@ class TransactionLayer:
                 self._cancel(transaction, "G")
                 self._cancel(transaction, "H")
                 self._arm(transaction, "I", 0.0 if transaction.reliable else self.timers.t4, now)
+                self._hold_completed(transaction)
             return []
         accepted = transaction
         if accepted is None:
@@ -688,8 +720,15 @@ class TransactionLayer:
             return self._servers.get(transaction._key) is transaction
         return any(known is transaction for known in self._legacy_servers)
 
+    def _hold_completed(self, transaction: Transaction) -> None:
+        """Count ``transaction`` as completed; forget the oldest beyond ``max_completed``."""
+        self._completed[transaction] = None
+        while len(self._completed) > self.max_completed:
+            self._forget(next(iter(self._completed)))
+
     def _forget(self, transaction: Transaction) -> None:
         transaction.state = TransactionState.TERMINATED
+        self._completed.pop(transaction, None)
         for name in list(transaction._timers):
             self._cancel(transaction, name)
         if isinstance(transaction, ClientTransaction):

@@ -214,7 +214,8 @@ class SipTransport:
         max_transactions: int | None = None,
     ) -> None:
         self.host = host
-        #: The most transactions held at once; new requests beyond are answered 503.
+        #: The most transactions in progress at once (see ``TransactionLayer.in_progress_count``;
+        #: completed ones have their own bound); new requests beyond are answered 503.
         self.max_transactions = max_transactions
         #: Bounds on what accepted TCP connections may hold.
         self.tcp_limits = tcp_limits or TcpLimits()
@@ -511,11 +512,11 @@ class SipTransport:
         rejection = _checked(request)
         if rejection is None and self._full(request):
             log.warning(
-                "%s: %s from %s:%s refused: %d transactions held",
+                "%s: %s from %s:%s refused: %d transactions in progress",
                 self.party,
                 request.method,
                 *source,
-                self.layer.transaction_count,
+                self.layer.in_progress_count,
             )
             retry = (("Retry-After", str(RETRY_AFTER)),)
             self.refuse(request, 503, "Service Unavailable (too many transactions)", source, retry)
@@ -530,10 +531,14 @@ class SipTransport:
         return None
 
     def _full(self, request: Request) -> bool:
-        """Whether ``request`` would open one transaction more than the bound allows."""
+        """Whether ``request`` would open one transaction in progress more than the bound allows.
+
+        Completed transactions only absorb retransmissions and are held up to 64*T1, so counting
+        them would refuse a steady call rate with nothing in progress.
+        """
         if self.max_transactions is None or request.method in ("ACK", "CANCEL"):
             return False
-        return self.layer.transaction_count >= self.max_transactions
+        return self.layer.in_progress_count >= self.max_transactions
 
     def refuse(
         self,

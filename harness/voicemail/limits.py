@@ -17,7 +17,9 @@ from harness.voicemail.conf.sip_conf import SipGeneral
 RETRY_AFTER = 30
 #: The most audio one call may deliver (bytes of G.711, one a sample): an hour.
 MAX_CALL_AUDIO = 8000 * 3600
-#: The most SIP transactions held at once (each lives up to 64*T1 after its answer).
+#: The most SIP transactions in progress at once: not yet answered finally, or re-sending an
+#: INVITE's final until its ACK. Completed ones (held up to 64*T1 only to answer
+#: retransmissions) are bounded apart, by ``harness.sip.transaction.MAX_COMPLETED``.
 MAX_TRANSACTIONS = 5000
 #: The longest SIP message accepted over TCP (head, body); longer ones are answered 413.
 MAX_HEAD = 16 * 1024
