@@ -26,12 +26,23 @@ from harness.sim.phone import Call, Phone
 from harness.sim.proxy import SimProxy
 from harness.voicemail.store import FOLDERS, Spool
 from tests.reliability.summary import record, tracebacks
-from tests.voicemail.integration.test_serve import Serve, Served, serve, sound_heard, write_config
+from tests.voicemail.integration.test_serve import (
+    VOICEMAIL_CONF,
+    Serve,
+    Served,
+    serve,
+    sound_heard,
+    write_config,
+)
 
 __all__ = ["serve"]  # the fixture, used by name
 
 BOX = MailboxId("2000")
 PIN = "4321"
+
+#: Room for every deposit of a 100-round soak: with the usual ``maxmsg=10`` the box fills after
+#: a dozen rounds and later deposits are refused "mailbox full", storing nothing to lose.
+ROOMY_BOX = VOICEMAIL_CONF.replace("maxmsg=10", "maxmsg=200")
 
 
 async def _deposit(caller: Phone, seconds: float) -> bool:
@@ -121,7 +132,7 @@ async def test_kill_9_at_random_moments_loses_no_confirmed_message(
     owner = Phone("2000", proxy.address)
     await owner.start()
     spool = tmp_path / "spool"
-    config = write_config(tmp_path / "etc", proxy.address)
+    config = write_config(tmp_path / "etc", proxy.address, {"voicemail.conf": ROOMY_BOX})
     confirmed = 0
     logs: list[Path] = []
     outcomes: list[dict[str, object]] = []
