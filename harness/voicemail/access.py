@@ -9,10 +9,9 @@ nothing about which mailboxes exist and cannot make the server send NOTIFYs to a
 
 A request is a peer's own when it comes from the peer's ``host=`` and ``port=`` — from any port
 with ``insecure=port``, as chan_sip matches peers (a proxy whose TCP connections come from
-passing ports needs it). A peer with a ``secret=`` whose request comes from elsewhere that its
-ACL admits (a phone of a dynamic peer, say) must also answer a digest challenge with that
-secret; from its own host a SUBSCRIBE or REGISTER is trusted by its address, and an INVITE is
-challenged unless ``insecure=invite`` (chan_sip's rule for INVITEs).
+passing ports needs it). A peer with a ``secret=`` must also answer a digest challenge with
+that secret, from its own host as from anywhere else its ACL admits: always for a SUBSCRIBE or
+REGISTER, and for an INVITE unless ``insecure=invite`` (chan_sip's rules).
 
 Host names in ``host=`` are resolved once, when the server starts (:func:`resolve_hosts`).
 """
@@ -71,10 +70,11 @@ class PeerAccess:
             return True
         return any(permit for permit, _ in self.acl) and self.admits(address)
 
-    def needs_digest(self, address: str, port: int | None = None) -> bool:
-        """Whether a request from ``address`` must also prove the peer's secret: it came from
-        an address the ACL admits rather than the peer's own host, and the peer has one."""
-        return self.secret is not None and not self.at_host(address, port)
+    @property
+    def needs_digest(self) -> bool:
+        """Whether the peer's SUBSCRIBEs and REGISTERs must prove its secret: it has one
+        (chan_sip challenges them from any address, whatever ``insecure=`` says)."""
+        return self.secret is not None
 
     @property
     def challenges_invite(self) -> bool:

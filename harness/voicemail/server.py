@@ -699,8 +699,7 @@ class VoicemailServer:
         :mod:`access`); whether it was refused."""
         peer = self.access.peer_at(*source)
         allowed = peer is not None
-        needs_digest = peer is not None and peer.needs_digest(*source)
-        if needs_digest and peer is not None:
+        if peer is not None and peer.needs_digest:
             if self._digest.verify(request) != peer.username:
                 name, value = self._digest.challenge()
                 response = make_response(request, 401, headers=[(name, value)])

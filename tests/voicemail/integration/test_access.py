@@ -185,8 +185,24 @@ async def test_insecure_port_matches_the_peer_by_address_whatever_the_port(
     """Without insecure=port a request must come from the peer's host and port to be its."""
     server = await _peer_server(tmp_path, insecure)
     try:
-        assert await _send(server, "SUBSCRIBE", "2000") == subscribe
-        assert await _send(server, "REGISTER", "2000") == subscribe
+        assert await _send(server, "SUBSCRIBE", "2000", password="s3cret") == subscribe
+        assert await _send(server, "REGISTER", "2000", password="s3cret") == subscribe
+    finally:
+        await server.close()
+
+
+@pytest.mark.parametrize("insecure", ["port", "port,invite"])
+async def test_a_peer_with_a_secret_must_prove_it_from_its_own_host_too(
+    tmp_path: Path, insecure: str
+) -> None:
+    """As chan_sip: SUBSCRIBE and REGISTER are challenged whatever the address and
+    ``insecure=`` (``invite`` spares INVITEs only)."""
+    server = await _peer_server(tmp_path, insecure)
+    try:
+        for method in ("SUBSCRIBE", "REGISTER"):
+            assert await _send(server, method, "2000") == 401
+            assert await _send(server, method, "2000", password="guess") == 401
+            assert await _send(server, method, "2000", password="s3cret") == 200
     finally:
         await server.close()
 
