@@ -25,6 +25,7 @@ from harness.media.hearing import Hearing
 from harness.media.recognition import installed_index
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
+from harness.media.signal import RATE
 from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.auth import AuthError, Challenge, with_credentials
@@ -44,6 +45,8 @@ AnswerMode = Literal["busy", "no-answer", "unavailable"]
 DtmfMode = Literal["rfc2833", "info", "inband"]
 #: Mean absolute sample level under which received audio counts as silence.
 _QUIET_LEVEL = 100
+#: Seconds a silence must still hold after a look at the packets that queued up meanwhile.
+_SETTLE = 0.05
 #: Silence between two inband key tones (80 ms).
 _KEY_GAP = 640
 #: Seconds a registration lasts unless told otherwise: short, so that a binding a run could not
@@ -182,9 +185,12 @@ class Call:
         self.response = response
         self.ended = asyncio.Event()
         self._loop = asyncio.get_running_loop()
-        # When audio above the silence level last arrived, and whether any has since the mark.
+        # When audio above the silence level last arrived, and whether any has since the mark;
+        # when any packet last arrived, and how many quiet samples came after the loud audio.
         self._loud_at = self._loop.time()
         self._heard_since_mark = False
+        self._packet_at = self._loud_at
+        self._quiet_samples = 0
         # Recorded prompts are recognised when sound files are installed to learn them from.
         self._hearing = Hearing(installed_index())
         rtp.on_packet = self._packet
@@ -193,9 +199,13 @@ class Call:
         if packet.payload_type != self.negotiated.payload_type:
             return
         level = np.abs(g711.decode(packet.payload, self.negotiated.codec).astype(np.int32))
+        self._packet_at = self._loop.time()
         if level.size and level.mean() > _QUIET_LEVEL:
-            self._loud_at = self._loop.time()
+            self._loud_at = self._packet_at
             self._heard_since_mark = True
+            self._quiet_samples = 0
+        else:
+            self._quiet_samples += level.size
 
     def heard_prompts(self) -> list[str]:
         """The prompts heard so far: generated ones, recorded ones and the beep."""
@@ -217,13 +227,28 @@ class Call:
         """
         deadline = self._loop.time() + timeout
         while self._loop.time() < deadline and not self.ended.is_set():
-            now = self._loop.time()
-            if self._heard_since_mark and now - self._loud_at >= quiet:
-                self._heard_since_mark = False
-                return True
+            if self._seems_quiet(quiet):
+                # A stall of this process looks like silence until the packets that queued
+                # up during it are read: look again once they have been.
+                loud_at = self._loud_at
+                await asyncio.sleep(_SETTLE)
+                if self._loud_at == loud_at and self._seems_quiet(quiet):
+                    self._heard_since_mark = False
+                    return True
+                continue
             await asyncio.sleep(0.05)
         self._heard_since_mark = False
         return False
+
+    def _seems_quiet(self, quiet: float) -> bool:
+        """Whether the far end spoke since the mark and has not for ``quiet`` seconds: by the
+        silence it sent when it goes on streaming, by the clock when it stopped sending (a late
+        stream's gap in wall time alone is not silence)."""
+        now = self._loop.time()
+        if not self._heard_since_mark or now - self._loud_at < quiet:
+            return False
+        streamed = self._quiet_samples >= quiet * RATE
+        return streamed or now - self._packet_at >= quiet
 
     async def play(self, pcm: npt.NDArray[np.int16]) -> None:
         """Send 8 kHz audio in the negotiated codec, paced in real time."""
