@@ -37,8 +37,17 @@ _LISTENING = re.compile(rb"listening on ([\d.]+):(\d+)")
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds process ``pid`` used so far (from /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU seconds process ``pid`` and its live children (the server's playback
+    process) used so far (from /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return _own_cpu_seconds(pid) + sum(_own_cpu_seconds(int(child)) for child in children)
+
+
+def _own_cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     ticks = int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 

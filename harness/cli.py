@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 import urllib.error
@@ -22,6 +23,8 @@ from harness import __version__
 from harness.library import copy_library, library_files, library_path
 from harness.load.command import add_load_command, run_load_command
 from harness.media import event_loop
+from harness.media.playback_link import PlaybackLink
+from harness.media.session import use_playback_process
 from harness.media.sounds import prompt_library
 from harness.report.progress import Item
 from harness.report.records import ScenarioOutcome
@@ -298,6 +301,13 @@ def _add_serve(commands: Any) -> None:
         "or the generated prompts",
     )
     serve.add_argument("--sounds", type=Path, help="the sounds directory to play (with sounds)")
+    serve.add_argument(
+        "--playback-process",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="pace prompts in a second process, on another core (auto: when the machine has "
+        "more than one)",
+    )
 
 
 def _add_reload(commands: Any) -> None:
@@ -654,6 +664,31 @@ async def _serve_until_stopped(
     except OSError as error:
         print(f"vmharness serve: cannot bind {listen.host}:{listen.port}: {error}", file=sys.stderr)
         return EXIT_USAGE
+    playback = await _start_playback_process(args.playback_process)
+    try:
+        return await _serve_started(server, args, listen, playback)
+    finally:
+        if playback is not None:
+            use_playback_process(None)
+            await playback.close()
+
+
+async def _start_playback_process(choice: str) -> PlaybackLink | None:
+    """The playback process ``--playback-process`` asks for, started and in use (or None)."""
+    if choice == "off" or (choice == "auto" and (os.cpu_count() or 1) < 2):
+        return None
+    link = await PlaybackLink.start()
+    use_playback_process(link)
+    return link
+
+
+async def _serve_started(
+    server: VoicemailServer,
+    args: argparse.Namespace,
+    listen: Listening,
+    playback: PlaybackLink | None,
+) -> int:
+    """Serve until SIGINT or SIGTERM, then stop the server."""
     tls_port = listen.tls_port
     if listen.tls is not None:
         try:
@@ -677,6 +712,8 @@ async def _serve_until_stopped(
         print(f"SIP over TCP on {host}:{port}", flush=True)
     if listen.tls is not None:
         print(f"SIP over TLS on {listen.tls_host}:{tls_port}", flush=True)
+    if playback is not None:
+        print(f"prompts paced by the playback process (pid {playback.pid})", flush=True)
     await stop.wait()
     await server.close()
     return EXIT_OK

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -27,12 +27,15 @@ from harness.media.dtmf import (
     event_packets,
 )
 from harness.media.pacer import FRAME_TIME, Pacer, StreamEnd, frames_of
+from harness.media.playback_link import PlaybackLink
 from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
 
 Address = tuple[str, int]
 
-# One media clock per event loop paces every session's pre-encoded playback.
+# One media clock per event loop paces every session's pre-encoded playback, unless a
+# playback process does it for that loop.
 _PACERS: dict[asyncio.AbstractEventLoop, Pacer] = {}
+_PLAYBACK: dict[asyncio.AbstractEventLoop, PlaybackLink] = {}
 
 
 def _resolve(done: asyncio.Future[StreamEnd], end: StreamEnd) -> None:
@@ -50,6 +53,21 @@ def shared_pacer() -> Pacer:
             del _PACERS[closed]
         pacer = _PACERS[loop] = Pacer(loop)
     return pacer
+
+
+def use_playback_process(link: PlaybackLink | None) -> None:
+    """Pace the running loop's pre-encoded playback in ``link``'s process from now on (None:
+    in the loop again). Playback returns to the loop by itself should the process die."""
+    loop = asyncio.get_running_loop()
+    if link is None:
+        _PLAYBACK.pop(loop, None)
+    else:
+        _PLAYBACK[loop] = link
+
+
+def _playback_process(loop: asyncio.AbstractEventLoop) -> PlaybackLink | None:
+    link = _PLAYBACK.get(loop)
+    return link if link is not None and link.alive else None
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -87,7 +105,9 @@ class RtpSession:
         self.digits: asyncio.Queue[str] = asyncio.Queue()
         self.malformed = 0
         self.packets_sent = 0
-        self.remote: Address | None = None
+        # The playback process pacing this session's audio right now, if any.
+        self._playing_in: PlaybackLink | None = None
+        self._remote: Address | None = None
         #: Called with every new (not duplicated) packet after it is stored: for consumers that
         #: must follow the audio as it arrives (inband DTMF, silence detection).
         self.on_packet: Callable[[RtpPacket], None] | None = None
@@ -146,6 +166,18 @@ class RtpSession:
         raise OSError(f"cannot bind an RTP socket on {where}: {last_error}")
 
     @property
+    def remote(self) -> Address | None:
+        """Where RTP is sent; a playback process pacing the session follows when it moves."""
+        return self._remote
+
+    @remote.setter
+    def remote(self, remote: Address | None) -> None:
+        if remote != self._remote:
+            self._remote = remote
+            if remote is not None and self._playing_in is not None:
+                self._playing_in.move(self, remote)
+
+    @property
     def local_address(self) -> Address:
         """The bound (host, port)."""
         if self._transport is None:
@@ -198,6 +230,9 @@ class RtpSession:
     def stop_sending(self) -> None:
         """Stop the audio or DTMF being sent, and any send already waiting for its turn."""
         self._generation += 1
+        if self._playing_in is not None:
+            # Its end (where the stream got to) comes back from the process.
+            self._playing_in.stop(self)
         if self._paced is not None:
             pacer, done = self._paced
             end = pacer.remove(self)
@@ -279,15 +314,21 @@ class RtpSession:
                     sender.timestamp = packets[sent].timestamp
             return True
 
-    async def play_encoded(self, payload: bytes, pt: int) -> bool:
-        """Send pre-encoded audio (one byte per sample) as ``pt`` on the loop's shared media
-        clock: no task, packet object or encoding per frame. Falls back to
-        :meth:`send_payload` when the call's packet time is not the clock's 20 ms.
+    async def play_encoded(self, payload: bytes | Sequence[bytes], pt: int) -> bool:
+        """Send pre-encoded audio (one byte per sample; or segments of it, played in turn) as
+        ``pt`` on the loop's shared media clock: no task, packet object or encoding per frame.
+        In the playback process when the loop has one (:func:`use_playback_process`). Falls
+        back to :meth:`send_payload` when the call's packet time is not the clock's 20 ms.
 
         Returns False if :meth:`stop_sending` cut it short.
         """
+        parts = [payload] if isinstance(payload, bytes) else list(payload)
         if self.ptime * 1000 != round(FRAME_TIME * 1e6):
-            return await self.send_payload(payload, pt)
+            return await self.send_payload(b"".join(parts), pt)
+        link = _playback_process(self._loop)
+        if link is not None:
+            return await self._play_in(link, parts, pt)
+        payload = b"".join(parts)
         self._destination()
         generation = self._generation
         async with self._send_lock:
@@ -319,6 +360,41 @@ class RtpSession:
                 raise
             finally:
                 self._paced = None
+            self._paced_until(sender, end)
+            return end.completed
+
+    async def _play_in(self, link: PlaybackLink, parts: list[bytes], pt: int) -> bool:
+        """:meth:`play_encoded` paced by the playback process, from this session's socket."""
+        self._destination()
+        generation = self._generation
+        async with self._send_lock:
+            if generation != self._generation:
+                return False
+            transport, remote = self._destination()
+            sender = self._stream(pt)
+            _, talkspurt = self._start(sender)
+            done: asyncio.Future[StreamEnd] = self._loop.create_future()
+            link.play(
+                self,
+                parts,
+                transport.get_extra_info("socket").fileno(),
+                remote,
+                ssrc=sender.ssrc,
+                pt=pt,
+                sequence=sender.sequence,
+                timestamp=sender.timestamp,
+                samples=sender.samples_per_frame,
+                marker=talkspurt,
+                on_done=partial(_resolve, done),
+            )
+            self._playing_in = link
+            try:
+                end = await done
+            except asyncio.CancelledError:
+                link.forget(self)
+                raise
+            finally:
+                self._playing_in = None
             self._paced_until(sender, end)
             return end.completed
 
@@ -394,6 +470,9 @@ class RtpSession:
         """Stop sending and release the socket (closed by the loop on its next iteration)."""
         self.stop_sending()
         if self._transport is not None:
+            link = _PLAYBACK.get(self._loop)
+            if link is not None:
+                link.release(self._transport.get_extra_info("socket").fileno())
             self._transport.close()
             self._transport = None
 

@@ -370,31 +370,33 @@ class CallSession:
             case Pause():
                 return np.zeros(int(item.seconds * RATE), dtype=np.int16)
 
-    def _encoded(self, item: Playable) -> bytes:
-        """``item`` in the call's codec: prompts and pauses from the cache, the rest encoded."""
+    def _encoded(self, item: Playable) -> list[bytes]:
+        """``item`` in the call's codec, in segments: prompts and pauses from the cache (shared
+        by every call), the rest encoded."""
         codec = self.negotiated.codec
         match item:
             case Prompt():
-                return encoded_prompt(self.prompts, item.name, codec)
+                return [encoded_prompt(self.prompts, item.name, codec)]
             case Greeting():
                 recorded = self.services.greeting(item.mailbox, item.kind)
                 if recorded is not None:
-                    return g711.encode(recorded, codec)
-                return b"".join(
+                    return [g711.encode(recorded, codec)]
+                return [
                     encoded_prompt(self.prompts, prompt.name, codec) for prompt in item.fallback
-                )
+                ]
             case Pause():
-                return bytes([g711.silence_byte(codec)]) * int(item.seconds * RATE)
-        return g711.encode(self._render(item), codec)
+                return [bytes([g711.silence_byte(codec)]) * int(item.seconds * RATE)]
+        return [g711.encode(self._render(item), codec)]
 
     def _play(self, play: Play) -> None:
         self._stop_playback()
-        payload = b"".join(self._encoded(item) for item in play.items)
+        # Segments, not one joined payload: a playback process caches each prompt once.
+        audio = [segment for item in play.items for segment in self._encoded(item)]
         self._interrupt = play.interrupt
-        self._playback = asyncio.ensure_future(self._send(payload))
+        self._playback = asyncio.ensure_future(self._send(audio))
 
-    async def _send(self, payload: bytes) -> None:
-        completed = await self.rtp.play_encoded(payload, self.negotiated.payload_type)
+    async def _send(self, audio: list[bytes]) -> None:
+        completed = await self.rtp.play_encoded(audio, self.negotiated.payload_type)
         if not completed:
             return
         self._interrupt = None

@@ -1,0 +1,230 @@
+"""The playback process: the voicemail server's prompts paced out on the machine's other core.
+
+Started by :class:`harness.media.playback_link.PlaybackLink` as ``python -m
+harness.media.playback_server FD``, where FD is its end of a ``SOCK_SEQPACKET`` pair. It runs
+one :class:`~harness.media.pacer.Pacer` over the server's RTP sockets (their descriptors
+arrive with :class:`~harness.media.playback_protocol.Adopt`), so each packet leaves from the
+port the caller's SDP answer named, and reports every stream's end. It exits when the server's
+end of the pair closes, the server's death included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import signal
+import socket
+import sys
+
+from harness.media import event_loop
+from harness.media.pacer import Pacer, StreamEnd, frames_of
+from harness.media.playback_protocol import (
+    MAX_DATAGRAM,
+    Address,
+    Adopt,
+    Ended,
+    Forget,
+    Message,
+    Move,
+    Play,
+    PlaybackProtocolError,
+    Ready,
+    Release,
+    Segment,
+    Stop,
+    decode,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+_FD_ROOM = socket.CMSG_SPACE(4)
+
+
+class PlaybackServer:
+    """Serves one control socket until its peer closes it."""
+
+    def __init__(self, control: socket.socket) -> None:
+        self._control = control
+        self._loop = asyncio.get_running_loop()
+        self._pacer = Pacer(self._loop)
+        self._sockets: dict[int, socket.socket] = {}
+        self._audio: dict[bytes, bytes] = {}
+        self._parts: dict[bytes, list[bytes]] = {}
+        # Where each stream sends: a one-item list, so that Move redirects packets already
+        # scheduled with the send function bound to it.
+        self._remotes: dict[int, list[Address]] = {}
+        self._replies: collections.deque[bytes] = collections.deque()
+        self._closed = self._loop.create_future()
+        #: Packets dropped because a socket's send buffer was full.
+        self.dropped = 0
+
+    async def serve(self) -> None:
+        """Handle messages until the server goes away; then close every socket."""
+        self._control.setblocking(False)
+        self._loop.add_reader(self._control.fileno(), self._readable)
+        self._reply(Ready())
+        try:
+            await self._closed
+        finally:
+            self._loop.remove_reader(self._control.fileno())
+            self._pacer.close()
+            for sock in self._sockets.values():
+                sock.close()
+            self._sockets.clear()
+            self._control.close()
+
+    def _readable(self) -> None:
+        while not self._closed.done():
+            try:
+                datagram, ancillary, _, _ = self._control.recvmsg(MAX_DATAGRAM, _FD_ROOM)
+            except BlockingIOError:
+                return
+            except OSError as error:
+                log.error("playback process: control socket failed: %s", error)
+                self._closed.set_result(None)
+                return
+            fds = _descriptors(ancillary)
+            if not datagram:
+                self._closed.set_result(None)
+                return
+            try:
+                self.handle(decode(datagram), fds)
+            except PlaybackProtocolError as error:
+                log.error("playback process: %s", error)
+                for fd in fds:
+                    socket.close(fd)
+
+    def handle(self, message: Message, fds: list[int]) -> None:
+        """Carry out one message from the server (``fds``: descriptors that came with it)."""
+        match message:
+            case Adopt(sock_id):
+                self._adopt(sock_id, fds)
+            case Release(sock_id):
+                sock = self._sockets.pop(sock_id, None)
+                if sock is not None:
+                    sock.close()
+            case Segment():
+                self._segment(message)
+            case Forget(digests):
+                for digest in digests:
+                    self._audio.pop(digest, None)
+            case Play():
+                self._play(message)
+            case Move(stream_id, remote):
+                if stream_id in self._remotes:
+                    self._remotes[stream_id][0] = remote
+            case Stop(stream_id):
+                self._stop(stream_id)
+            case Ended() | Ready():
+                log.error("playback process: the server sent %s", type(message).__name__)
+
+    def _adopt(self, sock_id: int, fds: list[int]) -> None:
+        for extra in fds[1:]:
+            socket.close(extra)
+        if not fds:
+            log.error("playback process: socket %d came without its descriptor", sock_id)
+            return
+        self._sockets[sock_id] = socket.socket(fileno=fds[0])
+
+    def _segment(self, segment: Segment) -> None:
+        self._parts.setdefault(segment.digest, []).append(segment.part)
+        if segment.last:
+            self._audio[segment.digest] = b"".join(self._parts.pop(segment.digest))
+
+    def _stop(self, stream_id: int) -> None:
+        end = self._pacer.remove(stream_id)
+        if end is not None:
+            self._ended(end)
+
+    def _play(self, play: Play) -> None:
+        sock = self._sockets.get(play.sock_id)
+        missing = [digest for digest in play.digests if digest not in self._audio]
+        if sock is None or missing:
+            why = "no such socket" if sock is None else f"{len(missing)} segment(s) unknown"
+            self._reply(Ended(play.stream_id, 0, play.sequence, play.timestamp, False, why))
+            return
+        audio = b"".join(self._audio[digest] for digest in play.digests)
+        cell = [play.remote]
+        self._remotes[play.stream_id] = cell
+
+        def send(packet: bytes) -> None:
+            try:
+                sock.sendto(packet, cell[0])
+            except BlockingIOError:
+                self.dropped += 1
+
+        self._pacer.add(
+            play.stream_id,
+            frames_of(audio, play.samples),
+            send,
+            ssrc=play.ssrc,
+            pt=play.pt,
+            on_done=self._ended,
+            sequence=play.sequence,
+            timestamp=play.timestamp,
+            samples=play.samples,
+            marker=play.marker,
+        )
+
+    def _ended(self, end: StreamEnd) -> None:
+        assert isinstance(end.stream_id, int)
+        self._remotes.pop(end.stream_id, None)
+        error = None if end.error is None else str(end.error) or type(end.error).__name__
+        self._reply(
+            Ended(end.stream_id, end.sent, end.sequence, end.timestamp, end.completed, error)
+        )
+
+    def _reply(self, message: Ended | Ready) -> None:
+        self._replies.append(encode(message))
+        self._flush()
+
+    def _flush(self) -> None:
+        while self._replies:
+            try:
+                self._control.send(self._replies[0])
+            except BlockingIOError:
+                self._loop.add_writer(self._control.fileno(), self._writable)
+                return
+            except OSError:
+                self._replies.clear()
+                if not self._closed.done():
+                    self._closed.set_result(None)
+                return
+            self._replies.popleft()
+
+    def _writable(self) -> None:
+        self._loop.remove_writer(self._control.fileno())
+        self._flush()
+
+
+def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:
+    """The file descriptors an ``SCM_RIGHTS`` message carried."""
+    fds: list[int] = []
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            usable = len(data) - len(data) % 4
+            fds.extend(int.from_bytes(data[i : i + 4], sys.byteorder) for i in range(0, usable, 4))
+    return fds
+
+
+async def _serve_fd(fd: int) -> None:
+    control = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=fd)
+    await PlaybackServer(control).serve()
+
+
+def main(argv: list[str]) -> int:
+    """``python -m harness.media.playback_server FD``."""
+    if len(argv) != 1 or not argv[0].isdigit():
+        print("usage: python -m harness.media.playback_server FD", file=sys.stderr)
+        return 2
+    # The server stops it by closing the control socket: a terminal's Ctrl-C is the server's.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    event_loop.run(_serve_fd(int(argv[0])))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

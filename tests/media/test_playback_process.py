@@ -1,0 +1,140 @@
+"""Prompts paced by the playback process: the same stream a caller gets from the server's loop.
+
+A real ``python -m harness.media.playback_server`` process sends from the session's own socket;
+a second session on loopback receives what a caller would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+
+from harness.media.playback_link import PlaybackLink
+from harness.media.session import RtpSession, use_playback_process
+
+FIRST = bytes(range(200)) * 8  # 1,600 samples: 10 frames, 200 ms
+SECOND = bytes(range(100, 200)) * 16
+
+
+async def settle(seconds: float = 0.1) -> None:
+    """Let datagrams already sent on loopback be delivered."""
+    await asyncio.sleep(seconds)
+
+
+@pytest.fixture
+async def link() -> AsyncIterator[PlaybackLink]:
+    started = await PlaybackLink.start()
+    use_playback_process(started)
+    yield started
+    use_playback_process(None)
+    await started.close()
+
+
+@pytest.fixture
+async def pair(link: PlaybackLink) -> AsyncIterator[tuple[RtpSession, RtpSession]]:
+    sender = await RtpSession.open()
+    receiver = await RtpSession.open()
+    sender.remote = ("127.0.0.1", receiver.local_port)
+    yield sender, receiver
+    sender.close()
+    receiver.close()
+
+
+async def test_prompts_arrive_whole_paced_and_in_one_numbered_stream(
+    pair: tuple[RtpSession, RtpSession],
+) -> None:
+    sender, receiver = pair
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await sender.play_encoded([FIRST[:800], FIRST[800:]], 0)
+    elapsed = loop.time() - started
+    assert await sender.play_encoded(SECOND, 0)
+    await settle()
+    assert 0.18 <= elapsed <= 1.0  # paced in real time, not sent as a burst
+    assert receiver.receiver.audio(0) == FIRST + SECOND
+    stats = receiver.receiver.stats
+    assert (stats.received, stats.lost, stats.duplicates) == (20, 0, 0)
+    assert sender.sender is not None
+    assert stats.ssrc == sender.sender.ssrc
+    assert sender.packets_sent == 20
+
+
+async def test_a_stopped_prompt_ends_early_and_the_next_continues_its_numbering(
+    pair: tuple[RtpSession, RtpSession],
+) -> None:
+    sender, receiver = pair
+    playing = asyncio.ensure_future(sender.play_encoded(bytes(8000), 0))
+    await settle()
+    sender.stop_sending()
+    assert await playing is False
+    assert await sender.play_encoded(SECOND, 0)
+    await settle()
+    stats = receiver.receiver.stats
+    assert 10 < stats.received < 60
+    assert (stats.lost, stats.duplicates) == (0, 0)
+
+
+async def test_the_stream_follows_the_remote_when_it_moves(
+    pair: tuple[RtpSession, RtpSession],
+) -> None:
+    sender, first = pair
+    second = await RtpSession.open()
+    try:
+        playing = asyncio.ensure_future(sender.play_encoded(bytes(4000), 0))
+        await settle()
+        sender.remote = ("127.0.0.1", second.local_port)
+        assert await playing
+        await settle()
+        assert first.receiver.stats.received > 0
+        assert second.receiver.stats.received > 0
+        assert first.receiver.stats.received + second.receiver.stats.received == 25
+    finally:
+        second.close()
+
+
+async def test_a_closed_session_leaves_no_socket_behind_in_the_process(
+    pair: tuple[RtpSession, RtpSession], link: PlaybackLink
+) -> None:
+    sender, _ = pair
+    assert await sender.play_encoded(FIRST, 0)
+    port = sender.local_port
+    sender.close()
+    await settle()
+    assert f":{port:04X} " not in _udp_sockets_of(link.pid)
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.bind(("127.0.0.1", port))
+    finally:
+        probe.close()
+
+
+async def test_when_the_process_dies_playback_goes_on_in_the_loop(
+    pair: tuple[RtpSession, RtpSession], link: PlaybackLink
+) -> None:
+    sender, receiver = pair
+    playing = asyncio.ensure_future(sender.play_encoded(bytes(8000), 0))
+    await settle()
+    os.kill(link.pid, signal.SIGKILL)
+    assert await asyncio.wait_for(playing, 5.0) is False
+    assert not link.alive
+    assert await sender.play_encoded(SECOND, 0)
+    await settle()
+    assert receiver.receiver.audio(0).endswith(SECOND)
+    assert receiver.receiver.stats.duplicates == 0
+
+
+def _udp_sockets_of(pid: int) -> str:
+    """The local addresses (``/proc/net/udp`` form) of the UDP sockets process ``pid`` holds."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
+    with open(f"/proc/{pid}/net/udp", encoding="ascii") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return " ".join(row[1] + " " for row in rows if row[9] in inodes)
