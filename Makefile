@@ -33,7 +33,9 @@ test: lint
 	$(BIN)/pytest -n $(WORKERS)
 
 # Benchmarks print their figures; they are never part of make test.
+# They measure the server as it is run for speed: with the `fast` extra (uvloop).
 bench: setup
+	$(BIN)/pip install --quiet -e '.[dev,fast]'
 	for script in bench/*.py; do $(BIN)/python "$$script" || exit 1; done
 # The whole scenario library against a real Asterisk the harness configures per scenario
 # (built by `python3 -m harness.peers.asterisk_build`, as .ci/run does).

@@ -2,7 +2,7 @@
 playing the real sound files (asterisk-core-sounds-en-wav). Targets: >= 2x Asterisk, and at
 least 60 deposits/s of 3 s messages and 900 concurrent 20 s recordings.
 
-    .venv/bin/python bench/deposits.py [--quick] [--only ours|asterisk]
+    .venv/bin/python bench/deposits.py [--quick] [--only ours|asterisk] [--playback-process off]
 
 Each caller (bench/sipp/deposit.xml, SIPp) names its box in X-Voicemail-Mailbox, skips the
 greeting with an RFC 4733 '#' half a second in (as the project's SIPp deposit tests do, so both
@@ -113,12 +113,12 @@ class Server:
 
 
 @contextlib.asynccontextmanager
-async def served_ours(scratch: Path) -> AsyncIterator[Server]:
-    """``vmharness serve`` playing the real sound files."""
+async def served_ours(scratch: Path, playback: str = "auto") -> AsyncIterator[Server]:
+    """``vmharness serve`` playing the real sound files (``playback``: its
+    ``--playback-process``)."""
     configs = mailbox_files(BOXES)
-    async with ServedVoicemail(
-        scratch / "ours", configs, options=["--prompts", "sounds"]
-    ) as served:
+    options = ["--prompts", "sounds", "--playback-process", playback]
+    async with ServedVoicemail(scratch / "ours", configs, options=options) as served:
         yield Server("vmharness", served.address, served.spool, served.pid, _box_file(scratch))
 
 
@@ -377,7 +377,9 @@ def figures(ours: Results, asterisk: Results, skipped: str | None) -> list[Figur
     ]  # fmt: skip
 
 
-async def measure(mode: str, only: str | None) -> tuple[list[Figure], dict[str, object]]:
+async def measure(
+    mode: str, only: str | None, playback: str = "auto"
+) -> tuple[list[Figure], dict[str, object]]:
     """Our server, then Asterisk, through the same SIPp load."""
     with tempfile.TemporaryDirectory(prefix="vmharness-bench-") as name:
         scratch = Path(name)
@@ -385,7 +387,7 @@ async def measure(mode: str, only: str | None) -> tuple[list[Figure], dict[str, 
         long = write_speech(scratch / "long", 20.0)
         ours = Results(log=[])
         if only in (None, "ours"):
-            ours = await measure_server(served_ours(scratch), short, long, mode)
+            ours = await measure_server(served_ours(scratch, playback), short, long, mode)
         asterisk, skipped = Results(log=[]), None
         if only in (None, "asterisk"):
             skipped = build_asterisk()
@@ -396,13 +398,24 @@ async def measure(mode: str, only: str | None) -> tuple[list[Figure], dict[str, 
                 skipped = f"Asterisk: {error}"
         if only is not None and skipped is None:
             skipped = f"only {only} measured"
-        details = {"mode": mode, "ours": ours.log, "asterisk": asterisk.log}
+        details = {
+            "mode": mode,
+            "playback_process": playback,
+            "ours": ours.log,
+            "asterisk": asterisk.log,
+        }
         return figures(ours, asterisk, skipped), details
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     made = parser(__doc__)
     made.add_argument("--only", choices=("ours", "asterisk"), help="measure one server only")
+    made.add_argument(
+        "--playback-process",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="our server's --playback-process (default auto: on with two cores)",
+    )
     args = made.parse_args(argv)
     mode = "quick" if args.quick else "full"
     print(f"deposits ({mode}):", flush=True)
@@ -410,7 +423,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         find_sipp()
     except SippError as missing:
         return finish(NAME, figures(Results(), Results(), str(missing)), {}, args.reports)
-    found, details = asyncio.run(measure(mode, args.only))
+    found, details = asyncio.run(measure(mode, args.only, args.playback_process))
     return finish(NAME, found, details, args.reports)
 
 

@@ -272,9 +272,15 @@ async def ramp(
 _FAILURE_WORDS = ("Aborting", "unexpected", "Unexpected", "timeout", "Timeout", "failed", "Failed")
 
 
+#: SIPp 3.7's note on where it looks for a pcap, logged whatever happens to the calls.
+_PCAP_WARNING = "prefers looking for pcap files next to the scenario"
+
+
 def first_error(errors: str) -> str:
     """The first line of SIPp's ``-trace_err`` log that says why a call failed."""
     for line in errors.splitlines():
+        if _PCAP_WARNING in line:
+            continue
         if any(word in line for word in _FAILURE_WORDS):
             return line.strip()[:200]
     return "(no reason logged)"
