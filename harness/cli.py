@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -698,6 +699,7 @@ async def _serve_started(
             where = f"{listen.tls_host}:{tls_port}"
             print(f"vmharness serve: cannot bind TLS {where}: {error}", file=sys.stderr)
             return EXIT_USAGE
+    _settle_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -717,6 +719,19 @@ async def _serve_started(
     await stop.wait()
     await server.close()
     return EXIT_OK
+
+
+def _settle_collector() -> None:
+    """Keep the cyclic garbage collector off what start-up built, for good.
+
+    Configuration, prompts and the spool index live as long as the server; frozen
+    (``gc.freeze``), no later full collection walks them again. A full collection holds the
+    event loop for as long as it walks, and past ``--max-loop-lag`` calls are refused 503.
+    The thresholds stay Python's: at 300 calls/s a first generation of 10,000 saved no CPU
+    measurably and made the young collections' pauses ten times longer.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def _reload_on_signal(server: VoicemailServer, reloads: set[asyncio.Task[object]]) -> None:

@@ -151,17 +151,27 @@ class ClientTransaction:
 
 
 class ServerTransaction:
-    """A request this side received and owes a response (§17.2)."""
+    """A request this side received and owes a response (§17.2).
+
+    Once it only absorbs retransmissions (Completed non-INVITE, Confirmed INVITE) the layer
+    keeps its request and final response packed in plain tuples, which the cyclic garbage
+    collector stops tracking: thousands are held for Timer J, and full collections would
+    otherwise walk every header of each. ``request`` and ``last_response`` are then rebuilt
+    on demand, equal to (and written as) the originals.
+    """
 
     __slots__ = (
         "_awaiting_ack",
+        "_held",
         "_key",
+        "_last_response",
         "_legacy",
+        "_method",
+        "_packed",
+        "_request",
         "_timers",
         "branch",
-        "last_response",
         "reliable",
-        "request",
         "source",
         "state",
     )
@@ -176,24 +186,61 @@ class ServerTransaction:
         key: _ServerKey | None,
         legacy: _LegacyKey | None,
     ) -> None:
-        self.request = request
+        self._request: Request | None = request
+        self._method = request.method
         self.source = source
         self.reliable = reliable
         self.branch = branch
         self.state = (
             TransactionState.PROCEEDING if request.method == "INVITE" else TransactionState.TRYING
         )
-        #: The latest response sent in this transaction (the one retransmissions get).
-        self.last_response: Response | None = None
+        self._last_response: Response | None = None
         self._key = key
         self._legacy = legacy
         self._awaiting_ack: _AckKey | None = None
         self._timers: dict[str, _Timer] = {}
+        # The request and final response packed while held; the sequence number of its
+        # entry in the layer's heap of held transactions (None: not held, or no longer).
+        self._packed: tuple[_PackedRequest, _PackedResponse | None] | None = None
+        self._held: int | None = None
+
+    @property
+    def request(self) -> Request:
+        """The request that opened this transaction."""
+        if self._request is not None:
+            return self._request
+        assert self._packed is not None
+        return _unpack_request(self._packed[0])
+
+    @property
+    def last_response(self) -> Response | None:
+        """The latest response sent in this transaction (the one retransmissions get)."""
+        if self._packed is None:
+            return self._last_response
+        packed = self._packed[1]
+        return None if packed is None else _unpack_response(packed)
+
+    @last_response.setter
+    def last_response(self, response: Response) -> None:
+        self._last_response = response
 
     @property
     def method(self) -> str:
         """The request method."""
-        return self.request.method
+        return self._method
+
+    def _pack(self) -> None:
+        """Keep the request and last response as untracked tuples only (see the class doc)."""
+        assert self._request is not None
+        last = self._last_response
+        self._packed = (
+            _pack_request(self._request),
+            None if last is None else _pack_response(last),
+        )
+        self._request = None
+        self._last_response = None
+        # A dict that ever held a timer stays tracked; an empty new one is not.
+        self._timers = {}
 
     def __repr__(self) -> str:
         return f"<ServerTransaction {self.method} {self.branch or '(RFC 2543)'} {self.state}>"
@@ -307,6 +354,9 @@ class TransactionLayer:
         self._legacy_servers: list[ServerTransaction] = []
         self._awaiting_ack: dict[_AckKey, ServerTransaction] = {}
         self._heap: list[tuple[float, int, _Timer]] = []
+        # Held server transactions by expiry (Timer I or J): plain tuples, untracked by the
+        # collector, unlike a _Timer; an entry is stale once its transaction's _held differs.
+        self._held_heap: list[tuple[float, int, _ServerKey]] = []
         self._sequence = itertools.count()
         self._outgoing: list[tuple[Message, Peer]] = []
 
@@ -403,8 +453,9 @@ class TransactionLayer:
             transaction.state = TransactionState.PROCEEDING
             return
         transaction.state = TransactionState.COMPLETED
-        self._arm(transaction, "J", 0.0 if transaction.reliable else self.timers.timeout, now)
-        self._hold_completed(transaction)
+        self._hold_server(
+            transaction, "J", 0.0 if transaction.reliable else self.timers.timeout, now
+        )
 
     def cancel_target(self, cancel: Request) -> ServerTransaction | None:
         """The INVITE server transaction a received CANCEL refers to (§9.2), if still known."""
@@ -466,20 +517,21 @@ class TransactionLayer:
 
     def next_timer(self) -> float | None:
         """The earliest pending deadline over all transactions, or None when nothing waits."""
-        while self._heap and self._heap[0][2].cancelled:
-            heapq.heappop(self._heap)
-        return self._heap[0][0] if self._heap else None
+        self._drop_stale()
+        return min((heap[0][0] for heap in (self._heap, self._held_heap) if heap), default=None)
 
     def handle_timer(self, now: float) -> list[Event]:
         """Fire every timer whose deadline is ``now`` or earlier, oldest first."""
         events: list[Event] = []
-        while self._heap and self._heap[0][0] <= now:
-            _, _, timer = heapq.heappop(self._heap)
-            if timer.cancelled:
+        while (due := self._next_due(now)) is not None:
+            if isinstance(due, ServerTransaction):
+                # Timer I or J of a held transaction: the wait for retransmissions is over.
+                self._forget(due)
+                events.append(TransactionTerminated(due))
                 continue
-            del timer.owner._timers[timer.name]
-            timer.cancelled = True
-            events.extend(self._fire(timer, now))
+            del due.owner._timers[due.name]
+            due.cancelled = True
+            events.extend(self._fire(due, now))
         return events
 
     def messages_to_send(self) -> list[tuple[Message, Peer]]:
@@ -606,8 +658,9 @@ class TransactionLayer:
                 transaction.state = TransactionState.CONFIRMED
                 self._cancel(transaction, "G")
                 self._cancel(transaction, "H")
-                self._arm(transaction, "I", 0.0 if transaction.reliable else self.timers.t4, now)
-                self._hold_completed(transaction)
+                self._hold_server(
+                    transaction, "I", 0.0 if transaction.reliable else self.timers.t4, now
+                )
             return []
         accepted = transaction
         if accepted is None:
@@ -669,6 +722,32 @@ class TransactionLayer:
         transaction._timers[name] = timer
         heapq.heappush(self._heap, (timer.deadline, next(self._sequence), timer))
 
+    def _drop_stale(self) -> None:
+        """Pop cancelled timers and stale held entries off the top of both heaps."""
+        while self._heap and self._heap[0][2].cancelled:
+            heapq.heappop(self._heap)
+        while self._held_heap:
+            _, sequence, key = self._held_heap[0]
+            held = self._servers.get(key)
+            if held is not None and held._held == sequence:
+                return
+            heapq.heappop(self._held_heap)
+
+    def _next_due(self, now: float) -> _Timer | ServerTransaction | None:
+        """Take the earliest live timer or held transaction due at ``now`` off its heap."""
+        self._drop_stale()
+        timer = self._heap[0] if self._heap else None
+        held = self._held_heap[0] if self._held_heap else None
+        if held is not None and (timer is None or (held[0], held[1]) < (timer[0], timer[1])):
+            if held[0] > now:
+                return None
+            heapq.heappop(self._held_heap)
+            return self._servers[held[2]]
+        if timer is None or timer[0] > now:
+            return None
+        heapq.heappop(self._heap)
+        return timer[2]
+
     def _cancel(self, transaction: Transaction, name: str) -> None:
         timer = transaction._timers.pop(name, None)
         if timer is not None:
@@ -720,6 +799,25 @@ class TransactionLayer:
             return self._servers.get(transaction._key) is transaction
         return any(known is transaction for known in self._legacy_servers)
 
+    def _hold_server(
+        self, transaction: ServerTransaction, name: str, delay: float, now: float
+    ) -> None:
+        """Hold a server transaction that only absorbs retransmissions until Timer ``name``.
+
+        One matched by branch is packed (see :class:`ServerTransaction`) and its expiry kept in
+        a plain tuple; an RFC 2543 one (matched by a parsed Via, rare) keeps an ordinary timer.
+        """
+        if transaction._key is None:
+            self._arm(transaction, name, delay, now)
+        else:
+            for armed in list(transaction._timers):
+                self._cancel(transaction, armed)
+            transaction._pack()
+            sequence = next(self._sequence)
+            transaction._held = sequence
+            heapq.heappush(self._held_heap, (now + delay, sequence, transaction._key))
+        self._hold_completed(transaction)
+
     def _hold_completed(self, transaction: Transaction) -> None:
         """Count ``transaction`` as completed; forget the oldest beyond ``max_completed``."""
         self._completed[transaction] = None
@@ -743,6 +841,54 @@ class TransactionLayer:
             self._legacy_servers = [t for t in self._legacy_servers if t is not transaction]
         if transaction._awaiting_ack is not None:
             self._awaiting_ack.pop(transaction._awaiting_ack, None)
+        transaction._held = None
+
+
+# A message as plain tuples of str, bytes and int: the collector untracks such tuples, so a
+# packed message costs it nothing. Header lines are (name, value, raw).
+_PackedHeaders = tuple[tuple[str, str, bytes | None], ...]
+_PackedRequest = tuple[str, str, _PackedHeaders, bytes, str, bytes | None]
+_PackedResponse = tuple[int, str, _PackedHeaders, bytes, str, bytes | None]
+
+
+def _pack_headers(message: Message) -> _PackedHeaders:
+    return tuple((line.name, line.value, line.raw) for line in message.headers)
+
+
+def _unpack_headers(packed: _PackedHeaders) -> tuple[Header, ...]:
+    return tuple(Header(name, value, raw) for name, value, raw in packed)
+
+
+def _pack_request(request: Request) -> _PackedRequest:
+    return (
+        request.method,
+        request.uri,
+        _pack_headers(request),
+        request.body,
+        request.version,
+        request.raw,
+    )
+
+
+def _unpack_request(packed: _PackedRequest) -> Request:
+    method, uri, headers, body, version, raw = packed
+    return Request(method, uri, _unpack_headers(headers), body, version, raw)
+
+
+def _pack_response(response: Response) -> _PackedResponse:
+    return (
+        response.status,
+        response.reason,
+        _pack_headers(response),
+        response.body,
+        response.version,
+        response.raw,
+    )
+
+
+def _unpack_response(packed: _PackedResponse) -> Response:
+    status, reason, headers, body, version, raw = packed
+    return Response(status, reason, _unpack_headers(headers), body, version, raw)
 
 
 def _top_via(message: Message) -> Via:

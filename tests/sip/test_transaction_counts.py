@@ -7,9 +7,10 @@ A completed transaction only absorbs retransmissions with its cached response; i
 from __future__ import annotations
 
 import dataclasses
+import gc
 
 from harness.sip.builder import make_response, new_request
-from harness.sip.message import Request
+from harness.sip.message import Request, parse_message
 from harness.sip.transaction import (
     Peer,
     RequestReceived,
@@ -131,3 +132,51 @@ def test_completed_transactions_beyond_the_memory_bound_are_dropped_oldest_first
     # Timer J ends the 100 held; those dropped earlier fire nothing.
     assert len(layer.handle_timer(100.0)) == 100
     assert layer.transaction_count == layer.in_progress_count == 1
+
+
+def test_held_byes_cost_the_garbage_collector_almost_nothing_and_still_answer() -> None:
+    layer = TransactionLayer()
+    held = 5000
+    received: list[bytes] = []
+    answered: list[bytes] = []
+    gc.collect()
+    tracked_before = len(gc.get_objects())
+    for number in range(held):
+        # As off the wire: a parsed BYE, answered 200 at 200 calls/s.
+        bye = parse_message(request("BYE", number).to_bytes())
+        assert isinstance(bye, Request)
+        transaction = open_transaction(layer, bye, now=number * 0.005)
+        layer.respond(transaction, make_response(bye, 200, to_tag="callee"), now=number * 0.005)
+        [(answer, _)] = layer.messages_to_send()
+        received.append(bye.to_bytes())
+        answered.append(answer.to_bytes())
+    del bye, transaction, answer
+    gc.collect()
+    gc.collect()
+    grown = len(gc.get_objects()) - tracked_before
+
+    assert layer.completed_count == held
+    # Each held BYE transaction was some 21 objects for every full collection to walk.
+    assert grown <= 2 * held
+    # Every one still answers its retransmission with its 200, byte for byte.
+    for number in (0, held // 2, held - 1):
+        again = parse_message(received[number])
+        assert layer.receive(again, CLIENT, reliable=False, now=30.0) == []
+        [(answer, destination)] = layer.messages_to_send()
+        assert destination == CLIENT
+        assert answer.to_bytes() == answered[number]
+
+
+def test_a_held_transaction_still_shows_its_request_and_final_response() -> None:
+    bye = request("BYE", 1)
+    layer = TransactionLayer()
+    transaction = open_transaction(layer, bye, now=0.0)
+    ok = make_response(bye, 200, to_tag="callee")
+    layer.respond(transaction, ok, now=0.0)
+
+    assert transaction.state == "Completed"
+    assert transaction.request == bye
+    assert transaction.request.to_bytes() == bye.to_bytes()
+    assert transaction.last_response == ok
+    assert transaction.last_response is not None
+    assert transaction.last_response.to_bytes() == ok.to_bytes()
