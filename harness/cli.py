@@ -290,8 +290,9 @@ def _add_serve(commands: Any) -> None:
         "--max-loop-lag",
         type=float,
         default=DEFAULT_MAX_LOOP_LAG,
-        help="refuse new calls (503, Retry-After) while the event loop has run a timer this "
-        "many seconds late within the last second, so calls under way keep their audio "
+        help="refuse new calls (503, Retry-After) while the event loop has run timers this "
+        "many seconds late more than once within the last second (a lone pause is not "
+        "overload), so calls under way keep their audio "
         f"(default {DEFAULT_MAX_LOOP_LAG:g}; 0: never)",
     )
     serve.add_argument(

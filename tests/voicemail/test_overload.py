@@ -23,13 +23,25 @@ def test_a_prompt_loop_admits_every_call() -> None:
 def test_a_late_loop_refuses_new_calls_until_it_has_caught_up_for_a_window() -> None:
     overload = Overload(OverloadPolicy(max_lag=0.1, window=1.0))
     probes(overload, 0.0, 2.0, late=0.002)
-    overload.probe(2.0, 2.3)  # one callback ran 300 ms late: the loop is saturated
-    assert not overload.admit(2.3)
-    probes(overload, 2.35, 3.2, late=0.002)
-    assert not overload.admit(3.2)  # the stall is still within the last second
+    # Callbacks ran 300 ms late twice in a row: the loop is saturated.
+    overload.probe(2.0, 2.3)
+    overload.probe(2.35, 2.65)
+    assert not overload.admit(2.65)
+    probes(overload, 2.7, 3.2, late=0.002)
+    assert not overload.admit(3.2)  # the stalls are still within the last second
     probes(overload, 3.2, 3.4, late=0.002)
     assert overload.admit(3.4)
     assert overload.refused == 2
+
+
+def test_a_lone_pause_such_as_a_full_garbage_collection_refuses_no_one() -> None:
+    overload = Overload(OverloadPolicy(max_lag=0.1, window=1.0))
+    probes(overload, 0.0, 2.0, late=0.002)
+    overload.probe(2.0, 2.15)
+    probes(overload, 2.2, 2.5, late=0.002)
+    assert overload.admit(2.5)
+    assert overload.lag(2.5) == pytest.approx(0.15)
+    assert overload.refused == 0
 
 
 def test_an_idle_server_with_no_probes_admits() -> None:
@@ -39,3 +51,5 @@ def test_an_idle_server_with_no_probes_admits() -> None:
 def test_a_policy_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_lag must be positive"):
         OverloadPolicy(max_lag=0)
+    with pytest.raises(ValueError, match="late_probes must be positive"):
+        OverloadPolicy(late_probes=0)
