@@ -40,8 +40,9 @@ class DecoyServices(CallServices):
     async def recording_started(self) -> None:
         """No journal: there is nothing to recover."""
 
-    async def recording_progress(self, audio: Pcm) -> None:
+    async def recording_progress(self, audio: Pcm) -> bool:
         """Nothing reaches the disk."""
+        return False
 
     def mailbox_changed(self, mailbox: MailboxId) -> None:
         """No lamp, no subscriber, no ``externnotify``: nothing changed."""

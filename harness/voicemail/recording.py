@@ -68,6 +68,8 @@ class RecordingJournal:
         write_atomic(staging, self.header_path, json.dumps(header).encode())
         self._written = 0  # samples on disk
         self._closed = False
+        #: Set when an append failed: nothing more is written, what is there stays readable.
+        self.broken = False
         # A flush still running in its thread must not re-create the file after discard().
         self._lock = threading.Lock()
 
@@ -85,6 +87,14 @@ class RecordingJournal:
                 handle.flush()
                 os.fsync(handle.fileno())
             self._written += len(chunk)
+
+    def read(self, samples: int) -> Pcm:
+        """The first ``samples`` appended (OSError when they cannot all be read back)."""
+        with self._lock, open(self.audio_path, "rb") as handle:
+            raw = handle.read(samples * 2)
+        if len(raw) < samples * 2:
+            raise OSError(f"{self.audio_path}: {len(raw) // 2} of {samples} samples on disk")
+        return np.frombuffer(raw, dtype="<i2").astype(np.int16)
 
     def discard(self) -> None:
         """The message is stored (or was thrown away): the journal goes."""

@@ -187,18 +187,32 @@ class CallServices:
         except OSError as error:
             log.error("%s: recording not journalled: %s", deposit.mailbox, error)
 
-    async def recording_progress(self, audio: Pcm) -> None:
-        """The recording's next stretch goes to the journal, fsynced."""
+    async def recording_progress(self, audio: Pcm) -> bool:
+        """The recording's next stretch goes to the journal, fsynced; True once it is there."""
         journal = self._journal
-        if journal is None:
-            return
+        if journal is None or journal.broken:
+            return False
         try:
             await asyncio.to_thread(journal.append, audio)
         except OSError as error:
-            # The recording itself goes on in memory; only the crash protection is lost.
+            # The call keeps the rest in memory; what is on disk stays readable, but a crash
+            # from now on would lose the recording.
             log.error("%s: recording journal stopped: %s", journal.mailboxes[0], error)
-            self._journal = None
-            await asyncio.to_thread(journal.discard)
+            journal.broken = True
+            return False
+        return True
+
+    async def recorded(self, samples: int) -> Pcm:
+        """The first ``samples`` of the recording, read back from its journal (silence where
+        the disk fails to give them back, so the rest is still kept, in its place)."""
+        journal = self._journal
+        try:
+            if journal is None:
+                raise OSError("no journal holds the recording")
+            return await asyncio.to_thread(journal.read, samples)
+        except OSError as error:
+            log.error("recording: %d s lost, unreadable on disk: %s", samples // 8000, error)
+            return np.zeros(samples, dtype=np.int16)
 
     async def recording_done(self) -> None:
         """The recording is stored or thrown away: its journal goes."""

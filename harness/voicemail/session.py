@@ -135,8 +135,18 @@ class MailboxServices(Protocol):
         """A recording begins (a deposit's is journalled to disk as it goes)."""
         ...
 
-    async def recording_progress(self, audio: Pcm) -> None:
-        """The next stretch of the current recording, settled (later packets cannot change it)."""
+    async def recording_progress(self, audio: Pcm) -> bool:
+        """The next stretch of the current recording, settled (later packets cannot change it).
+
+        True when it is on disk, to be had back from :meth:`recorded`: the call lets go of it.
+        False when it is not (no journal, or the journal failed): the call keeps it, and this
+        and every later stretch of the recording.
+        """
+        ...
+
+    async def recorded(self, samples: int) -> Pcm:
+        """The first ``samples`` of the current recording, which :meth:`recording_progress`
+        put on disk."""
         ...
 
     async def recording_done(self) -> None:
@@ -165,6 +175,21 @@ class _Recording:
     start: int  # sample index in the call's received timeline
     silent: int = 0  # trailing silent samples so far
     timer: asyncio.TimerHandle | None = None
+    on_disk: int = 0  # samples from the start the services hold on disk
+    journalled: bool = True  # False once a stretch could not be put on disk
+
+
+#: What is played from the prompts and the spool (a recording under review is the call's own).
+_FromStore = Prompt | Greeting | MessageAudio | Pause
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """A finished recording: its first ``on_disk`` samples with the services, the rest here
+    (G.711, as received)."""
+
+    on_disk: int
+    rest: bytes
 
 
 class CallSession:
@@ -194,7 +219,8 @@ class CallSession:
         self._playback: asyncio.Task[None] | None = None
         self._recording: _Recording | None = None
         self._flusher: asyncio.Task[None] | None = None
-        self._last_recording: Pcm | None = None
+        # The last finished recording, until it is stored or thrown away.
+        self._recorded: _Recorded | None = None
         self._hung_up = False
         self._heard_until = 0  # samples of received audio so far (by RTP timestamp)
         self._inband: InbandDetector | None = None
@@ -308,7 +334,7 @@ class CallSession:
                 await self.services.recording_started()
                 self._flusher = asyncio.ensure_future(self._flush_recording())
             case DiscardRecording():
-                self._last_recording = None
+                self._recorded = None
             case Hangup():
                 self._stop_playback()
                 if not self._hung_up:
@@ -324,11 +350,12 @@ class CallSession:
         services = self.services
         match action:
             case StoreRecording():
-                audio = self._take_recording()
+                audio = await self._take_recording()
                 stored, full = await services.store(action.mailboxes, audio, action.urgent)
                 self._events.put_nowait(StoreFinished(self._loop.time(), stored, full))
             case StoreGreeting():
-                await services.store_greeting(action.mailbox, action.kind, self._take_recording())
+                audio = await self._take_recording()
+                await services.store_greeting(action.mailbox, action.kind, audio)
             case RemoveGreeting():
                 await services.remove_greeting(action.mailbox, action.kind)
             case LoadMailbox():
@@ -349,7 +376,7 @@ class CallSession:
 
     # -- playback ----------------------------------------------------------------------------
 
-    def _render(self, item: Playable) -> Pcm:
+    def _render(self, item: _FromStore) -> Pcm:
         match item:
             case Prompt():
                 return self.prompts.audio(item.name)
@@ -363,14 +390,10 @@ class CallSession:
                 if audio is None:
                     return np.zeros(0, dtype=np.int16)
                 return audio[int(item.offset * RATE) :]
-            case Recording():
-                if self._last_recording is None:
-                    return np.zeros(0, dtype=np.int16)
-                return self._last_recording
             case Pause():
                 return np.zeros(int(item.seconds * RATE), dtype=np.int16)
 
-    def _encoded(self, item: Playable) -> list[bytes]:
+    def _encoded(self, item: _FromStore) -> list[bytes]:
         """``item`` in the call's codec, in segments: prompts and pauses from the cache (shared
         by every call), the rest encoded."""
         codec = self.negotiated.codec
@@ -390,12 +413,19 @@ class CallSession:
 
     def _play(self, play: Play) -> None:
         self._stop_playback()
-        # Segments, not one joined payload: a playback process caches each prompt once.
-        audio = [segment for item in play.items for segment in self._encoded(item)]
         self._interrupt = play.interrupt
-        self._playback = asyncio.ensure_future(self._send(audio))
+        self._playback = asyncio.ensure_future(self._send(play.items))
 
-    async def _send(self, audio: list[bytes]) -> None:
+    async def _send(self, items: tuple[Playable, ...]) -> None:
+        # Segments, not one joined payload: a playback process caches each prompt once.
+        audio: list[bytes] = []
+        for item in items:
+            if isinstance(item, Recording):
+                # The caller reviews what was just recorded: read back from where it is kept.
+                recorded = await self._recorded_audio(self._recorded)
+                audio.append(g711.encode(recorded, self.negotiated.codec))
+            else:
+                audio += self._encoded(item)
         completed = await self.rtp.play_encoded(audio, self.negotiated.payload_type)
         if not completed:
             return
@@ -419,6 +449,7 @@ class CallSession:
     # -- recording ---------------------------------------------------------------------------
 
     def _start_recording(self, record: Record) -> None:
+        self._recorded = None
         recording = _Recording(record, self._heard_until)
         self._tape = Timeline(self._heard_until, g711.silence_byte(self.negotiated.codec))
         self._taken = bytearray()
@@ -429,16 +460,28 @@ class CallSession:
         self._recording = recording
 
     async def _flush_recording(self) -> None:
-        """While recording, hand what settled to the services every FLUSH_INTERVAL."""
-        while self._recording is not None:
+        """While recording, hand what settled to the services every FLUSH_INTERVAL; what they
+        put on disk the call lets go of, so a long recording costs no memory while it runs."""
+        recording = self._recording
+        while recording is not None and self._recording is recording:
             await asyncio.sleep(FLUSH_INTERVAL)
             tape = self._tape
-            if self._recording is None or tape is None:
+            if self._recording is not recording or tape is None:
                 return
             chunk = tape.take(self._heard_until - SETTLE_SAMPLES)
-            if chunk:
-                self._taken += chunk
-                await self.services.recording_progress(g711.decode(chunk, self.negotiated.codec))
+            if not chunk:
+                continue
+            self._taken += chunk
+            on_disk = await self.services.recording_progress(
+                g711.decode(chunk, self.negotiated.codec)
+            )
+            if self._recording is not recording:
+                return  # it ended meanwhile, and took this stretch along
+            if on_disk and recording.journalled:
+                recording.on_disk += len(chunk)
+                del self._taken[: len(chunk)]
+            else:
+                recording.journalled = False
 
     def _end_recording(
         self, why: Literal["key", "maxsecs", "silence", "hangup"], key: str | None
@@ -460,14 +503,25 @@ class CallSession:
         if tape is not None:
             taken += tape.take(end)
         length = max(end - begin, 0)
-        audio = g711.decode(bytes(taken[:length]), self.negotiated.codec)
-        self._last_recording = audio
-        seconds = len(audio) / RATE
+        # An end cut back (trailing silence, maxsecs) may fall within what is on disk already.
+        on_disk = min(recording.on_disk, length)
+        rest = bytes(taken[: length - on_disk])
+        self._recorded = _Recorded(on_disk, rest)
+        seconds = (on_disk + len(rest)) / RATE
         self._events.put_nowait(RecordingFinished(self._loop.time(), why, seconds, key))
 
-    def _take_recording(self) -> Pcm:
-        audio, self._last_recording = self._last_recording, None
-        return audio if audio is not None else np.zeros(0, dtype=np.int16)
+    async def _take_recording(self) -> Pcm:
+        recorded, self._recorded = self._recorded, None
+        return await self._recorded_audio(recorded)
+
+    async def _recorded_audio(self, recorded: _Recorded | None) -> Pcm:
+        """A finished recording's audio, whole: from disk, then what the call kept."""
+        if recorded is None:
+            return np.zeros(0, dtype=np.int16)
+        rest = g711.decode(recorded.rest, self.negotiated.codec)
+        if not recorded.on_disk:
+            return rest
+        return np.concatenate((await self.services.recorded(recorded.on_disk), rest))
 
 
 # Each prompt is encoded once per library and codec, then only its bytes are joined per call.

@@ -177,3 +177,46 @@ async def test_an_urgent_deposit_to_two_mailboxes_is_recovered_urgent_in_both(
         (message,) = Spool(tmp_path).messages(mailbox, "Urgent")
         assert message.info.flag == "Urgent"
         assert message.info.origmailbox == "2000"
+
+
+def _deposit() -> Deposit:
+    return Deposit(
+        mailbox=BOX,
+        callerid="+15551230000",
+        exten="2000",
+        rdnis="unknown",
+        reason=None,
+        callerchan="SIP/test",
+        started=1_700_000_000,
+    )
+
+
+async def test_a_recording_on_disk_is_given_back_whole_for_storing(tmp_path: Path) -> None:
+    services = CallServices(_Host(Spool(tmp_path)), None, _deposit())  # type: ignore[arg-type]
+    first, second = speech_like(1.0, "first"), speech_like(1.0, "second")
+    await services.recording_started()
+    # Each stretch on disk is one the call no longer holds in memory.
+    assert await services.recording_progress(first)
+    assert await services.recording_progress(second)
+    assert np.array_equal(await services.recorded(16000), np.concatenate((first, second)))
+
+
+async def test_a_journal_that_fails_keeps_what_it_holds_and_refuses_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    services = CallServices(_Host(Spool(tmp_path)), None, _deposit())  # type: ignore[arg-type]
+    first = speech_like(1.0, "first")
+    await services.recording_started()
+    assert await services.recording_progress(first)
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("harness.voicemail.recording.os.fsync", disk_full)
+    with caplog.at_level(logging.ERROR):
+        assert not await services.recording_progress(speech_like(1.0, "second"))
+    assert "recording journal stopped: [Errno 28] No space left on device" in caplog.text
+    monkeypatch.undo()
+    # Later stretches stay with the call, though the disk may have room again.
+    assert not await services.recording_progress(speech_like(1.0, "third"))
+    assert np.array_equal(await services.recorded(8000), first)

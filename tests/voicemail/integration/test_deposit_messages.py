@@ -76,3 +76,28 @@ async def test_the_message_is_the_callers_audio_intact(make_bed: BedFactory) -> 
     assert "INTACT" in await bed.codes(owner, "INTACT"), owner.heard_prompts()
     await owner.hangup()
     await bed.server.wait_idle()
+
+
+async def test_a_caller_reviewing_a_long_message_hears_all_of_it_and_it_is_kept_whole(
+    make_bed: BedFactory,
+) -> None:
+    # Three seconds: most of it is on disk (flushed as it settles) by the time it is reviewed.
+    bed = await make_bed(general={"review": "yes", "envelope": "no"})
+    sent = np.concatenate((message_signature("REVIEW"), speech_like(3.0, "review")))
+    phone = await bed.caller("+15551230000")
+    call = await phone.dial("2000")
+    assert await call.wait_for_prompt("beep"), call.heard_prompts()
+    await call.wait_quiet(0.2)
+    await call.play(sent)
+    await call.send_dtmf("#")
+    assert await call.wait_for_prompt("vm-review"), call.heard_prompts()
+    await bed.press(call, "2")
+    assert await bed.codes(call, "REVIEW") == ["REVIEW"], call.heard_prompts()
+    await bed.press(call, "1")
+    await bed.finish(call)
+
+    [message] = bed.server.spool.messages(MailboxId("2000"))
+    stored, _ = read_wav(message.audio)
+    assert abs(len(stored) - len(sent)) / RATE <= 0.1, (len(stored), len(sent))
+    assert correlation(sent, stored) > 0.95
+    assert find_message_codes(stored) == ["REVIEW"]
