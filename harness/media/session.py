@@ -250,7 +250,9 @@ class RtpSession:
         now = self._loop.time()
         if self._timeline_end is None:
             return now, True
-        if now <= self._timeline_end:
+        # A gap shorter than a packet is the time it took to begin this send, not a pause: the
+        # stream goes on seamlessly (a busy machine would otherwise shift its timestamps).
+        if now <= self._timeline_end + self.ptime / 1000:
             return self._timeline_end, False
         sender.advance(round((now - self._timeline_end) * self.clock_rate))
         return now, True
