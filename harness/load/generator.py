@@ -278,7 +278,7 @@ class Generator:
     def _pick(self) -> tuple[str, Subscriber]:
         """What the next call is and whose mailbox it is for."""
         if self.options.retrievals and self._random.random() < self.options.retrievals:
-            ready = [s for s in self._order if s.new > 0 and not s.busy]
+            ready = [s for s in self._order if s.ready_for_retrieval()]
             if ready:
                 return "retrieval", self._random.choice(ready)
         subscriber = self._order[self._cursor % len(self._order)]

@@ -45,6 +45,12 @@ class Subscriber:
         """The voice counts the run should leave the lamp at (over the mailbox's start)."""
         return Counts(self.new + (self.base or 0), self.old)
 
+    def ready_for_retrieval(self) -> bool:
+        """A retrieval may call: the run left a new message, the server has announced every
+        deposit of the run (a deposit's hang-up comes before the server files it, and a
+        retrieval that logs in first hears none) and no other retrieval is on the line."""
+        return self.new > 0 and not self.ended and not self.busy
+
     def settled(self) -> bool:
         """The phone's last NOTIFY shows what the run expects."""
         if self.lamp is None:

@@ -51,6 +51,18 @@ def test_notify_latency_counts_from_each_deposit_end_to_the_notify_that_shows_it
     assert [s.user for s in population.unsettled()] == ["2000"]
 
 
+def test_a_mailbox_is_retrieved_only_once_the_server_announced_its_deposits() -> None:
+    population = Population([Subscriber(MailboxId("2000"), "1")])
+    subscriber = population.subscribers["2000"]
+    population.notified("2000", MessageSummary.of(voice=Counts(0, 0)), at=0.0)
+    population.deposited("2000", at=1.0)
+    assert not subscriber.ready_for_retrieval()
+    population.notified("2000", MessageSummary.of(voice=Counts(1, 0)), at=1.02)
+    assert subscriber.ready_for_retrieval()
+    subscriber.busy += 1
+    assert not subscriber.ready_for_retrieval()
+
+
 class _Spool:
     def __init__(self, counts: dict[tuple[MailboxId, str], int]) -> None:
         self.counts = counts
