@@ -87,7 +87,10 @@ class PlaybackLink:
         self._process = process
         self._loop = asyncio.get_running_loop()
         self._cache_bytes = cache_bytes
-        self._cached: collections.OrderedDict[bytes, int] = collections.OrderedDict()
+        # Segments the process holds, by digest, least recently played first; and the digest
+        # of each of them, by content (a prompt played again is named without hashing it).
+        self._cached: collections.OrderedDict[bytes, bytes] = collections.OrderedDict()
+        self._digests: dict[bytes, bytes] = {}
         self._cached_total = 0
         self._adopted: dict[int, int] = {}
         self._next_id = 0
@@ -213,18 +216,25 @@ class PlaybackLink:
         return sock_id
 
     def _cache(self, audio: bytes) -> bytes:
+        # bytes keep their hash once computed, and the same object compares by identity.
+        digest = self._digests.get(audio)
+        if digest is not None:
+            self._cached.move_to_end(digest)
+            return digest
         digest = digest_of(audio)
         if digest in self._cached:
             self._cached.move_to_end(digest)
             return digest
         for part in segments(digest, audio):
             self._send(part)
-        self._cached[digest] = len(audio)
+        self._cached[digest] = audio
+        self._digests[audio] = digest
         self._cached_total += len(audio)
         evicted = []
         while self._cached_total > self._cache_bytes and len(self._cached) > 1:
-            old, size = self._cached.popitem(last=False)
-            self._cached_total -= size
+            old, dropped = self._cached.popitem(last=False)
+            self._digests.pop(dropped, None)
+            self._cached_total -= len(dropped)
             evicted.append(old)
         if evicted:
             self._send(Forget(tuple(evicted)))
@@ -294,7 +304,13 @@ class PlaybackLink:
         error = None if ended.error is None else RuntimeError(ended.error)
         stream.on_done(
             StreamEnd(
-                stream.owner, ended.sent, ended.sequence, ended.timestamp, ended.completed, error
+                stream.owner,
+                ended.sent,
+                ended.sequence,
+                ended.timestamp,
+                ended.completed,
+                error,
+                ended.at,
             )
         )
 
