@@ -38,7 +38,9 @@ class StreamEnd:
     """How a stream ended: ``completed`` if its frames ran out, False if removed or failed.
 
     ``sequence`` and ``timestamp`` are those the next packet of the same RTP stream would
-    carry, so a sender can continue the stream where the pacer left it.
+    carry, so a sender can continue the stream where the pacer left it. ``at`` is when the
+    audio of a completed stream ran out by the media clock (its last frame's tick plus one
+    frame), however late the driver came round to report it; None for a stopped stream.
     """
 
     stream_id: Hashable
@@ -47,6 +49,7 @@ class StreamEnd:
     timestamp: int
     completed: bool
     error: BaseException | None = None
+    at: float | None = None
 
 
 class _Stream:
@@ -56,6 +59,7 @@ class _Stream:
         "frames",
         "header",
         "next_tick",
+        "played_to",
         "samples",
         "send",
         "sent",
@@ -82,6 +86,8 @@ class _Stream:
         self.samples = samples
         self.next_tick = next_tick
         self.sent = 0
+        #: The tick after the last frame taken: where the stream's audio runs out.
+        self.played_to = next_tick
 
     @property
     def timestamp(self) -> int:
@@ -104,8 +110,12 @@ class _Stream:
         )
         return packet
 
-    def end(self, completed: bool, error: BaseException | None = None) -> StreamEnd:
-        return StreamEnd(self.stream_id, self.sent, self.sequence, self.timestamp, completed, error)
+    def end(
+        self, completed: bool, error: BaseException | None = None, at: float | None = None
+    ) -> StreamEnd:
+        return StreamEnd(
+            self.stream_id, self.sent, self.sequence, self.timestamp, completed, error, at
+        )
 
 
 class PacerCore:
@@ -221,7 +231,8 @@ class PacerCore:
                 count = min(current - stream.next_tick + 1, self.max_catch_up)
                 if not self._take(stream, count, due):
                     del self._streams[stream.stream_id]
-                    ended.append(stream.end(True))
+                    at = self.epoch + stream.played_to * self.frame_time
+                    ended.append(stream.end(True, at=at))
                     continue
                 # Frames beyond the catch-up bound are delayed: the stream rejoins the grid.
                 stream.next_tick = current + 1
@@ -233,11 +244,12 @@ class PacerCore:
     @staticmethod
     def _take(stream: _Stream, count: int, due: list[tuple[Hashable, Send, bytes]]) -> bool:
         """Append up to ``count`` packets of ``stream`` to ``due``; False once it has none."""
-        for _ in range(count):
+        for index in range(count):
             frame = next(stream.frames, None)
             if frame is None:
                 return False
             due.append((stream.stream_id, stream.send, stream.packet(frame)))
+            stream.played_to = stream.next_tick + index + 1
         return True
 
 

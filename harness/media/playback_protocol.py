@@ -92,7 +92,8 @@ class Stop:
 @dataclass(frozen=True, slots=True)
 class Ended:
     """Stream ``stream_id`` stopped after ``sent`` packets; the next would carry ``sequence``
-    and ``timestamp``. ``completed`` when its audio ran out; ``error`` when a send failed."""
+    and ``timestamp``. ``completed`` when its audio ran out, ``at`` that moment on the
+    monotonic clock both processes share; ``error`` when a send failed."""
 
     stream_id: int
     sent: int
@@ -100,6 +101,7 @@ class Ended:
     timestamp: int
     completed: bool
     error: str | None = None
+    at: float | None = None
 
 
 Message = Ready | Adopt | Release | Segment | Forget | Play | Move | Stop | Ended

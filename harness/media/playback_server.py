@@ -173,7 +173,9 @@ class PlaybackServer:
         self._remotes.pop(end.stream_id, None)
         error = None if end.error is None else str(end.error) or type(end.error).__name__
         self._reply(
-            Ended(end.stream_id, end.sent, end.sequence, end.timestamp, end.completed, error)
+            Ended(
+                end.stream_id, end.sent, end.sequence, end.timestamp, end.completed, error, end.at
+            )
         )
 
     def _reply(self, message: Ended | Ready) -> None:

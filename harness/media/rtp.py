@@ -231,6 +231,8 @@ class RtpReceiver:
         self._jitter = 0.0
         self._last_transit: float | None = None
         self._last_raw_transit: float | None = None
+        # The least transit of the current segment: the packet read soonest after it came.
+        self._least_transit: float | None = None
         self._last_timestamp: int | None = None
         #: Times the sender started its sequence numbers over (RFC 3550 A.1 resynchronisation).
         self.restarts = 0
@@ -296,7 +298,7 @@ class RtpReceiver:
         arrived = int((now - self._first_arrival) * self.clock_rate)
         place = self._reach if arrived - self._reach <= RESYNC_SLACK * self.clock_rate else arrived
         self._base_timestamp = (packet.timestamp - place) & 0xFFFFFFFF
-        self._last_transit = self._last_raw_transit = None
+        self._last_transit = self._last_raw_transit = self._least_transit = None
         self._last_timestamp = None
 
     def _keep(self, packet: RtpPacket, now: float) -> bool:
@@ -336,9 +338,20 @@ class RtpReceiver:
             if self._last_transit is not None:
                 self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
             self._last_transit = transit
+            if self._least_transit is None or transit < self._least_transit:
+                self._least_transit = transit
             self._last_raw_transit = now * self.clock_rate - raw
             self._last_timestamp = offset
         return True
+
+    def offset_at(self, when: float) -> int | None:
+        """Where the sender's audio stood on the timeline at time ``when`` (the clock of
+        :meth:`receive`), placed by the packet of the current segment read soonest after it
+        came: a receiver that reads its packets late (a busy loop) still places them when
+        they came. None before the segment's first packet."""
+        if self._least_transit is None:
+            return None
+        return int(when * self.clock_rate - self._least_transit)
 
     def _forget_old(self) -> None:
         """Keep only the most recent sequence numbers: older copies fall outside any window."""

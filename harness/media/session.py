@@ -119,6 +119,10 @@ class RtpSession:
         self._generation = 0
         # Loop time at which the audio sent so far ends: the next send continues from there.
         self._timeline_end: float | None = None
+        #: When the audio of the last send that played to its end ran out, by the clock that
+        #: paced it (the loop's, or the playback process's monotonic clock); None after a send
+        #: that was cut short.
+        self.played_until: float | None = None
         # The stream on the shared pacer, and the future its end resolves.
         self._paced: tuple[Pacer, asyncio.Future[StreamEnd]] | None = None
 
@@ -310,6 +314,7 @@ class RtpSession:
                 self._timeline_end = start + sum(len(p.payload) for p in packets[:sent]) / (
                     self.clock_rate
                 )
+                self.played_until = self._timeline_end if sent == len(packets) else None
                 if sent < len(packets):
                     # Give back the sequence numbers and timestamps of the unsent frames.
                     sender.sequence = packets[sent].sequence
@@ -404,6 +409,7 @@ class RtpSession:
         """The stream goes on from where the pacer left it."""
         sender.sequence, sender.timestamp = end.sequence, end.timestamp
         self._timeline_end = self._loop.time()
+        self.played_until = end.at if end.completed else None
         self.packets_sent += end.sent
 
     def _send_bytes(self, packet: bytes) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
+from collections import deque
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -159,6 +160,9 @@ FLUSH_INTERVAL = 1.0
 #: Samples of the recording's end left in memory at a flush, for packets still on their way:
 #: a crash loses at most these and a flush interval.
 SETTLE_SAMPLES = RATE // 2
+#: How far back a recording may begin before the loop came round to start it: the caller's
+#: packets of the moment since the event that started it (the beep's end) are kept for it.
+PREROLL_SAMPLES = RATE // 2
 
 
 class PromptSource(Protocol):
@@ -227,6 +231,11 @@ class CallSession:
         # The recording under way: its unsettled end, and (encoded) what settled so far.
         self._tape: Timeline | None = None
         self._taken = bytearray()
+        # The caller's latest payloads while nothing records, for a recording that begins
+        # earlier than the loop came round to start it.
+        self._preroll: deque[tuple[int, bytes]] = deque(maxlen=PREROLL_SAMPLES // 80)
+        # When the event being handled happened (a playback's end: when its audio ran out).
+        self._event_at = 0.0
         self.keys: list[str] = []  # every key heard, for logs and tests
         if dtmf_mode == "auto":
             dtmf_mode = "rfc2833" if negotiated.telephone_event_pt is not None else "inband"
@@ -283,6 +292,8 @@ class CallSession:
         self._heard_until = max(self._heard_until, offset + len(packet.payload))
         if self._tape is not None:
             self._tape.put(offset, packet.payload)
+        else:
+            self._preroll.append((offset, packet.payload))
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
         ):
@@ -313,6 +324,7 @@ class CallSession:
                     event: Event = await asyncio.wait_for(self._events.get(), timeout)
                 except TimeoutError:
                     event = TimerFired(self._loop.time())
+                self._event_at = event.now
                 for action in self.flow.handle(event):
                     await self._do(action)
         finally:
@@ -330,7 +342,7 @@ class CallSession:
             case StopPlayback():
                 self._stop_playback()
             case Record():
-                self._start_recording(action)
+                self._start_recording(action, self._event_at)
                 await self.services.recording_started()
                 self._flusher = asyncio.ensure_future(self._flush_recording())
             case DiscardRecording():
@@ -431,7 +443,9 @@ class CallSession:
             return
         self._interrupt = None
         now = self._loop.time()
-        self._events.put_nowait(PlaybackFinished(now))
+        # The playback ended when its audio ran out, however late the loop heard of it.
+        ran_out = self.rtp.played_until
+        self._events.put_nowait(PlaybackFinished(now if ran_out is None else min(ran_out, now)))
         held, self._held = self._held, []
         for key in held:
             self._events.put_nowait(DigitPressed(key, now))
@@ -448,10 +462,21 @@ class CallSession:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _start_recording(self, record: Record) -> None:
+    def _start_recording(self, record: Record, since: float) -> None:
+        """Record from time ``since`` (the event that started it) on: what the caller sent
+        since then is laid on the tape from the pre-roll, up to PREROLL_SAMPLES back."""
         self._recorded = None
-        recording = _Recording(record, self._heard_until)
-        self._tape = Timeline(self._heard_until, g711.silence_byte(self.negotiated.codec))
+        begin = self._heard_until
+        placed = self.rtp.receiver.offset_at(since)
+        if placed is not None and placed < begin:
+            begin = max(placed, begin - PREROLL_SAMPLES)
+        recording = _Recording(record, begin)
+        tape = self._tape = Timeline(begin, g711.silence_byte(self.negotiated.codec))
+        for offset, payload in self._preroll:
+            skip = begin - offset
+            if skip < len(payload):
+                tape.put(offset + max(skip, 0), payload[max(skip, 0) :])
+        self._preroll.clear()
         self._taken = bytearray()
         if record.max_seconds:
             recording.timer = self._loop.call_later(

@@ -82,6 +82,22 @@ def test_late_ticks_do_not_drift() -> None:
     assert core.next_deadline() == pytest.approx(501 * FRAME_TIME)
 
 
+def test_a_stream_reported_late_says_when_its_audio_ran_out() -> None:
+    core = PacerCore(epoch=0.0)
+    sink = Sink()
+    core.add("beep", numbered(3), sink, ssrc=1, pt=0, now=0.0)
+    run(core, 0.06)
+    assert len(sink.packets) == 3
+    # The driver comes round 240 ms after the last frame went: the audio ended at 80 ms.
+    _, [end] = core.tick(0.30)
+    assert end.completed
+    assert end.at == pytest.approx(0.08)
+    core.add("cut", numbered(9), sink, ssrc=2, pt=0, now=0.3)
+    removed = core.remove("cut")
+    assert removed is not None
+    assert removed.at is None  # a stopped stream did not run out
+
+
 def test_a_stall_catches_up_a_bounded_burst_and_drops_nothing() -> None:
     core = PacerCore(epoch=0.0, max_catch_up=3)
     sink = Sink()

@@ -53,6 +53,9 @@ async def test_prompts_arrive_whole_paced_and_in_one_numbered_stream(
     started = loop.time()
     assert await sender.play_encoded([FIRST[:800], FIRST[800:]], 0)
     elapsed = loop.time() - started
+    # The process says when the audio ran out, on the clock this loop reads too.
+    assert sender.played_until is not None
+    assert started + 0.19 <= sender.played_until <= loop.time()
     assert await sender.play_encoded(SECOND, 0)
     await settle()
     assert 0.18 <= elapsed <= 1.0  # paced in real time, not sent as a burst

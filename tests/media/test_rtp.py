@@ -368,3 +368,21 @@ def test_a_receiver_keeping_no_audio_still_follows_a_replay() -> None:
     feed(receiver, loop + loop)
     assert receiver.last_offset == 299 * 160
     assert receiver.restarts == 1
+
+
+# --- where the sender stood at a given time ----------------------------------------------------
+
+
+def test_packets_read_late_are_placed_when_they_came() -> None:
+    """The first packets are read on time; then the reader stalls 300 ms and reads a burst:
+    the sender's timeline still maps each moment to where its audio stood then."""
+    receiver = RtpReceiver(max_lead=2.0)
+    receiver.keep_audio = False
+    packets = stream(40)
+    feed(receiver, packets[:10], start=5.0)
+    assert receiver.offset_at(5.0) == 0
+    for packet in packets[10:25]:
+        receiver.receive(packet, now=5.5)  # due from 5.2 on, read in one go at 5.5
+    assert receiver.last_offset == 24 * 160
+    assert receiver.offset_at(5.3) == 15 * 160
+    assert RtpReceiver().offset_at(5.3) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,8 @@ from harness.core.mailbox import MailboxId
 from harness.media.signal import correlation, speech_like
 from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import read_wav
+from harness.voicemail.flows.callflow import Action, Record
+from harness.voicemail.session import CallSession
 from tests.voicemail.integration.conftest import BedFactory, coded_greeting
 
 RATE = 8000
@@ -76,6 +80,35 @@ async def test_the_message_is_the_callers_audio_intact(make_bed: BedFactory) -> 
     assert "INTACT" in await bed.codes(owner, "INTACT"), owner.heard_prompts()
     await owner.hangup()
     await bed.server.wait_idle()
+
+
+async def test_a_server_slow_to_start_recording_keeps_what_was_said_right_after_the_beep(
+    make_bed: BedFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A loaded server comes round to start the recording a while after the beep has ended,
+    # and meanwhile reads the caller's first words: they are the message's, not lost.
+    do = CallSession._do
+
+    async def late(session: CallSession, action: Action) -> None:
+        if isinstance(action, Record):
+            await asyncio.sleep(0.5)
+        await do(session, action)
+
+    monkeypatch.setattr(CallSession, "_do", late)
+    bed = await make_bed(general={"envelope": "no"})
+    sent = np.concatenate((message_signature("PROMPT"), speech_like(1.0, "prompt")))
+    phone = await bed.caller("+15551230000")
+    call = await phone.dial("2000")
+    assert await call.wait_for_prompt("beep"), call.heard_prompts()
+    await call.wait_quiet(0.1)
+    await call.play(sent)
+    await call.hangup()
+    await bed.server.wait_idle()
+
+    [message] = bed.server.spool.messages(MailboxId("2000"))
+    stored, _ = read_wav(message.audio)
+    assert abs(len(stored) - len(sent)) / RATE <= 0.1, (len(stored), len(sent))
+    assert find_message_codes(stored) == ["PROMPT"]
 
 
 async def test_a_caller_reviewing_a_long_message_hears_all_of_it_and_it_is_kept_whole(
