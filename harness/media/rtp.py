@@ -39,6 +39,9 @@ RESYNC_SLACK = 0.2
 #: Sequence numbers remembered, without their audio, for spotting copies (RFC 3550's
 #: reordering window is 100 packets behind; twice that, and more, is kept).
 RECENT_PACKETS = 512
+#: Seconds over which the least transit is taken (:meth:`RtpReceiver.offset_at`): long enough
+#: that some packet was read on time, short enough to follow a sender that falls behind.
+TRANSIT_WINDOW = 0.5
 _FORGOTTEN = (0, 0, b"")
 
 _HEADER = struct.Struct("!BBHII")
@@ -231,8 +234,12 @@ class RtpReceiver:
         self._jitter = 0.0
         self._last_transit: float | None = None
         self._last_raw_transit: float | None = None
-        # The least transit of the current segment: the packet read soonest after it came.
-        self._least_transit: float | None = None
+        # The least transit of this window and of the one before (the packet read soonest
+        # after it came, of each), and when this window began.
+        self._least_transit: tuple[float | None, float | None] = (None, None)
+        self._window_start = 0.0
+        #: When the last packet kept was read (the clock of :meth:`receive`).
+        self.last_arrival = 0.0
         self._last_timestamp: int | None = None
         #: Times the sender started its sequence numbers over (RFC 3550 A.1 resynchronisation).
         self.restarts = 0
@@ -298,7 +305,8 @@ class RtpReceiver:
         arrived = int((now - self._first_arrival) * self.clock_rate)
         place = self._reach if arrived - self._reach <= RESYNC_SLACK * self.clock_rate else arrived
         self._base_timestamp = (packet.timestamp - place) & 0xFFFFFFFF
-        self._last_transit = self._last_raw_transit = self._least_transit = None
+        self._last_transit = self._last_raw_transit = None
+        self._least_transit = (None, None)
         self._last_timestamp = None
 
     def _keep(self, packet: RtpPacket, now: float) -> bool:
@@ -331,6 +339,7 @@ class RtpReceiver:
             if len(self._packets) > 2 * RECENT_PACKETS:
                 self._forget_old()
         self.last_offset = offset
+        self.last_arrival = now
         self._reach = max(self._reach, offset + len(packet.payload))
         # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
         if offset != self._last_timestamp:
@@ -338,20 +347,29 @@ class RtpReceiver:
             if self._last_transit is not None:
                 self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
             self._last_transit = transit
-            if self._least_transit is None or transit < self._least_transit:
-                self._least_transit = transit
+            self._note_transit(transit, now)
             self._last_raw_transit = now * self.clock_rate - raw
             self._last_timestamp = offset
         return True
 
+    def _note_transit(self, transit: float, now: float) -> None:
+        before, least = self._least_transit
+        if least is None or now - self._window_start >= TRANSIT_WINDOW:
+            self._least_transit = (least, transit)
+            self._window_start = now
+        elif transit < least:
+            self._least_transit = (before, transit)
+
     def offset_at(self, when: float) -> int | None:
         """Where the sender's audio stood on the timeline at time ``when`` (the clock of
-        :meth:`receive`), placed by the packet of the current segment read soonest after it
-        came: a receiver that reads its packets late (a busy loop) still places them when
-        they came. None before the segment's first packet."""
-        if self._least_transit is None:
+        :meth:`receive`), placed by the packet read soonest after it came in the last
+        TRANSIT_WINDOW or two: a receiver that reads its packets late (a busy loop, a stalled
+        process) still places them when they came, and a sender that falls behind its own
+        timestamps is followed. None before the current segment's first packet."""
+        known = [least for least in self._least_transit if least is not None]
+        if not known:
             return None
-        return int(when * self.clock_rate - self._least_transit)
+        return int(when * self.clock_rate - min(known))
 
     def _forget_old(self) -> None:
         """Keep only the most recent sequence numbers: older copies fall outside any window."""

@@ -233,7 +233,8 @@ class CallSession:
         self._taken = bytearray()
         # The caller's latest payloads while nothing records, for a recording that begins
         # earlier than the loop came round to start it.
-        self._preroll: deque[tuple[int, bytes]] = deque(maxlen=PREROLL_SAMPLES // 80)
+        # (Where each lies on the timeline, when it was read, the payload.)
+        self._preroll: deque[tuple[int, float, bytes]] = deque(maxlen=PREROLL_SAMPLES // 80)
         # When the event being handled happened (a playback's end: when its audio ran out).
         self._event_at = 0.0
         self.keys: list[str] = []  # every key heard, for logs and tests
@@ -293,7 +294,7 @@ class CallSession:
         if self._tape is not None:
             self._tape.put(offset, packet.payload)
         else:
-            self._preroll.append((offset, packet.payload))
+            self._preroll.append((offset, self.rtp.receiver.last_arrival, packet.payload))
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
         ):
@@ -464,15 +465,17 @@ class CallSession:
 
     def _start_recording(self, record: Record, since: float) -> None:
         """Record from time ``since`` (the event that started it) on: what the caller sent
-        since then is laid on the tape from the pre-roll, up to PREROLL_SAMPLES back."""
+        since then is laid on the tape from the pre-roll, up to PREROLL_SAMPLES back, never
+        what was read before that time."""
         self._recorded = None
         begin = self._heard_until
         placed = self.rtp.receiver.offset_at(since)
         if placed is not None and placed < begin:
-            begin = max(placed, begin - PREROLL_SAMPLES)
+            read_before = [offset + len(data) for offset, at, data in self._preroll if at <= since]
+            begin = max(placed, begin - PREROLL_SAMPLES, *read_before)
         recording = _Recording(record, begin)
         tape = self._tape = Timeline(begin, g711.silence_byte(self.negotiated.codec))
-        for offset, payload in self._preroll:
+        for offset, _, payload in self._preroll:
             skip = begin - offset
             if skip < len(payload):
                 tape.put(offset + max(skip, 0), payload[max(skip, 0) :])

@@ -386,3 +386,14 @@ def test_packets_read_late_are_placed_when_they_came() -> None:
     assert receiver.last_offset == 24 * 160
     assert receiver.offset_at(5.3) == 15 * 160
     assert RtpReceiver().offset_at(5.3) is None
+
+
+def test_a_sender_that_falls_behind_its_timestamps_is_followed() -> None:
+    """SIPp on a loaded machine sends its pcap late: after a while the receiver places the
+    sender's audio where it stands now, not where an on-time sender would be."""
+    receiver = RtpReceiver(max_lead=2.0)
+    packets = stream(150)
+    feed(receiver, packets[:50], start=0.0)  # on time for a second
+    for index, packet in enumerate(packets[50:], start=50):
+        receiver.receive(packet, now=index * 0.02 + 0.2)  # then 200 ms behind
+    assert receiver.offset_at(2.0) == 90 * 160
