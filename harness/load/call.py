@@ -79,6 +79,10 @@ class CallPlan:
     heard: a server whose beep is another tone, or a stall, is not taken for the beep).
     ``skip_greeting`` presses ``#`` as soon as the call is up, which skips the greeting and
     the instructions straight to the beep, as a caller who knows the system does.
+    A retrieval listening to its message hangs up after ``listen_quiet`` seconds of quiet, or
+    ``envelope + talk`` seconds after its key, whichever comes first: Asterisk falls silent
+    between the sound files of a message's envelope (a caller who hangs up there has not heard
+    the message, which stays new), and goes on to its menu right after the message.
     ``patience`` bounds every wait for the server.
     """
 
@@ -88,6 +92,8 @@ class CallPlan:
     greeting: float | None = None
     pin: str = ""
     quiet: float = 0.3
+    listen_quiet: float = 1.5
+    envelope: float = 12.0
     unheard_beep_quiet: float = 2.0
     patience: float = 30.0
     skip_greeting: bool = False
@@ -188,6 +194,8 @@ class LoadCall:
         wait = plan.quiet
         if plan.kind == "deposit" and not self._beeped:
             wait = plan.unheard_beep_quiet
+        elif plan.kind == "retrieval" and self._menu == [""]:
+            wait = plan.listen_quiet
         return self._heard_at is not None and now - self._heard_at >= wait
 
     def _waited(self, now: float) -> list[Action]:
@@ -198,6 +206,9 @@ class LoadCall:
                 self.phase = Phase.TALKING
                 self.talked_until = now + plan.talk
                 return [Talk(self.talked_until)]
+        elif self._menu == [""] and now - self._waiting_since >= plan.envelope + plan.talk:
+            # The message has played by now; what still plays is the menu after it.
+            return self._hang_up(None)
         elif self._quiet(now):
             keys = self._menu.pop(0)
             if not keys:

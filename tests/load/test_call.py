@@ -81,15 +81,34 @@ def test_a_server_that_never_falls_quiet_is_given_up_on() -> None:
 
 
 def test_a_retrieval_logs_in_plays_the_first_message_and_hangs_up_after_it() -> None:
-    call = LoadCall(CallPlan("retrieval", "2000", pin="4321", quiet=0.3))
+    call = LoadCall(CallPlan("retrieval", "2000", pin="4321", quiet=0.3, listen_quiet=1.5))
     call.start(0.0)
     call.answered(200, 0.0)
     _heard_until(call, 0.0, 1.0)  # "password"
     assert call.tick(1.3) == [Keys("4321#")]
     _heard_until(call, 1.5, 3.0)  # "you have one new message…"
     assert call.tick(3.3) == [Keys("1")]
-    _heard_until(call, 3.5, 6.0)  # the message
-    assert call.tick(6.3) == [Bye()]
+    _heard_until(call, 3.5, 4.0)  # "first message, received today…"
+    # Asterisk falls silent between the envelope's sound files: the message has not played yet.
+    assert call.tick(4.6) == []
+    _heard_until(call, 4.6, 6.0)  # the message
+    assert call.tick(7.0) == []
+    assert call.tick(7.5) == [Bye()]
+    assert call.bye_answered(200) == [Finished(None)]
+
+
+def test_a_retrieval_leaves_once_the_message_has_had_time_to_play() -> None:
+    """Asterisk goes from the message straight on to its menu and never falls quiet: the
+    caller hangs up once the envelope and the message have had their time."""
+    call = LoadCall(CallPlan("retrieval", "2000", pin="4321", talk=2.0, envelope=8.0))
+    call.start(0.0)
+    call.answered(200, 0.0)
+    _heard_until(call, 0.0, 1.0)
+    assert call.tick(1.3) == [Keys("4321#")]
+    _heard_until(call, 1.5, 3.0)
+    assert call.tick(3.3) == [Keys("1")]
+    _heard_until(call, 3.4, 13.2)  # envelope, message, then the menu on and on
+    assert call.tick(13.3) == [Bye()]
     assert call.bye_answered(200) == [Finished(None)]
 
 
