@@ -29,7 +29,7 @@ from harness.media.signature import RATE, FrameKind, decode_frames, find_message
 from harness.report.records import StepOutcome
 from harness.scenario.step import StepFailed, StepSkipped
 from harness.scenario.stored import TOLERANCE
-from harness.sim.phone import Call, CallFailed
+from harness.sim.phone import MENU_QUIET, Call, CallFailed
 from harness.sip.transport import TransactionFailed
 
 if TYPE_CHECKING:
@@ -122,7 +122,7 @@ async def _listen(bed: Testbed, mailbox: MailboxId, codes: Sequence[str]) -> npt
             f"phone {phone.user} could not call voicemail to listen to its messages"
         ) from None
     try:
-        await call.wait_quiet(timeout=_MENU_TIMEOUT)
+        await call.wait_quiet(MENU_QUIET, timeout=_MENU_TIMEOUT)
         # A key cuts the menu short: 1 as soon as the server speaks after the PIN.
         said = len(call.heard_prompts())
         await call.send_dtmf(pin + "#", dtmf)

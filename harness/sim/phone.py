@@ -47,6 +47,10 @@ DtmfMode = Literal["rfc2833", "info", "inband"]
 _QUIET_LEVEL = 100
 #: Seconds a silence must still hold after a look at the packets that queued up meanwhile.
 _SETTLE = 0.05
+#: Seconds of quiet after which a menu of recorded prompts is taken to wait for a key: longer
+#: than the silence between two words (Asterisk's sound files lead and trail with up to a
+#: third of a second each: "six" then "fifty" in a message's time are 0.55 s apart).
+MENU_QUIET = 0.8
 #: Silence between two inband key tones (80 ms).
 _KEY_GAP = 640
 #: Seconds a registration lasts unless told otherwise: short, so that a binding a run could not

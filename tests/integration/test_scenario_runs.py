@@ -70,7 +70,7 @@ async def test_a_server_that_finds_no_mailbox_is_shown_the_invite_it_received(
         "the proxy sent: INVITE sip:2000@127.0.0.1:"
     )
     assert told.endswith("; the caller got 404 Not Found (no mailbox 2000@default)")
-    assert told.count("404") == 1
+    assert told.count("404 Not Found") == 1
     assert outcome.findings == ("header-stripped",)
 
 

@@ -10,6 +10,7 @@ import asyncio
 import socket
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -18,7 +19,8 @@ import pytest
 from harness.media import g711
 from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
-from harness.sim.phone import Call, Phone
+from harness.media.wav import read_wav
+from harness.sim.phone import MENU_QUIET, Call, Phone
 from harness.sip.dialog import Dialog
 from harness.sip.message import Response
 from harness.sip.sdp import Negotiated
@@ -102,3 +104,20 @@ async def test_a_stall_of_the_phone_is_not_taken_for_the_menu_waiting(
     time.sleep(0.5)
     far_end.send(LOUD)
     assert not await call.wait_quiet(0.4, timeout=0.3)
+
+
+def test_a_menu_pause_outlasts_the_silence_between_two_spoken_numbers(
+    require_sounds: Path,
+) -> None:
+    """A message's time is said word by word ("six", "fifty", "nine", "p-m"): the quiet a
+    retrieval waits for before its next key is longer than the gap between any two of them,
+    or the key goes in before the message has played."""
+    leads, trails = [], []
+    for path in (require_sounds / "digits").glob("*.wav"):
+        audio, _ = read_wav(path)
+        loud = np.flatnonzero(np.abs(audio.astype(np.int32)) > 1000)
+        if loud.size:
+            leads.append(int(loud[0]))
+            trails.append(int(audio.size - loud[-1]))
+    longest_gap = (max(leads) + max(trails)) / 8000
+    assert 0.4 < longest_gap < MENU_QUIET

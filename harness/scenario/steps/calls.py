@@ -59,7 +59,7 @@ from harness.scenario.steps.prompts import (
 )
 from harness.scenario.stored import check_stored
 from harness.scenario.wire import Crossing, distinct, final_answer, status_line, summary
-from harness.sim.phone import AnswerMode, Call, CallFailed, Phone
+from harness.sim.phone import MENU_QUIET, AnswerMode, Call, CallFailed, Phone
 from harness.sip.errors import SIPParseError
 from harness.sip.message import Request, Response
 from harness.sip.transport import TransactionFailed
@@ -468,7 +468,7 @@ async def run_retrieve(step: RetrieveStep, bed: Testbed) -> str:
         for keys in (step.pin + "#", *step.keys):
             if call.ended.is_set():
                 break
-            await call.wait_quiet(timeout=MENU_TIMEOUT)
+            await call.wait_quiet(MENU_QUIET, timeout=MENU_TIMEOUT)
             await call.send_dtmf(keys, spec.dtmf)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.ended.wait(), HANGUP_TIMEOUT)

@@ -34,7 +34,7 @@ from harness.scenario.steps.prompts import (
 )
 from harness.scenario.wire import status_line
 from harness.sim.pbx import SimPbx
-from harness.sim.phone import Call, CallFailed
+from harness.sim.phone import MENU_QUIET, Call, CallFailed
 from harness.sip.transport import TransactionFailed
 from harness.smdi.codec import MdMessage
 
@@ -228,13 +228,13 @@ async def _at_menu(spec: SmdiCallSpec, call: Call) -> str:
     for pressed in keys:
         if call.ended.is_set():
             break
-        await call.wait_quiet(timeout=MENU_TIMEOUT)
+        await call.wait_quiet(MENU_QUIET, timeout=MENU_TIMEOUT)
         await call.send_dtmf(pressed)
     if keys:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(call.ended.wait(), HANGUP_TIMEOUT)
     else:
-        await call.wait_quiet(timeout=MENU_TIMEOUT)
+        await call.wait_quiet(MENU_QUIET, timeout=MENU_TIMEOUT)
     return f"pressed {' '.join(keys)}" if keys else "listened to the menu"
 
 
