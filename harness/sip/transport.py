@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import logging
 import ssl
@@ -60,6 +61,8 @@ TransportName = Literal["UDP", "TCP"]
 
 #: Seconds a request refused for a full transaction table is told to wait (Retry-After).
 RETRY_AFTER = 5
+#: Ephemeral ports tried for UDP and TCP together before giving up (port 0 with TCP on).
+PORT_ATTEMPTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,15 +248,25 @@ class SipTransport:
     # -- life cycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bind the UDP socket (and the TCP listener on the same port when enabled)."""
+        """Bind the UDP socket (and the TCP listener on the same port when enabled). With port
+        0 the port is one free for both: the one the UDP socket got may be taken for TCP."""
         loop = asyncio.get_running_loop()
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
-        )
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda: _UdpProtocol(self), local_addr=(self.host, self.port)
+            )
+            port = transport.get_extra_info("sockname")[1]
+            if not self._tcp_enabled:
+                break
+            try:
+                self._tcp_server = await asyncio.start_server(self._accept, self.host, port)
+                break
+            except OSError as error:
+                transport.close()
+                if self.port or error.errno != errno.EADDRINUSE or attempt == PORT_ATTEMPTS:
+                    raise
         self._udp = transport
-        self.port = transport.get_extra_info("sockname")[1]
-        if self._tcp_enabled:
-            self._tcp_server = await asyncio.start_server(self._accept, self.host, self.port)
+        self.port = port
 
     async def listen_tls(self, context: ssl.SSLContext, host: str, port: int) -> int:
         """Accept SIP over TLS on ``host:port`` as well (0: any free port); the port bound.

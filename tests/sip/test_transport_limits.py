@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import socket
 import uuid
+from typing import Any
+
+import pytest
 
 from harness.sip.builder import make_response
 from harness.sip.message import Request
@@ -80,5 +84,35 @@ async def test_answered_transactions_held_for_retransmissions_do_not_count_towar
         assert refused.startswith(b"SIP/2.0 503 "), refused
         assert b"\r\nRetry-After: " in refused
         assert server.layer.in_progress_count == 3
+    finally:
+        await server.close()
+
+
+async def test_a_port_taken_for_tcp_moves_both_listeners_to_one_free_for_both(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The UDP socket's ephemeral port may already be someone's TCP port (another process's
+    listener or connection): the transport tries another rather than failing to start."""
+    start_server = asyncio.start_server
+    tried: list[int] = []
+
+    async def first_port_taken(*args: Any, **kwargs: Any) -> asyncio.Server:
+        tried.append(args[2])
+        if len(tried) == 1:
+            raise OSError(errno.EADDRINUSE, "address already in use")
+        return await start_server(*args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "start_server", first_port_taken)
+    server = SipTransport(party="vm", tcp=True)
+    await server.start()
+    try:
+        assert len(tried) == 2
+        assert tried[1] == server.port != tried[0]
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2):
+            pass
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with pytest.raises(OSError, match="in use"):  # UDP is on that port too
+            probe.bind(("127.0.0.1", server.port))
+        probe.close()
     finally:
         await server.close()
