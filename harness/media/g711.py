@@ -88,22 +88,22 @@ def _as_pcm(pcm: npt.ArrayLike) -> npt.NDArray[np.uint16]:
 
 def ulaw_encode(pcm: npt.ArrayLike) -> bytes:
     """Encode 16-bit linear samples to µ-law, one byte per sample."""
-    return _ULAW_ENCODE[_as_pcm(pcm)].tobytes()
+    return _ULAW_ENCODE.take(_as_pcm(pcm)).tobytes()
 
 
 def ulaw_decode(data: bytes) -> npt.NDArray[np.int16]:
     """Decode µ-law bytes to 16-bit linear samples."""
-    return _ULAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return _ULAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def alaw_encode(pcm: npt.ArrayLike) -> bytes:
     """Encode 16-bit linear samples to A-law, one byte per sample."""
-    return _ALAW_ENCODE[_as_pcm(pcm)].tobytes()
+    return _ALAW_ENCODE.take(_as_pcm(pcm)).tobytes()
 
 
 def alaw_decode(data: bytes) -> npt.NDArray[np.int16]:
     """Decode A-law bytes to 16-bit linear samples."""
-    return _ALAW_DECODE[np.frombuffer(data, dtype=np.uint8)]
+    return _ALAW_DECODE.take(np.frombuffer(data, dtype=np.uint8))
 
 
 def _codec_key(codec: str) -> str:

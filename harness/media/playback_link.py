@@ -148,9 +148,12 @@ class PlaybackLink:
         samples: int,
         marker: bool,
         on_done: OnDone,
+        follows: bool = False,
     ) -> None:
         """Pace ``audio`` (segments played one after the other) from the socket ``fd`` to
-        ``remote``; ``on_done`` gets the stream's end, its ``stream_id`` being ``owner``."""
+        ``remote``; ``on_done`` gets the stream's end, its ``stream_id`` being ``owner``.
+        With ``follows`` the stream goes on where the last one from ``fd`` stopped, by the
+        process's account (see :class:`~harness.media.playback_protocol.Play`)."""
         if owner in self._playing:
             raise ValueError(f"playback stream {owner!r} is already playing")
         sock_id = self._adopt(fd)
@@ -164,13 +167,24 @@ class PlaybackLink:
         self._playing[owner] = stream_id
         self._send(
             Play(
-                stream_id, sock_id, remote, digests, ssrc, pt, sequence, timestamp, samples, marker
+                stream_id,
+                sock_id,
+                remote,
+                digests,
+                ssrc,
+                pt,
+                sequence,
+                timestamp,
+                samples,
+                marker,
+                follows,
             )
         )
 
     def stop(self, owner: Hashable) -> bool:
-        """Stop ``owner``'s stream; its end comes to its ``on_done``. False if none plays."""
-        stream_id = self._playing.get(owner)
+        """Stop ``owner``'s stream; its end comes to its ``on_done``, and ``owner`` may play
+        again at once. False if none plays."""
+        stream_id = self._playing.pop(owner, None)
         if stream_id is None:
             return False
         self._send(Stop(stream_id))

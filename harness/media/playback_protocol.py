@@ -60,7 +60,12 @@ class Forget:
 @dataclass(frozen=True, slots=True)
 class Play:
     """Pace the segments ``digests``, joined, from socket ``sock_id`` to ``remote`` as an RTP
-    stream continuing at ``sequence``/``timestamp``; an :class:`Ended` tells when it stops."""
+    stream continuing at ``sequence``/``timestamp``; an :class:`Ended` tells when it stops.
+
+    With ``follows`` the stream continues where the last one from that socket stopped, as the
+    process saw it (``sequence``, ``timestamp`` and ``marker`` are then the process's own): the
+    server need not wait for that stream's :class:`Ended` before it plays the next prompt.
+    """
 
     stream_id: int
     sock_id: int
@@ -72,6 +77,7 @@ class Play:
     timestamp: int
     samples: int
     marker: bool
+    follows: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ import socket
 import sys
 
 from harness.media import event_loop
-from harness.media.pacer import Pacer, StreamEnd, frames_of
+from harness.media.pacer import FRAME_TIME, Pacer, StreamEnd, frames_of
 from harness.media.playback_protocol import (
     MAX_DATAGRAM,
     Address,
@@ -55,6 +55,10 @@ class PlaybackServer:
         # Where each stream sends: a one-item list, so that Move redirects packets already
         # scheduled with the send function bound to it.
         self._remotes: dict[int, list[Address]] = {}
+        # The socket of each stream playing; where the last stream from each socket left off
+        # (the next sequence number and timestamp, and when), for a play that follows it.
+        self._socket_of: dict[int, int] = {}
+        self._left_off: dict[int, tuple[int, int, float]] = {}
         self._replies: collections.deque[bytes] = collections.deque()
         self._closed = self._loop.create_future()
         #: Packets dropped because a socket's send buffer was full.
@@ -102,6 +106,7 @@ class PlaybackServer:
             case Adopt(sock_id):
                 self._adopt(sock_id, fds)
             case Release(sock_id):
+                self._left_off.pop(sock_id, None)
                 sock = self._sockets.pop(sock_id, None)
                 if sock is not None:
                     sock.close()
@@ -148,6 +153,8 @@ class PlaybackServer:
         audio = b"".join(self._audio[digest] for digest in play.digests)
         cell = [play.remote]
         self._remotes[play.stream_id] = cell
+        self._socket_of[play.stream_id] = play.sock_id
+        sequence, timestamp, marker = self._start_of(play)
 
         def send(packet: bytes) -> None:
             try:
@@ -162,15 +169,34 @@ class PlaybackServer:
             ssrc=play.ssrc,
             pt=play.pt,
             on_done=self._ended,
-            sequence=play.sequence,
-            timestamp=play.timestamp,
+            sequence=sequence,
+            timestamp=timestamp,
             samples=play.samples,
-            marker=play.marker,
+            marker=marker,
         )
+
+    def _start_of(self, play: Play) -> tuple[int, int, bool]:
+        """The first packet's sequence number, timestamp and marker: the server's, or for a
+        play that follows, where the socket's last stream left off (a pause since then
+        advances the timestamp and starts a talkspurt; a gap shorter than a frame is only the
+        time it took to begin)."""
+        left_off = self._left_off.get(play.sock_id) if play.follows else None
+        if left_off is None:
+            return play.sequence, play.timestamp, play.marker
+        sequence, timestamp, at = left_off
+        gap = self._loop.time() - at
+        if gap <= FRAME_TIME:
+            return sequence, timestamp, False
+        advance = round(gap * play.samples / FRAME_TIME)
+        return sequence, (timestamp + advance) & 0xFFFFFFFF, True
 
     def _ended(self, end: StreamEnd) -> None:
         assert isinstance(end.stream_id, int)
         self._remotes.pop(end.stream_id, None)
+        sock_id = self._socket_of.pop(end.stream_id, None)
+        if sock_id is not None and sock_id in self._sockets:
+            at = self._loop.time() if end.at is None else end.at
+            self._left_off[sock_id] = (end.sequence, end.timestamp, at)
         error = None if end.error is None else str(end.error) or type(end.error).__name__
         self._reply(
             Ended(

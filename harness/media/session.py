@@ -13,7 +13,7 @@ import random
 from collections.abc import Callable, Sequence
 from functools import partial
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -32,13 +32,15 @@ from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
 
 Address = tuple[str, int]
 
+_End = TypeVar("_End", StreamEnd, StreamEnd | None)
+
 # One media clock per event loop paces every session's pre-encoded playback, unless a
 # playback process does it for that loop.
 _PACERS: dict[asyncio.AbstractEventLoop, Pacer] = {}
 _PLAYBACK: dict[asyncio.AbstractEventLoop, PlaybackLink] = {}
 
 
-def _resolve(done: asyncio.Future[StreamEnd], end: StreamEnd) -> None:
+def _resolve(done: asyncio.Future[_End], end: _End) -> None:
     if not done.done():
         done.set_result(end)
 
@@ -105,8 +107,15 @@ class RtpSession:
         self.digits: asyncio.Queue[str] = asyncio.Queue()
         self.malformed = 0
         self.packets_sent = 0
-        # The playback process pacing this session's audio right now, if any.
+        # The playback process pacing this session's audio right now, if any, and the future
+        # the play waits on (resolved with None at once when the play is stopped).
         self._playing_in: PlaybackLink | None = None
+        self._process_done: asyncio.Future[StreamEnd | None] | None = None
+        # The playback process that stopped this session's latest stream and has not yet said
+        # where it got to: the next play there follows on from its own account.
+        self._followed: PlaybackLink | None = None
+        # Streams handed to a playback process so far (the latest one's end is authoritative).
+        self._handed = 0
         self._remote: Address | None = None
         #: Called with every new (not duplicated) packet after it is stored: for consumers that
         #: must follow the audio as it arrives (inband DTMF, silence detection).
@@ -235,8 +244,12 @@ class RtpSession:
         """Stop the audio or DTMF being sent, and any send already waiting for its turn."""
         self._generation += 1
         if self._playing_in is not None:
-            # Its end (where the stream got to) comes back from the process.
+            # The process goes on from where it stops the stream, so the play need not wait
+            # for the process to say where that was: the next prompt can start at once.
             self._playing_in.stop(self)
+            self._followed = self._playing_in
+            if self._process_done is not None:
+                _resolve(self._process_done, None)
         if self._paced is not None:
             pacer, done = self._paced
             end = pacer.remove(self)
@@ -379,8 +392,10 @@ class RtpSession:
                 return False
             transport, remote = self._destination()
             sender = self._stream(pt)
-            _, talkspurt = self._start(sender)
-            done: asyncio.Future[StreamEnd] = self._loop.create_future()
+            follows = self._followed is link
+            talkspurt = False if follows else self._start(sender)[1]
+            done: asyncio.Future[StreamEnd | None] = self._loop.create_future()
+            self._handed += 1
             link.play(
                 self,
                 parts,
@@ -392,9 +407,11 @@ class RtpSession:
                 timestamp=sender.timestamp,
                 samples=sender.samples_per_frame,
                 marker=talkspurt,
-                on_done=partial(_resolve, done),
+                on_done=partial(self._process_ended, done, self._handed),
+                follows=follows,
             )
             self._playing_in = link
+            self._process_done = done
             try:
                 end = await done
             except asyncio.CancelledError:
@@ -402,8 +419,25 @@ class RtpSession:
                 raise
             finally:
                 self._playing_in = None
-            self._paced_until(sender, end)
-            return end.completed
+                self._process_done = None
+            if end is None or not end.completed:
+                self.played_until = None
+                self._timeline_end = self._loop.time()
+                return False
+            self.played_until = end.at
+            return True
+
+    def _process_ended(
+        self, done: asyncio.Future[StreamEnd | None], handed: int, end: StreamEnd
+    ) -> None:
+        """A stream in the playback process ended (perhaps long after it was stopped)."""
+        self.packets_sent += end.sent
+        if handed == self._handed and self._sender is not None:
+            # The latest stream handed over: the next one begins where it got to.
+            self._sender.sequence, self._sender.timestamp = end.sequence, end.timestamp
+            self._timeline_end = self._loop.time()
+            self._followed = None
+        _resolve(done, end)
 
     def _paced_until(self, sender: RtpSender, end: StreamEnd) -> None:
         """The stream goes on from where the pacer left it."""

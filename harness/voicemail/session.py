@@ -319,12 +319,7 @@ class CallSession:
         self._events.put_nowait(CallStarted(self._loop.time()))
         try:
             while not self.flow.finished:
-                deadline = self.flow.next_timer()
-                timeout = None if deadline is None else max(0.0, deadline - self._loop.time())
-                try:
-                    event: Event = await asyncio.wait_for(self._events.get(), timeout)
-                except TimeoutError:
-                    event = TimerFired(self._loop.time())
+                event = await self._next_event()
                 self._event_at = event.now
                 for action in self.flow.handle(event):
                     await self._do(action)
@@ -334,6 +329,18 @@ class CallSession:
                 self._flusher.cancel()
         self._stop_playback(call_ended=True)
         await self.services.recording_done()
+
+    async def _next_event(self) -> Event:
+        """The next event, or TimerFired at the flow's deadline. One already waiting is taken
+        at once, in the same turn of the loop: a key that cuts a prompt is acted on without
+        waiting for the loop to come round again (and again) on a busy server."""
+        if not self._events.empty():
+            return self._events.get_nowait()
+        try:
+            async with asyncio.timeout_at(self.flow.next_timer()):
+                return await self._events.get()
+        except TimeoutError:
+            return TimerFired(self._loop.time())
 
     async def _do(self, action: Action) -> None:
         """Carry out one action: on the call itself, or on the mailboxes."""

@@ -7,14 +7,18 @@ a second session on loopback receives what a caller would.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 
 from harness.media.playback_link import PlaybackLink
+from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession, use_playback_process
 
 FIRST = bytes(range(200)) * 8  # 1,600 samples: 10 frames, 200 ms
@@ -80,6 +84,69 @@ async def test_a_stopped_prompt_ends_early_and_the_next_continues_its_numbering(
     stats = receiver.receiver.stats
     assert 10 < stats.received < 60
     assert (stats.lost, stats.duplicates) == (0, 0)
+
+
+async def test_the_prompt_after_a_cut_one_starts_while_the_servers_loop_is_busy(
+    link: PlaybackLink,
+) -> None:
+    """A key cuts the greeting and the beep follows: the beep goes to the process right after
+    the stop, so it starts at once even if the server's loop does not come round for a
+    second to hear where the cut stream got to; the stream stays one numbered sequence."""
+    sender = await RtpSession.open()
+    with _Listener() as heard:
+        sender.remote = heard.address
+        try:
+            cut = asyncio.ensure_future(sender.play_encoded(bytes(8000), 0))
+            await settle()
+            sender.stop_sending()
+            following = asyncio.ensure_future(sender.play_encoded(SECOND, 0))
+            await asyncio.sleep(0)
+            time.sleep(1.0)  # the loop is busy: nothing the process says is read meanwhile
+            assert await cut is False
+            assert await following
+            await settle()
+        finally:
+            sender.close()
+    packets = heard.packets
+    first_of_second = next(i for i, (_, packet) in enumerate(packets) if any(packet.payload))
+    gap = packets[first_of_second][0] - packets[first_of_second - 1][0]
+    assert gap < 0.5
+    assert b"".join(packet.payload for _, packet in packets[first_of_second:]) == SECOND
+    sequences = [packet.sequence for _, packet in packets]
+    assert sequences == list(range(sequences[0], sequences[0] + len(packets)))
+    timestamps = [packet.timestamp for _, packet in packets]
+    assert all(later - earlier >= 160 for earlier, later in itertools.pairwise(timestamps))
+
+
+class _Listener:
+    """A UDP socket read by a thread of its own, noting when each RTP packet arrived (the
+    test's loop may be blocked meanwhile)."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.settimeout(0.05)
+        self.address: tuple[str, int] = self._sock.getsockname()
+        self.packets: list[tuple[float, RtpPacket]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._read, daemon=True)
+
+    def __enter__(self) -> _Listener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(5.0)
+        self._sock.close()
+
+    def _read(self) -> None:
+        while not self._done.is_set():
+            try:
+                data = self._sock.recv(2048)
+            except TimeoutError:
+                continue
+            self.packets.append((time.monotonic(), RtpPacket.decode(data)))
 
 
 async def test_the_stream_follows_the_remote_when_it_moves(
