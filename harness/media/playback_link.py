@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import socket
 import subprocess
 import sys
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from harness.media.pacer import FRAME_TIME, StreamEnd
 from harness.media.playback_protocol import (
@@ -65,8 +66,10 @@ class _Stream:
     started: float
 
     def lost(self, now: float, why: RuntimeError) -> StreamEnd:
-        """The end of a stream whose process died: as far as the clock says it got."""
-        sent = min(self.frames, max(0, round((now - self.started) / FRAME_TIME)))
+        """The end of a stream whose process died: as far as the clock says it can have got
+        (one frame a tick of the media clock from the first tick after the play, never ahead
+        of it), so that the stream goes on without repeating a sequence number."""
+        sent = min(self.frames, max(0, math.floor((now - self.started) / FRAME_TIME) + 1))
         return StreamEnd(
             self.owner,
             sent,
@@ -97,6 +100,10 @@ class PlaybackLink:
         # stream id → what it is; owner → its stream id while one plays.
         self._streams: dict[int, _Stream] = {}
         self._playing: dict[Hashable, int] = {}
+        # owner → its stopped stream whose end has not come back (its id, and what it is): a
+        # play that follows it continues its numbering, so both are estimated as one stream
+        # should the process die.
+        self._stopped: dict[Hashable, tuple[int, _Stream]] = {}
         self._outbox: collections.deque[tuple[bytes, int | None]] = collections.deque()
         self._writing = False
         self._ready: asyncio.Future[None] = self._loop.create_future()
@@ -161,9 +168,17 @@ class PlaybackLink:
         self._next_id += 1
         stream_id = self._next_id
         frames = -(-sum(len(part) for part in audio) // samples)
-        self._streams[stream_id] = _Stream(
-            owner, on_done, sequence, timestamp, samples, frames, self._loop.time()
-        )
+        stream = _Stream(owner, on_done, sequence, timestamp, samples, frames, self._loop.time())
+        if follows and owner in self._stopped:
+            _, before = self._stopped.pop(owner)
+            stream = replace(
+                stream,
+                sequence=before.sequence,
+                timestamp=before.timestamp,
+                frames=before.frames + frames,
+                started=before.started,
+            )
+        self._streams[stream_id] = stream
         self._playing[owner] = stream_id
         self._send(
             Play(
@@ -188,6 +203,9 @@ class PlaybackLink:
         if stream_id is None:
             return False
         self._send(Stop(stream_id))
+        stream = self._streams.get(stream_id)
+        if stream is not None:
+            self._stopped[owner] = (stream_id, stream)
         return True
 
     def forget(self, owner: Hashable) -> None:
@@ -315,6 +333,9 @@ class PlaybackLink:
             return
         if self._playing.get(stream.owner) == ended.stream_id:
             del self._playing[stream.owner]
+        stopped = self._stopped.get(stream.owner)
+        if stopped is not None and stopped[0] == ended.stream_id:
+            del self._stopped[stream.owner]
         error = None if ended.error is None else RuntimeError(ended.error)
         stream.on_done(
             StreamEnd(
@@ -348,6 +369,7 @@ class PlaybackLink:
         self._outbox.clear()
         streams, self._streams = self._streams, {}
         self._playing.clear()
+        self._stopped.clear()
         failure = RuntimeError(why or "the playback process was stopped")
         now = self._loop.time()
         for stream in streams.values():

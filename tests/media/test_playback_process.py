@@ -198,6 +198,27 @@ async def test_when_the_process_dies_playback_goes_on_in_the_loop(
     assert receiver.receiver.stats.duplicates == 0
 
 
+async def test_when_the_process_dies_after_a_cut_the_stream_repeats_no_sequence_number(
+    pair: tuple[RtpSession, RtpSession], link: PlaybackLink
+) -> None:
+    """The process dies while the prompt after a cut one plays, before it said where either
+    got to: the server's own loop goes on past every number the process can have sent, so
+    the caller's side throws none of the next prompt away as a copy."""
+    sender, receiver = pair
+    cut = asyncio.ensure_future(sender.play_encoded(bytes(8000), 0))
+    await settle(0.3)
+    sender.stop_sending()
+    following = asyncio.ensure_future(sender.play_encoded(bytes(8000), 0))
+    await settle(0.2)
+    os.kill(link.pid, signal.SIGKILL)
+    assert await cut is False
+    assert await asyncio.wait_for(following, 5.0) is False
+    assert await sender.play_encoded(SECOND, 0)
+    await settle()
+    assert receiver.receiver.stats.duplicates == 0
+    assert receiver.receiver.audio(0).endswith(SECOND)
+
+
 def _udp_sockets_of(pid: int) -> str:
     """The local addresses (``/proc/net/udp`` form) of the UDP sockets process ``pid`` holds."""
     inodes = set()
