@@ -40,6 +40,9 @@ class DecoyServices(CallServices):
     async def recording_started(self) -> None:
         """No journal: there is nothing to recover."""
 
+    async def mark_urgent(self, urgent: bool) -> None:
+        """No journal to relabel."""
+
     async def recording_progress(self, audio: Pcm) -> bool:
         """Nothing reaches the disk."""
         return False

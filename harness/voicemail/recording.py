@@ -58,20 +58,31 @@ class RecordingJournal:
         self.mailboxes = mailboxes
         staging = spool.mailbox_dir(mailboxes[0]) / "tmp"
         staging.mkdir(parents=True, exist_ok=True)
+        self._staging = staging
         self.audio_path = staging / f"{_PREFIX}{info.msg_id}.pcm"
         self.header_path = staging / f"{_PREFIX}{info.msg_id}.json"
-        header = {
-            "mailboxes": [str(mailbox) for mailbox in mailboxes],
-            "folder": folder,
-            "info": info.to_text(),
-        }
-        write_atomic(staging, self.header_path, json.dumps(header).encode())
+        self._write_header(folder, info)
         self._written = 0  # samples on disk
         self._closed = False
         #: Set when an append failed: nothing more is written, what is there stays readable.
         self.broken = False
         # A flush still running in its thread must not re-create the file after discard().
         self._lock = threading.Lock()
+
+    def _write_header(self, folder: str, info: MessageInfo) -> None:
+        header = {
+            "mailboxes": [str(mailbox) for mailbox in self.mailboxes],
+            "folder": folder,
+            "info": info.to_text(),
+        }
+        write_atomic(self._staging, self.header_path, json.dumps(header).encode())
+
+    def relabel(self, folder: str, info: MessageInfo) -> None:
+        """The message is now for ``folder`` with ``info`` (the caller marked it Urgent, or
+        not): what start-up recovers after a crash goes there. Atomic, like the first."""
+        with self._lock:
+            if not self._closed:
+                self._write_header(folder, info)
 
     def flush(self, audio: Pcm) -> None:
         """Append the part of ``audio`` (everything recorded so far) not yet on disk; fsync."""

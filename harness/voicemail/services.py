@@ -83,6 +83,8 @@ class CallServices:
         self._dialog = dialog
         self._deposit = deposit
         self._journal: RecordingJournal | None = None
+        # Whether the message being left is Urgent: as the call asked, until the caller says.
+        self._urgent = deposit is not None and deposit.urgent
 
     def _config(self, mailbox: MailboxId) -> MailboxConfig | None:
         return self._host.config.mailbox(mailbox)
@@ -178,14 +180,28 @@ class CallServices:
             return  # a greeting: the mailbox owner is on the line to record it again
         await self.recording_done()
         msg_id = self._host.next_message_id(deposit.started)
-        info = deposit.info(0, msg_id, urgent=deposit.urgent)
-        folder = "Urgent" if deposit.urgent else "INBOX"
+        info = deposit.info(0, msg_id, urgent=self._urgent)
+        folder = "Urgent" if self._urgent else "INBOX"
         try:
             self._journal = await asyncio.to_thread(
                 RecordingJournal, self._host.spool, deposit.recipients, folder, info
             )
         except OSError as error:
             log.error("%s: recording not journalled: %s", deposit.mailbox, error)
+
+    async def mark_urgent(self, urgent: bool) -> None:
+        """The message being left is now Urgent, or no longer is: its journal says so, so that
+        a crash before it is stored recovers it into that folder."""
+        self._urgent = urgent
+        journal, deposit = self._journal, self._deposit
+        if journal is None or journal.broken or deposit is None:
+            return
+        info = deposit.info(0, journal.msg_id, urgent=urgent)
+        try:
+            await asyncio.to_thread(journal.relabel, "Urgent" if urgent else "INBOX", info)
+        except OSError as error:
+            # The message is still stored where the caller chose; only a crash would miss it.
+            log.error("%s: recording journal not relabelled: %s", journal.mailboxes[0], error)
 
     async def recording_progress(self, audio: Pcm) -> bool:
         """The recording's next stretch goes to the journal, fsynced; True once it is there."""

@@ -45,6 +45,7 @@ from harness.voicemail.flows.callflow import (
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
+    MarkUrgent,
     MessageAudio,
     MessageChange,
     Pause,
@@ -134,6 +135,10 @@ class MailboxServices(Protocol):
 
     async def recording_started(self) -> None:
         """A recording begins (a deposit's is journalled to disk as it goes)."""
+        ...
+
+    async def mark_urgent(self, urgent: bool) -> None:
+        """The message being left is now Urgent, or no longer is (its journal says so)."""
         ...
 
     async def recording_progress(self, audio: Pcm) -> bool:
@@ -373,6 +378,8 @@ class CallSession:
                 audio = await self._take_recording()
                 stored, full = await services.store(action.mailboxes, audio, action.urgent)
                 self._events.put_nowait(StoreFinished(self._loop.time(), stored, full))
+            case MarkUrgent():
+                await services.mark_urgent(action.urgent)
             case StoreGreeting():
                 audio = await self._take_recording()
                 await services.store_greeting(action.mailbox, action.kind, audio)

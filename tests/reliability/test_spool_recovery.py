@@ -8,6 +8,7 @@ leave nothing else behind.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import logging
 from pathlib import Path
@@ -177,6 +178,39 @@ async def test_an_urgent_deposit_to_two_mailboxes_is_recovered_urgent_in_both(
         (message,) = Spool(tmp_path).messages(mailbox, "Urgent")
         assert message.info.flag == "Urgent"
         assert message.info.origmailbox == "2000"
+
+
+async def test_a_deposit_marked_urgent_in_review_is_recovered_urgent(tmp_path: Path) -> None:
+    services = CallServices(_Host(Spool(tmp_path)), None, _deposit())  # type: ignore[arg-type]
+    await services.recording_started()
+    await services.recording_progress(speech_like(1.0, "first"))
+    await services.mark_urgent(True)  # the caller pressed 4 in the review menu
+    await services.recording_started()  # then 3: recorded again
+    await services.recording_progress(speech_like(1.5, "again"))  # the process dies here
+
+    recovered = recover(Spool(tmp_path))
+
+    assert [str(box) for box, _ in recovered.messages] == ["2000@default"]
+    assert Spool(tmp_path).messages(BOX, "INBOX") == []
+    (message,) = Spool(tmp_path).messages(BOX, "Urgent")
+    assert message.info.flag == "Urgent"
+    assert read_wav(message.audio)[0].size == 12_000
+
+
+async def test_an_urgent_deposit_marked_back_in_review_is_recovered_to_inbox(
+    tmp_path: Path,
+) -> None:
+    deposit = dataclasses.replace(_deposit(), urgent=True)
+    services = CallServices(_Host(Spool(tmp_path)), None, deposit)  # type: ignore[arg-type]
+    await services.recording_started()
+    await services.recording_progress(speech_like(1.0, "urgent"))
+    await services.mark_urgent(False)  # the process dies here
+
+    recover(Spool(tmp_path))
+
+    assert Spool(tmp_path).messages(BOX, "Urgent") == []
+    (message,) = Spool(tmp_path).messages(BOX, "INBOX")
+    assert message.info.flag == ""
 
 
 def _deposit() -> Deposit:

@@ -23,6 +23,7 @@ from harness.voicemail.flows.callflow import (
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
+    MarkUrgent,
     MessageRef,
     Play,
     PlaybackFinished,
@@ -568,6 +569,7 @@ def test_zero_while_recording_keeps_the_message_on_1_or_4(
     assert caller.flow.next_timer() == caller.now + SAVE_OPERATOR_WAIT
     actions = caller.press(key)
     assert of_type(actions, StoreRecording) == [StoreRecording((BOX,), urgent=urgent)]
+    assert of_type(actions, MarkUrgent) == ([MarkUrgent(True)] if urgent else [])
     assert plays(actions) == [said]
     assert caller.flow.status == "USEREXIT"
     caller.stored(BOX)
@@ -693,8 +695,11 @@ def test_review_4_toggles_urgent() -> None:
     actions = caller.cut("4")
     assert plays(actions) == [("vm-marked-urgent", "vm-review", "vm-review-nonurgent")]
     assert logs(actions) == ["urgent"]
+    # Before it is stored: a crash meanwhile recovers the message where the caller put it.
+    assert of_type(actions, MarkUrgent) == [MarkUrgent(True)]
     actions = caller.cut("4")
     assert plays(actions) == [("vm-marked-nonurgent", *MENU)]
+    assert of_type(actions, MarkUrgent) == [MarkUrgent(False)]
     caller.cut("4")
     assert of_type(caller.cut("1"), StoreRecording) == [StoreRecording((BOX,), urgent=True)]
 

@@ -230,6 +230,14 @@ class StoreRecording:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkUrgent:
+    """The message being left is now Urgent (or no longer is) before it is stored: a crash
+    before then recovers it into the folder the caller chose last."""
+
+    urgent: bool
+
+
+@dataclass(frozen=True, slots=True)
 class StoreGreeting:
     """Store the last recording as a mailbox's greeting (``unavail``, ``busy``, ``temp``,
     ``greet``)."""
@@ -330,6 +338,7 @@ Action = (
     | Record
     | DiscardRecording
     | StoreRecording
+    | MarkUrgent
     | StoreGreeting
     | RemoveGreeting
     | LoadMailbox

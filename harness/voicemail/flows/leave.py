@@ -54,6 +54,7 @@ from harness.voicemail.flows.callflow import (
     MailboxChanged,
     MailboxLoaded,
     MailboxView,
+    MarkUrgent,
     Playable,
     PlaybackFinished,
     Prompt,
@@ -479,7 +480,7 @@ class Leave:
             self._urgent = not self._urgent
             said = _MARKED_URGENT if self._urgent else _MARKED_NONURGENT
             log = Log("urgent", "on" if self._urgent else "off")
-            return [log, *self._play((said, *self._menu()), ANY_KEY)]
+            return [log, MarkUrgent(self._urgent), *self._play((said, *self._menu()), ANY_KEY)]
         if key == "0" and self._options.operator:
             return self._save_operator()
         if key in "ABCD":
@@ -496,10 +497,12 @@ class Leave:
         log = Log("operator", f"{key or 'no key'} after vm-saveoper")
         prompts: list[Prompt] = []
         if key in ("1", "4"):
+            marked: list[Action] = []
             if key == "4":
+                marked = [] if self._urgent else [MarkUrgent(True)]
                 self._urgent = True
                 prompts.append(_MARKED_URGENT)
-            actions = self._store_or_discard()
+            actions = [*marked, *self._store_or_discard()]
             if self._storing:
                 prompts.append(_MSGSAVED)
         else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import numpy as np
 import pytest
@@ -134,3 +135,28 @@ async def test_a_caller_reviewing_a_long_message_hears_all_of_it_and_it_is_kept_
     assert abs(len(stored) - len(sent)) / RATE <= 0.1, (len(stored), len(sent))
     assert correlation(sent, stored) > 0.95
     assert find_message_codes(stored) == ["REVIEW"]
+
+
+async def test_a_message_marked_urgent_in_review_is_journalled_and_stored_urgent(
+    make_bed: BedFactory,
+) -> None:
+    bed = await make_bed(general={"review": "yes", "envelope": "no"})
+    phone = await bed.caller("+15551230000")
+    call = await phone.dial("2000")
+    assert await call.wait_for_prompt("beep"), call.heard_prompts()
+    await call.wait_quiet(0.2)
+    await call.play(speech_like(1.5, "urgent"))
+    await call.send_dtmf("#")
+    assert await call.wait_for_prompt("vm-review"), call.heard_prompts()
+    await bed.press(call, "4")
+    assert await call.wait_for_prompt("vm-marked-urgent"), call.heard_prompts()
+    # Still in the review menu: should the server die now, start-up recovers it as Urgent.
+    tmp = bed.server.spool.mailbox_dir(MailboxId("2000")) / "tmp"
+    (header,) = tmp.glob("rec-*.json")
+    journal = json.loads(header.read_text())
+    assert journal["folder"] == "Urgent"
+    assert info_lines(journal["info"])["flag"] == "Urgent"
+    await bed.press(call, "1")
+    await bed.finish(call)
+
+    assert (bed.count("2000", "Urgent"), bed.count("2000", "INBOX")) == (1, 0)
