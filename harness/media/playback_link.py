@@ -7,6 +7,10 @@ the audio (once per distinct segment), and learns the stream's end as :class:`St
 from the in-process :class:`~harness.media.pacer.Pacer`. Should the process die, every stream it
 held ends as failed and :attr:`alive` turns False, so playback falls back to the server's own
 loop: a call loses a prompt, never the call.
+
+The process can also read a call's socket (:meth:`PlaybackLink.listen`): the datagrams come
+back in batches, with the time each was read, one wake-up of the server's loop for many of
+them; should the process die, each listener is told, to read its socket itself again.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from harness.media.playback_protocol import (
     MAX_DATAGRAM,
     Address,
     Adopt,
+    Drain,
+    Drained,
     Ended,
     Forget,
     Message,
@@ -33,6 +39,8 @@ from harness.media.playback_protocol import (
     Play,
     PlaybackProtocolError,
     Ready,
+    Received,
+    ReceivedReader,
     Release,
     Stop,
     decode,
@@ -48,8 +56,12 @@ CACHE_BYTES = 64 * 1024 * 1024
 #: Seconds the process is given to start serving, and to exit once its control socket closes.
 _START_TIMEOUT = 20.0
 _EXIT_TIMEOUT = 5.0
+#: Messages from the process handled in one turn of the server's loop.
+_MESSAGES_A_TURN = 16
 
 OnDone = Callable[[StreamEnd], None]
+#: What a listener is given for each datagram: the data, its source, when it was read.
+OnDatagram = Callable[[bytes, Address, float], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +108,13 @@ class PlaybackLink:
         self._digests: dict[bytes, bytes] = {}
         self._cached_total = 0
         self._adopted: dict[int, int] = {}
+        # sock id → what to call with its datagrams, and when the process is gone.
+        self._listeners: dict[int, tuple[OnDatagram, Callable[[], None]]] = {}
+        self._received = ReceivedReader()
+        self._drains: dict[int, Callable[[], None]] = {}
+        # When the last batch of received datagrams was taken, and how long after its first
+        # datagram was read.
+        self._received_lag = (0.0, 0.0)
         self._next_id = 0
         # stream id → what it is; owner → its stream id while one plays.
         self._streams: dict[int, _Stream] = {}
@@ -221,10 +240,42 @@ class PlaybackLink:
         if stream_id is not None:
             self._send(Move(stream_id, remote))
 
+    def listen(self, fd: int, on_datagram: OnDatagram, on_lost: Callable[[], None]) -> None:
+        """Have the process read socket ``fd`` (not yet handed over) from now on, and call
+        ``on_datagram`` with each datagram; ``on_lost`` once the process has gone (the socket
+        is then the caller's to read again). The server must not read ``fd`` meanwhile."""
+        if fd in self._adopted:
+            raise ValueError(f"socket {fd} is already with the playback process")
+        if not self.alive:
+            raise RuntimeError("the playback process has gone")
+        sock_id = self._adopt(fd, listen=True)
+        self._listeners[sock_id] = (on_datagram, on_lost)
+
+    def drain(self, fd: int, on_drained: Callable[[], None]) -> bool:
+        """Have the process hand over all it read from socket ``fd`` up to now, and what waits
+        on the socket; ``on_drained`` then (or when the process has gone). False, and nothing
+        to wait for, when the process does not read ``fd``."""
+        sock_id = self._adopted.get(fd)
+        if not self.alive or sock_id is None or sock_id not in self._listeners:
+            return False
+        self._next_id += 1
+        self._drains[self._next_id] = on_drained
+        self._send(Drain(sock_id, self._next_id))
+        return True
+
+    def receive_lag(self, now: float) -> float:
+        """How long after they were read the server's loop takes the datagrams of listened
+        sockets: the last batch's lag, while it is recent (a loop that falls behind leaves
+        the process's batches waiting, however punctually it runs its timers)."""
+        taken, lag = self._received_lag
+        return lag if now - taken < 1.0 else 0.0
+
     def release(self, fd: int) -> None:
         """The call of socket ``fd`` is over: the process closes its copy."""
         sock_id = self._adopted.pop(fd, None)
         if sock_id is not None:
+            self._listeners.pop(sock_id, None)
+            self._received.forget(sock_id)
             self._send(Release(sock_id))
 
     async def close(self) -> None:
@@ -238,13 +289,13 @@ class PlaybackLink:
 
     # -- what goes to the process -----------------------------------------------------------
 
-    def _adopt(self, fd: int) -> int:
+    def _adopt(self, fd: int, *, listen: bool = False) -> int:
         sock_id = self._adopted.get(fd)
         if sock_id is None:
             self._next_id += 1
             sock_id = self._adopted[fd] = self._next_id
             # A copy of the descriptor waits in the outbox, whatever becomes of the original.
-            self._send(Adopt(sock_id), fd)
+            self._send(Adopt(sock_id, listen), fd)
         return sock_id
 
     def _cache(self, audio: bytes) -> bytes:
@@ -306,7 +357,10 @@ class PlaybackLink:
     # -- what comes back --------------------------------------------------------------------
 
     def _readable(self) -> None:
-        while self.alive:
+        # A bounded number a turn: the process keeps sending, and the loop's timers must run.
+        for _ in range(_MESSAGES_A_TURN):
+            if not self.alive:
+                return
             try:
                 datagram = self._control.recv(MAX_DATAGRAM)
             except BlockingIOError:
@@ -319,13 +373,33 @@ class PlaybackLink:
                 return
             try:
                 message = decode(datagram)
+                if isinstance(message, Received):
+                    self._deliver(message)
+                    continue
             except PlaybackProtocolError as error:
                 log.error("playback link: %s", error)
                 continue
             if isinstance(message, Ended):
                 self._ended(message)
+            elif isinstance(message, Drained):
+                on_drained = self._drains.pop(message.token, None)
+                if on_drained is not None:
+                    on_drained()
             elif isinstance(message, Ready) and not self._ready.done():
                 self._ready.set_result(None)
+
+    def _deliver(self, received: Received) -> None:
+        listeners = self._listeners
+        first: float | None = None
+        for sock_id, arrival, source, data in self._received.read(received):
+            if first is None:
+                first = arrival
+                now = self._loop.time()
+                self._received_lag = (now, now - arrival)
+            # Datagrams of a socket released meanwhile are the ended call's: dropped.
+            listener = listeners.get(sock_id)
+            if listener is not None:
+                listener[0](data, source, arrival)
 
     def _ended(self, ended: Ended) -> None:
         stream = self._streams.pop(ended.stream_id, None)
@@ -370,7 +444,13 @@ class PlaybackLink:
         streams, self._streams = self._streams, {}
         self._playing.clear()
         self._stopped.clear()
+        listeners, self._listeners = self._listeners, {}
+        drains, self._drains = self._drains, {}
         failure = RuntimeError(why or "the playback process was stopped")
         now = self._loop.time()
         for stream in streams.values():
             stream.on_done(stream.lost(now, failure))
+        for _, on_lost in listeners.values():
+            on_lost()
+        for on_drained in drains.values():
+            on_drained()

@@ -1,16 +1,19 @@
 """What the voicemail server and its playback process say to each other, and how it is encoded.
 
-The server keeps signalling, receiving and recording; the playback process, on the other core,
-paces the prompts out of the server's own RTP sockets (their descriptors travel beside
-:class:`Adopt`). Audio goes over as content-addressed segments, sent once and cached by the
-process until :class:`Forget`, so a prompt played to a thousand callers crosses the pipe once.
-Every message is one datagram of a ``SOCK_SEQPACKET`` pair, so order and boundaries hold.
+The server keeps signalling, the calls' flows and recording; the playback process, on the other
+core, paces the prompts out of the server's own RTP sockets (their descriptors travel beside
+:class:`Adopt`) and reads what the callers send to them, handing it over in :class:`Received`
+batches: one message for many datagrams instead of one wake-up of the server's loop each.
+Audio goes over as content-addressed segments, sent once and cached by the process until
+:class:`Forget`, so a prompt played to a thousand callers crosses the pipe once. Every message
+is one datagram of a ``SOCK_SEQPACKET`` pair, so order and boundaries hold.
 """
 
 from __future__ import annotations
 
 import hashlib
 import pickle
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -18,6 +21,11 @@ from dataclasses import dataclass
 PART_SIZE = 48_000
 #: Largest datagram either side sends (a segment's part and its envelope).
 MAX_DATAGRAM = PART_SIZE + 1024
+#: Bytes of received datagrams a :class:`Received` batch holds before it is sent.
+BATCH_SIZE = 32_768
+#: Seconds a batch gathers datagrams from the first one on. Each datagram keeps the time it was
+#: read, so the delay shifts only when a key is acted on, by about half a frame at most.
+BATCH_DELAY = 0.005
 
 Address = tuple[str, int]
 
@@ -29,9 +37,11 @@ class Ready:
 
 @dataclass(frozen=True, slots=True)
 class Adopt:
-    """Keep the RTP socket whose descriptor comes with this message as ``sock_id``."""
+    """Keep the RTP socket whose descriptor comes with this message as ``sock_id``; with
+    ``listen``, read it too and hand what arrives over in :class:`Received` batches."""
 
     sock_id: int
+    listen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,12 +120,108 @@ class Ended:
     at: float | None = None
 
 
-Message = Ready | Adopt | Release | Segment | Forget | Play | Move | Stop | Ended
-_TYPES = (Ready, Adopt, Release, Segment, Forget, Play, Move, Stop, Ended)
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Read what waits on listened socket ``sock_id`` now, send every datagram read so far,
+    then answer :class:`Drained` (the caller hung up: the recording ends with its last word)."""
+
+    sock_id: int
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """Everything read from the socket of :class:`Drain` ``token`` has been sent before this."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """Datagrams read from listened sockets, in the order they were read, packed by
+    :class:`ReceivedBatch` (one record each: the socket, when it was read, the source address
+    when it differs from the socket's last one, the data)."""
+
+    records: bytes
+
+
+Message = (
+    Ready | Adopt | Release | Segment | Forget | Play | Move | Stop | Ended | Drain | Drained
+) | Received
+_TYPES = (Ready, Adopt, Release, Segment, Forget, Play, Move, Stop, Ended, Drain, Drained, Received)
 
 
 class PlaybackProtocolError(ValueError):
-    """A datagram that is not one of the messages above."""
+    """A datagram that is not one of the messages above, or malformed."""
+
+
+# A record: socket id, arrival on the shared monotonic clock, data length, source length (0:
+# the same source as the socket's previous datagram), then the source ("host port") and data.
+_RECORD = struct.Struct("!IdHB")
+
+
+class ReceivedBatch:
+    """The playback process's side of :class:`Received`: datagrams packed as they are read."""
+
+    def __init__(self) -> None:
+        self._records = bytearray()
+        self._sources: dict[int, Address] = {}
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def add(self, sock_id: int, arrival: float, source: Address, data: bytes) -> None:
+        """Pack one datagram ``data`` read from socket ``sock_id`` at ``arrival``."""
+        named = b""
+        if self._sources.get(sock_id) != source:
+            self._sources[sock_id] = source
+            named = f"{source[0]} {source[1]}".encode()
+        self._records += _RECORD.pack(sock_id, arrival, len(data), len(named))
+        self._records += named
+        self._records += data
+
+    def forget(self, sock_id: int) -> None:
+        """Socket ``sock_id`` is released: a socket taking its id starts afresh."""
+        self._sources.pop(sock_id, None)
+
+    def take(self) -> Received:
+        """The datagrams packed so far, as one message; the batch starts empty again."""
+        records, self._records = bytes(self._records), bytearray()
+        return Received(records)
+
+
+class ReceivedReader:
+    """The server's side of :class:`Received`: each socket's source carried across batches."""
+
+    def __init__(self) -> None:
+        self._sources: dict[int, Address] = {}
+
+    def forget(self, sock_id: int) -> None:
+        """Socket ``sock_id`` is released."""
+        self._sources.pop(sock_id, None)
+
+    def read(self, received: Received) -> Iterator[tuple[int, float, Address, bytes]]:
+        """Each datagram of ``received``: socket id, arrival, source, data."""
+        records = received.records
+        offset, end = 0, len(records)
+        try:
+            while offset < end:
+                sock_id, arrival, size, named = _RECORD.unpack_from(records, offset)
+                offset += _RECORD.size
+                if named:
+                    host, port = records[offset : offset + named].decode().rsplit(" ", 1)
+                    self._sources[sock_id] = (host, int(port))
+                    offset += named
+                data = records[offset : offset + size]
+                offset += size
+                source = self._sources[sock_id]
+                if len(data) != size:
+                    break
+                yield sock_id, arrival, source, data
+        except (struct.error, UnicodeDecodeError, ValueError, KeyError) as error:
+            raise PlaybackProtocolError(f"malformed received datagrams: {error!r}") from None
+        if offset != end:
+            raise PlaybackProtocolError("received datagrams cut short")
 
 
 def encode(message: Message) -> bytes:

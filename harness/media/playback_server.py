@@ -4,8 +4,10 @@ Started by :class:`harness.media.playback_link.PlaybackLink` as ``python -m
 harness.media.playback_server FD``, where FD is its end of a ``SOCK_SEQPACKET`` pair. It runs
 one :class:`~harness.media.pacer.Pacer` over the server's RTP sockets (their descriptors
 arrive with :class:`~harness.media.playback_protocol.Adopt`), so each packet leaves from the
-port the caller's SDP answer named, and reports every stream's end. It exits when the server's
-end of the pair closes, the server's death included.
+port the caller's SDP answer named, and reports every stream's end. The sockets it is asked to
+listen to it reads too, and hands what arrives over in
+:class:`~harness.media.playback_protocol.Received` batches, a few milliseconds' worth each. It
+exits when the server's end of the pair closes, the server's death included.
 """
 
 from __future__ import annotations
@@ -16,13 +18,18 @@ import logging
 import signal
 import socket
 import sys
+from typing import Any
 
 from harness.media import event_loop
 from harness.media.pacer import FRAME_TIME, Pacer, StreamEnd, frames_of
 from harness.media.playback_protocol import (
+    BATCH_DELAY,
+    BATCH_SIZE,
     MAX_DATAGRAM,
     Address,
     Adopt,
+    Drain,
+    Drained,
     Ended,
     Forget,
     Message,
@@ -30,6 +37,8 @@ from harness.media.playback_protocol import (
     Play,
     PlaybackProtocolError,
     Ready,
+    Received,
+    ReceivedBatch,
     Release,
     Segment,
     Stop,
@@ -40,6 +49,25 @@ from harness.media.playback_protocol import (
 log = logging.getLogger(__name__)
 
 _FD_ROOM = socket.CMSG_SPACE(4)
+#: Largest RTP datagram a drain reads; a longer one is cut (and refused by the server's parser).
+_RTP_DATAGRAM = 4096
+#: Datagrams a drain reads at most (a second and more of one caller's packets).
+_DRAIN_READS = 256
+
+
+class _Listener(asyncio.DatagramProtocol):
+    """What arrives on one listened socket goes into the process's batch."""
+
+    def __init__(self, server: PlaybackServer, sock_id: int) -> None:
+        self._server = server
+        self._sock_id = sock_id
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self._server.received(self._sock_id, data, addr)
+
+    def error_received(self, exc: Exception) -> None:
+        # An ICMP error for an earlier send, say: the socket goes on being read.
+        log.debug("playback process: socket %d: %s", self._sock_id, exc)
 
 
 class PlaybackServer:
@@ -50,6 +78,10 @@ class PlaybackServer:
         self._loop = asyncio.get_running_loop()
         self._pacer = Pacer(self._loop)
         self._sockets: dict[int, socket.socket] = {}
+        # Listened sockets: the transport reading each (which owns it), or the task making it.
+        self._listening: dict[int, asyncio.Task[asyncio.DatagramTransport]] = {}
+        self._batch = ReceivedBatch()
+        self._batch_due = False
         self._audio: dict[bytes, bytes] = {}
         self._parts: dict[bytes, list[bytes]] = {}
         # Where each stream sends: a one-item list, so that Move redirects packets already
@@ -74,9 +106,8 @@ class PlaybackServer:
         finally:
             self._loop.remove_reader(self._control.fileno())
             self._pacer.close()
-            for sock in self._sockets.values():
-                sock.close()
-            self._sockets.clear()
+            for sock_id in list(self._sockets):
+                self._release(sock_id)
             self._control.close()
 
     def _readable(self) -> None:
@@ -103,13 +134,13 @@ class PlaybackServer:
     def handle(self, message: Message, fds: list[int]) -> None:
         """Carry out one message from the server (``fds``: descriptors that came with it)."""
         match message:
-            case Adopt(sock_id):
-                self._adopt(sock_id, fds)
+            case Adopt(sock_id, listen):
+                self._adopt(sock_id, fds, listen)
             case Release(sock_id):
-                self._left_off.pop(sock_id, None)
-                sock = self._sockets.pop(sock_id, None)
-                if sock is not None:
-                    sock.close()
+                self._release(sock_id)
+            case Drain(sock_id, token):
+                self._drain(sock_id)
+                self._reply(Drained(token))
             case Segment():
                 self._segment(message)
             case Forget(digests):
@@ -122,16 +153,73 @@ class PlaybackServer:
                     self._remotes[stream_id][0] = remote
             case Stop(stream_id):
                 self._stop(stream_id)
-            case Ended() | Ready():
+            case Ended() | Ready() | Received() | Drained():
                 log.error("playback process: the server sent %s", type(message).__name__)
 
-    def _adopt(self, sock_id: int, fds: list[int]) -> None:
+    def _adopt(self, sock_id: int, fds: list[int], listen: bool) -> None:
         for extra in fds[1:]:
             socket.close(extra)
         if not fds:
             log.error("playback process: socket %d came without its descriptor", sock_id)
             return
-        self._sockets[sock_id] = socket.socket(fileno=fds[0])
+        sock = self._sockets[sock_id] = socket.socket(fileno=fds[0])
+        if listen:
+            sock.setblocking(False)
+            self._listening[sock_id] = self._loop.create_task(self._listen(sock_id, sock))
+
+    async def _listen(self, sock_id: int, sock: socket.socket) -> asyncio.DatagramTransport:
+        transport, _ = await self._loop.create_datagram_endpoint(
+            lambda: _Listener(self, sock_id), sock=sock
+        )
+        return transport
+
+    def _release(self, sock_id: int) -> None:
+        self._left_off.pop(sock_id, None)
+        sock = self._sockets.pop(sock_id, None)
+        if sock is None:
+            return
+        listening = self._listening.pop(sock_id, None)
+        if listening is None:
+            sock.close()
+            return
+        self._batch.forget(sock_id)
+        if listening.done() and listening.exception() is None:
+            listening.result().close()  # the transport owns the socket and closes it
+        else:
+            listening.cancel()
+            sock.close()
+
+    def received(self, sock_id: int, data: bytes, source: tuple[str | Any, int]) -> None:
+        """A datagram read from a listened socket goes into the batch, which leaves
+        BATCH_DELAY after its first datagram (or at once when full): the server's loop then
+        wakes once for dozens."""
+        self._batch.add(sock_id, self._loop.time(), (str(source[0]), int(source[1])), data)
+        if len(self._batch) >= BATCH_SIZE:
+            self._send_batch()
+        elif not self._batch_due:
+            self._batch_due = True
+            self._loop.call_later(BATCH_DELAY, self._send_batch)
+
+    def _drain(self, sock_id: int) -> None:
+        """Read what waits on the socket now, and send the batch at once."""
+        sock = self._sockets.get(sock_id)
+        if sock is not None and sock_id in self._listening:
+            # Bounded: what a flood sends while this reads waits for the transport.
+            for _ in range(_DRAIN_READS):
+                try:
+                    data, source = sock.recvfrom(_RTP_DATAGRAM)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as error:
+                    log.debug("playback process: socket %d: %s", sock_id, error)
+                    break
+                self.received(sock_id, data, source)
+        self._send_batch()
+
+    def _send_batch(self) -> None:
+        self._batch_due = False
+        if len(self._batch):
+            self._reply(self._batch.take())
 
     def _segment(self, segment: Segment) -> None:
         self._parts.setdefault(segment.digest, []).append(segment.part)
@@ -204,7 +292,7 @@ class PlaybackServer:
             )
         )
 
-    def _reply(self, message: Ended | Ready) -> None:
+    def _reply(self, message: Ended | Ready | Received | Drained) -> None:
         self._replies.append(encode(message))
         self._flush()
 

@@ -1,15 +1,19 @@
 """An RTP session on a UDP socket: the asyncio adapter around the sans-IO media cores.
 
 Receiving is one cheap callback per datagram (decode the header, hand the packet to the
-:class:`RtpReceiver`, and to the :class:`DtmfReceiver` if it is a telephone-event). Sending
-paces frames against absolute deadlines on the loop clock, so delays do not add up, and keeps
-the RTP timestamp on the wall-clock timeline across pauses between sends.
+:class:`RtpReceiver`, and to the :class:`DtmfReceiver` if it is a telephone-event). In a loop
+with a playback process, that process reads the socket and hands the datagrams over in batches
+(the loop then wakes once for many of them), until it dies and the loop reads the socket again.
+Sending paces frames against absolute deadlines on the loop clock, so delays do not add up, and
+keeps the RTP timestamp on the wall-clock timeline across pauses between sends.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+import socket
 from collections.abc import Callable, Sequence
 from functools import partial
 from types import TracebackType
@@ -32,7 +36,7 @@ from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
 
 Address = tuple[str, int]
 
-_End = TypeVar("_End", StreamEnd, StreamEnd | None)
+_End = TypeVar("_End", StreamEnd, StreamEnd | None, None)
 
 # One media clock per event loop paces every session's pre-encoded playback, unless a
 # playback process does it for that loop.
@@ -67,6 +71,14 @@ def use_playback_process(link: PlaybackLink | None) -> None:
         _PLAYBACK[loop] = link
 
 
+def receive_lag() -> float:
+    """Seconds the running loop takes, lately, to come round to what a playback process read
+    from its sessions' sockets (0 without one): part of how late the loop runs."""
+    loop = asyncio.get_running_loop()
+    link = _playback_process(loop)
+    return 0.0 if link is None else link.receive_lag(loop.time())
+
+
 def _playback_process(loop: asyncio.AbstractEventLoop) -> PlaybackLink | None:
     link = _PLAYBACK.get(loop)
     return link if link is not None and link.alive else None
@@ -77,7 +89,24 @@ class _Protocol(asyncio.DatagramProtocol):
         self.session = session
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        self.session._datagram_received(data, addr)
+        self.session._datagram_received(data, addr, self.session._loop.time())
+
+
+async def _bound(host: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``host``:``port``."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
+    if not infos:
+        raise OSError(f"cannot resolve {host}")
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        sock.bind(address)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 class RtpSession:
@@ -122,7 +151,12 @@ class RtpSession:
         self.on_packet: Callable[[RtpPacket], None] | None = None
         self._ssrc = ssrc
         self._sender: RtpSender | None = None
+        # The loop reads the socket through its transport; or, while a playback process reads
+        # it, the session keeps the bare socket to send from (and to read again should the
+        # process die).
         self._transport: asyncio.DatagramTransport | None = None
+        self._socket: socket.socket | None = None
+        self._reading_again: asyncio.Task[None] | None = None
         self._loop = asyncio.get_running_loop()
         self._send_lock = asyncio.Lock()
         self._generation = 0
@@ -151,10 +185,12 @@ class RtpSession:
         """Bind a session on ``host``:``port`` (0: any free port).
 
         With ``port_range=(low, high)`` the first free even port in it is taken, starting
-        from a random one so that parallel sessions seldom collide.
+        from a random one so that parallel sessions seldom collide. In a loop with a playback
+        process (:func:`use_playback_process`), the process reads the socket.
         """
         session = cls(clock_rate, telephone_event_pt, on_dtmf, learn_remote, ssrc)
         loop = asyncio.get_running_loop()
+        link = _playback_process(loop)
         if port_range is None:
             candidates = [port]
         else:
@@ -167,13 +203,16 @@ class RtpSession:
         last_error: OSError | None = None
         for candidate in candidates:
             try:
-                transport, _ = await loop.create_datagram_endpoint(
-                    lambda: _Protocol(session), local_addr=(host, candidate)
-                )
+                if link is not None:
+                    session._listen_in(link, await _bound(host, candidate))
+                else:
+                    transport, _ = await loop.create_datagram_endpoint(
+                        lambda: _Protocol(session), local_addr=(host, candidate)
+                    )
+                    session._transport = transport
             except OSError as exc:
                 last_error = exc
                 continue
-            session._transport = transport
             return session
         where = f"{host}:{port}" if port_range is None else f"{host} ports {port_range}"
         raise OSError(f"cannot bind an RTP socket on {where}: {last_error}")
@@ -193,10 +232,20 @@ class RtpSession:
     @property
     def local_address(self) -> Address:
         """The bound (host, port)."""
+        if self._socket is not None:
+            sockname = self._socket.getsockname()
+        elif self._transport is not None:
+            sockname = self._transport.get_extra_info("sockname")
+        else:
+            raise RuntimeError("RTP session is closed")
+        return str(sockname[0]), int(sockname[1])
+
+    def _fileno(self) -> int:
+        if self._socket is not None:
+            return self._socket.fileno()
         if self._transport is None:
             raise RuntimeError("RTP session is closed")
-        sockname = self._transport.get_extra_info("sockname")
-        return str(sockname[0]), int(sockname[1])
+        return int(self._transport.get_extra_info("socket").fileno())
 
     @property
     def local_port(self) -> int:
@@ -210,7 +259,33 @@ class RtpSession:
 
     # --- receiving ---------------------------------------------------------------------------
 
-    def _datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+    def _listen_in(self, link: PlaybackLink, sock: socket.socket) -> None:
+        """Have ``link``'s process read ``sock``, this session's socket, from now on."""
+        try:
+            link.listen(sock.fileno(), self._datagram_received, self._read_here)
+        except BaseException:
+            sock.close()
+            raise
+        self._socket = sock
+
+    def _read_here(self) -> None:
+        """The playback process reading the socket has gone: the loop reads it again (what
+        arrives meanwhile waits in the socket's buffer)."""
+        if self._socket is not None and self._reading_again is None:
+            self._reading_again = self._loop.create_task(self._take_socket())
+
+    async def _take_socket(self) -> None:
+        sock = self._socket
+        if sock is None:
+            return
+        transport, _ = await self._loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        if self._socket is sock:
+            self._socket = None
+            self._transport = transport
+        else:
+            transport.close()  # closed meanwhile
+
+    def _datagram_received(self, data: bytes, addr: tuple[str | Any, int], arrival: float) -> None:
         try:
             packet = RtpPacket.decode(data)
         except RtpError:
@@ -228,8 +303,18 @@ class RtpSession:
                 self.digits.put_nowait(digit)
                 if self.on_dtmf is not None:
                     self.on_dtmf(digit)
-        if self.receiver.receive(packet, self._loop.time()) and self.on_packet is not None:
+        if self.receiver.receive(packet, arrival) and self.on_packet is not None:
             self.on_packet(packet)
+
+    async def drained(self) -> None:
+        """Return once every packet that reached the socket before now has been received: at
+        once, unless a playback process reads the socket (it then hands over what it holds)."""
+        link = _playback_process(self._loop)
+        if link is None or self._socket is None:
+            return
+        done: asyncio.Future[None] = self._loop.create_future()
+        if link.drain(self._socket.fileno(), partial(_resolve, done, None)):
+            await done
 
     def received_audio(
         self, codec: str = "PCMU", payload_type: int | None = None
@@ -274,16 +359,23 @@ class RtpSession:
         sender.advance(round((now - self._timeline_end) * self.clock_rate))
         return now, True
 
-    def _destination(self) -> tuple[asyncio.DatagramTransport, Address]:
-        if self._transport is None:
+    def _destination(self) -> Address:
+        if self.closed:
             raise RuntimeError("RTP session is closed")
         if self.remote is None:
             raise RuntimeError("RTP session has no remote address to send to")
-        return self._transport, self.remote
+        return self.remote
+
+    def _sendto(self, data: bytes, remote: Address) -> None:
+        if self._socket is not None:
+            # A full send buffer loses the packet, as the transport's would.
+            with contextlib.suppress(BlockingIOError, InterruptedError):
+                self._socket.sendto(data, remote)
+        elif self._transport is not None:
+            self._transport.sendto(data, remote)
 
     def _send(self, packet: RtpPacket) -> None:
-        transport, remote = self._destination()
-        transport.sendto(packet.encode(), remote)
+        self._sendto(packet.encode(), self._destination())
         self.packets_sent += 1
 
     async def _sleep_until(self, deadline: float) -> None:
@@ -390,7 +482,7 @@ class RtpSession:
         async with self._send_lock:
             if generation != self._generation:
                 return False
-            transport, remote = self._destination()
+            remote = self._destination()
             sender = self._stream(pt)
             follows = self._followed is link
             talkspurt = False if follows else self._start(sender)[1]
@@ -399,7 +491,7 @@ class RtpSession:
             link.play(
                 self,
                 parts,
-                transport.get_extra_info("socket").fileno(),
+                self._fileno(),
                 remote,
                 ssrc=sender.ssrc,
                 pt=pt,
@@ -448,8 +540,7 @@ class RtpSession:
 
     def _send_bytes(self, packet: bytes) -> None:
         """One packet the pacer built, to wherever the remote is now (it may move)."""
-        transport, remote = self._destination()
-        transport.sendto(packet, remote)
+        self._sendto(packet, self._destination())
 
     async def send_dtmf(
         self,
@@ -511,17 +602,22 @@ class RtpSession:
     def close(self) -> None:
         """Stop sending and release the socket (closed by the loop on its next iteration)."""
         self.stop_sending()
+        if self.closed:
+            return
+        link = _PLAYBACK.get(self._loop)
+        if link is not None:
+            link.release(self._fileno())
         if self._transport is not None:
-            link = _PLAYBACK.get(self._loop)
-            if link is not None:
-                link.release(self._transport.get_extra_info("socket").fileno())
             self._transport.close()
             self._transport = None
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
 
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""
-        return self._transport is None
+        return self._transport is None and self._socket is None
 
     async def __aenter__(self) -> Self:
         return self

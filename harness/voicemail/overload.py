@@ -2,11 +2,13 @@
 
 One asyncio thread carries every call's media. When it is late running its callbacks, every
 call's packets are late: so the measure is the event loop's lag, probed a few times a second
-(how much later than asked a timer ran). While the lag of the last second exceeded ``max_lag``
-at ``late_probes`` probes or more, new calls are answered 503; calls already admitted go on. One
-late probe alone is a pause, not a saturated loop (a full garbage collection, which holds the
-loop a hundred milliseconds or so on a busy server, then lets it run on time): it refuses no one.
-Sans-IO: the server feeds probes and asks with the current time.
+(how much later than asked a timer ran; with a playback process reading the calls' sockets, or
+how long after they were read the loop took their packets, whichever is later). While the lag
+of the last second exceeded ``max_lag`` at ``late_probes`` probes or more, new calls are
+answered 503; calls already admitted go on. One late probe alone is a pause, not a saturated
+loop (a full garbage collection, which holds the loop a hundred milliseconds or so on a busy
+server, then lets it run on time): it refuses no one. Sans-IO: the server feeds probes and asks
+with the current time.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from harness.core.mwi import MailboxCounts, MessageSummary
 from harness.core.routing import Reason, Resolution, Routed, Router, RoutingError
 from harness.media.dtmf import DtmfError, parse_dtmf, parse_dtmf_relay
 from harness.media.prompts import GeneratedPrompts, PromptLibrary
-from harness.media.session import RtpSession
+from harness.media.session import RtpSession, receive_lag
 from harness.sip import sdp
 from harness.sip.address import Address
 from harness.sip.auth import DigestChallenger
@@ -128,6 +128,9 @@ class _Routing:
 #: Seconds a caller refused for overload is told to wait: load passes quicker than a full
 #: call-limit frees up.
 OVERLOAD_RETRY_AFTER = 5
+#: Seconds a BYE waits for the caller's last packets from the playback process: beyond that
+#: the process is stuck, and the call ends with what arrived.
+DRAIN_TIMEOUT = 1.0
 
 
 @dataclass(slots=True)
@@ -255,13 +258,14 @@ class VoicemailServer:
         self._probe_loop()
 
     def _probe_loop(self, expected: float | None = None) -> None:
-        """Measure how late the loop runs a timer, and ask for the next measure."""
+        """Measure how late the loop runs a timer, and how late it takes the callers' audio
+        from a playback process; ask for the next measure."""
         if self.overload is None:
             return
         loop = asyncio.get_running_loop()
         now = loop.time()
         if expected is not None:
-            self.overload.probe(expected, now)
+            self.overload.probe(min(expected, now - receive_lag()), now)
         interval = self.overload.policy.interval
         self._overload_probe = loop.call_at(now + interval, self._probe_loop, now + interval)
 
@@ -655,6 +659,10 @@ class VoicemailServer:
             return
         self._respond(transaction, request, 200)
         call.caller_hung_up = True
+        # The caller's last words may still be with the playback process reading its socket.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(DRAIN_TIMEOUT):
+                await call.rtp.drained()
         call.session.hung_up()
 
     async def _info(self, request: Request, transaction: ServerTransaction, source: Peer) -> None:

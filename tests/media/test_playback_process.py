@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from harness.media.dtmf import event_packets
 from harness.media.playback_link import PlaybackLink
-from harness.media.rtp import RtpPacket
+from harness.media.rtp import RtpPacket, RtpSender
 from harness.media.session import RtpSession, use_playback_process
 
 FIRST = bytes(range(200)) * 8  # 1,600 samples: 10 frames, 200 ms
@@ -217,6 +218,113 @@ async def test_when_the_process_dies_after_a_cut_the_stream_repeats_no_sequence_
     await settle()
     assert receiver.receiver.stats.duplicates == 0
     assert receiver.receiver.audio(0).endswith(SECOND)
+
+
+def _caller(port: int, frames: int, *, key: str | None = None) -> threading.Thread:
+    """A caller on a thread of its own (the test's loop may be blocked meanwhile): ``frames``
+    PCMU frames 20 ms apart to ``port``, then ``key`` as RFC 4733 events, from one socket."""
+
+    def run() -> None:
+        sender = RtpSender(0, ssrc=0x1234)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for packet in sender.packets(bytes(160 * frames), payload_type=0, marker=True):
+                sock.sendto(packet.encode(), ("127.0.0.1", port))
+                time.sleep(0.02)
+            for item in event_packets(key, sender, 101) if key else []:
+                sock.sendto(item.packet.encode(), ("127.0.0.1", port))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+async def test_the_process_reads_the_callers_packets_and_notes_when_each_came(
+    link: PlaybackLink,
+) -> None:
+    """What a caller sends reaches the session (audio, keys, its address) through the
+    process, each packet stamped when it came, though the server's loop was busy meanwhile."""
+    session = await RtpSession.open(learn_remote=True)
+    arrivals: list[float] = []
+    session.on_packet = lambda _: arrivals.append(session.receiver.last_arrival)
+    try:
+        caller = _caller(session.local_port, 25, key="#")
+        time.sleep(0.7)  # the loop is blocked while the caller speaks
+        caller.join(5.0)
+        await settle()
+        key_packets = len(event_packets("#", RtpSender(0), 101))
+        assert session.receiver.stats.received == 25 + key_packets
+        assert session.receiver.audio(0) == bytes(4000)
+        assert session.digits.get_nowait() == "#"
+        assert session.remote is not None
+        assert session.remote[0] == "127.0.0.1"
+        # Read by the process as they came, 20 ms apart, not all when the loop woke up.
+        assert arrivals[24] - arrivals[0] >= 0.35
+        assert arrivals[-1] <= asyncio.get_running_loop().time()
+    finally:
+        session.close()
+
+
+async def test_the_link_says_how_late_the_loop_takes_what_the_process_read(
+    link: PlaybackLink,
+) -> None:
+    """A loop that comes round late to the process's batches shows in ``receive_lag`` (its
+    timers may be punctual meanwhile), and the measure lapses once nothing more comes."""
+    session = await RtpSession.open()
+    loop = asyncio.get_running_loop()
+    try:
+        assert link.receive_lag(loop.time()) == 0.0
+        caller = _caller(session.local_port, 10)
+        time.sleep(0.4)  # the packets wait in the process's batch, then in the link's socket
+        caller.join(5.0)
+        await settle()
+        assert session.receiver.stats.received == 10
+        assert link.receive_lag(loop.time()) >= 0.2
+        assert link.receive_lag(loop.time() + 1.5) == 0.0
+    finally:
+        session.close()
+
+
+async def test_drained_returns_once_the_callers_last_packets_are_received(
+    link: PlaybackLink,
+) -> None:
+    """The caller's last packets, then at once its BYE: what the process still holds (or has
+    not read yet) reaches the session before ``drained`` returns."""
+    session = await RtpSession.open()
+    sender = RtpSender(0)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for packet in sender.packets(bytes(160 * 40), payload_type=0, marker=True):
+                sock.sendto(packet.encode(), ("127.0.0.1", session.local_port))
+        await asyncio.wait_for(session.drained(), 5.0)
+        assert session.receiver.stats.received == 40
+    finally:
+        session.close()
+
+
+async def test_drained_does_not_wait_when_the_loop_reads_the_socket() -> None:
+    session = await RtpSession.open()
+    try:
+        await asyncio.wait_for(session.drained(), 0.01)
+    finally:
+        session.close()
+
+
+async def test_when_the_process_dies_the_session_reads_its_socket_again(
+    link: PlaybackLink,
+) -> None:
+    session = await RtpSession.open()
+    try:
+        os.kill(link.pid, signal.SIGKILL)
+        for _ in range(100):
+            if not link.alive:
+                break
+            await settle(0.05)
+        assert not link.alive
+        await asyncio.to_thread(_caller(session.local_port, 10).join, 5.0)
+        await settle()
+        assert session.receiver.stats.received == 10
+    finally:
+        session.close()
 
 
 def _udp_sockets_of(pid: int) -> str:

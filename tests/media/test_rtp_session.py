@@ -159,13 +159,7 @@ async def test_pause_between_sends_stays_on_the_timeline(
 async def test_back_to_back_sends_are_one_talkspurt(pair: tuple[RtpSession, RtpSession]) -> None:
     alice, bob = pair
     markers: list[bool] = []
-    original = bob._datagram_received
-
-    def spy(data: bytes, addr: tuple[str, int]) -> None:
-        markers.append(RtpPacket.decode(data).marker)
-        original(data, addr)
-
-    bob._datagram_received = spy  # type: ignore[method-assign]
+    bob.on_packet = lambda packet: markers.append(packet.marker)
     await alice.send_audio(tone(0.1))
     await alice.send_audio(tone(0.1))
     await settle()

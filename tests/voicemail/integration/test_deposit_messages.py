@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
 
 from harness.core.mailbox import MailboxId
+from harness.media.playback_link import PlaybackLink
+from harness.media.session import use_playback_process
 from harness.media.signal import correlation, speech_like
 from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import read_wav
@@ -81,6 +84,36 @@ async def test_the_message_is_the_callers_audio_intact(make_bed: BedFactory) -> 
     assert "INTACT" in await bed.codes(owner, "INTACT"), owner.heard_prompts()
     await owner.hangup()
     await bed.server.wait_idle()
+
+
+@pytest.fixture
+async def playback_process() -> AsyncIterator[PlaybackLink]:
+    """A playback process for the test's loop: it paces the prompts and reads the sockets of
+    every RTP session opened from now on, the server's included (as under ``serve``)."""
+    link = await PlaybackLink.start()
+    use_playback_process(link)
+    yield link
+    use_playback_process(None)
+    await link.close()
+
+
+async def test_the_last_packet_before_the_bye_is_kept_when_a_playback_process_reads_it(
+    playback_process: PlaybackLink, make_bed: BedFactory
+) -> None:
+    # The BYE overtakes the caller's last packet, which the process still holds in its batch:
+    # the server takes what the process holds before it ends the recording.
+    bed = await make_bed(general={"envelope": "no"})
+    quiet = (speech_like(0.5, "last") * 0.05).astype(np.int16)
+    spoken = np.concatenate((message_signature("LAST"), quiet))
+    padding = np.zeros(-len(spoken) % 160, dtype=np.int16)
+    last_packet = (np.sin(2 * np.pi * 1000 * np.arange(160) / RATE) * 20000).astype(np.int16)
+    await bed.deposit("2000", audio=np.concatenate((spoken, padding, last_packet)))
+
+    [message] = bed.server.spool.messages(MailboxId("2000"))
+    stored, _ = read_wav(message.audio)
+    assert find_message_codes(stored) == ["LAST"]
+    ending = stored[-160:].astype(np.float64)
+    assert np.sqrt(np.mean(ending**2)) > 5000, "the message lost the caller's last packet"
 
 
 async def test_a_server_slow_to_start_recording_keeps_what_was_said_right_after_the_beep(
