@@ -307,8 +307,8 @@ def _add_serve(commands: Any) -> None:
         "--playback-process",
         choices=("auto", "on", "off"),
         default="auto",
-        help="pace prompts in a second process, on another core (auto: when the machine has "
-        "more than one)",
+        help="pace prompts and read the callers' RTP in a second process, on another core "
+        "(auto: when the machine has more than one)",
     )
 
 
@@ -716,7 +716,9 @@ async def _serve_started(
     if listen.tls is not None:
         print(f"SIP over TLS on {listen.tls_host}:{tls_port}", flush=True)
     if playback is not None:
-        print(f"prompts paced by the playback process (pid {playback.pid})", flush=True)
+        print(
+            f"prompts paced and RTP read by the playback process (pid {playback.pid})", flush=True
+        )
     await stop.wait()
     await server.close()
     return EXIT_OK

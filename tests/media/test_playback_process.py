@@ -1,7 +1,8 @@
-"""Prompts paced by the playback process: the same stream a caller gets from the server's loop.
+"""Prompts paced by the playback process: the same stream a caller gets from the server's loop;
+and what callers send, read by that process and handed over in batches.
 
-A real ``python -m harness.media.playback_server`` process sends from the session's own socket;
-a second session on loopback receives what a caller would.
+A real ``python -m harness.media.playback_server`` process sends from the session's own socket
+and reads it; a second session on loopback, or a caller on a thread, is the other end.
 """
 
 from __future__ import annotations
