@@ -265,7 +265,7 @@ class VoicemailServer:
         loop = asyncio.get_running_loop()
         now = loop.time()
         if expected is not None:
-            self.overload.probe(min(expected, now - receive_lag()), now)
+            self.overload.probe(expected, now, receive_lag())
         interval = self.overload.policy.interval
         self._overload_probe = loop.call_at(now + interval, self._probe_loop, now + interval)
 

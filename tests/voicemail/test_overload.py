@@ -44,6 +44,20 @@ def test_a_lone_pause_such_as_a_full_garbage_collection_refuses_no_one() -> None
     assert overload.refused == 0
 
 
+def test_callers_packets_taken_late_refuse_new_calls_past_their_own_bound() -> None:
+    overload = Overload(OverloadPolicy(max_lag=0.1, max_receive_lag=0.3, window=1.0))
+    # Timers on time, packets taken 0.2 s after they came: late, not overloaded.
+    for step in range(20):
+        overload.probe(step * 0.05, step * 0.05 + 0.002, receive_lag=0.2)
+    assert overload.admit(1.0)
+    # A backlog growing past the bound, though the timers still run on time.
+    overload.probe(1.0, 1.002, receive_lag=0.35)
+    overload.probe(1.05, 1.052, receive_lag=0.5)
+    assert not overload.admit(1.06)
+    assert overload.lag(1.06) == pytest.approx(0.002)
+    assert overload.refused == 1
+
+
 def test_an_idle_server_with_no_probes_admits() -> None:
     assert Overload(OverloadPolicy()).admit(100.0)
 
@@ -53,3 +67,5 @@ def test_a_policy_must_be_positive() -> None:
         OverloadPolicy(max_lag=0)
     with pytest.raises(ValueError, match="late_probes must be positive"):
         OverloadPolicy(late_probes=0)
+    with pytest.raises(ValueError, match="max_receive_lag must be positive"):
+        OverloadPolicy(max_receive_lag=0)
