@@ -149,6 +149,9 @@ class RtpSession:
         #: Called with every new (not duplicated) packet after it is stored: for consumers that
         #: must follow the audio as it arrives (inband DTMF, silence detection).
         self.on_packet: Callable[[RtpPacket], None] | None = None
+        #: When the packet being handled (else the last one) was read from the socket, by the
+        #: receive clock: a busy loop hands a digit over later than the caller pressed it.
+        self.read_at = 0.0
         self._ssrc = ssrc
         self._sender: RtpSender | None = None
         # The loop reads the socket through its transport; or, while a playback process reads
@@ -286,6 +289,7 @@ class RtpSession:
             transport.close()  # closed meanwhile
 
     def _datagram_received(self, data: bytes, addr: tuple[str | Any, int], arrival: float) -> None:
+        self.read_at = arrival
         try:
             packet = RtpPacket.decode(data)
         except RtpError:

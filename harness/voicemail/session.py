@@ -247,7 +247,7 @@ class CallSession:
             dtmf_mode = "rfc2833" if negotiated.telephone_event_pt is not None else "inband"
         self.dtmf_mode: DtmfMode = dtmf_mode
         if dtmf_mode == "rfc2833":
-            rtp.on_dtmf = self.key
+            rtp.on_dtmf = self._rtp_key
         elif dtmf_mode == "inband":
             self._inband = InbandDetector()
         rtp.on_packet = self._packet
@@ -257,10 +257,15 @@ class CallSession:
 
     # -- inputs from the call ----------------------------------------------------------------
 
-    def key(self, key: str) -> None:
-        """A key arrived (RFC 4733, SIP INFO or inband, whichever mode the call uses)."""
+    def key(self, key: str, read_at: float | None = None) -> None:
+        """A key arrived (RFC 4733, SIP INFO or inband, whichever mode the call uses), in a
+        packet read at ``read_at`` (None: now). The flow hears of it as of that time, not of
+        when a busy loop came round to it: what it starts is reckoned from the caller's key."""
         self.keys.append(key)
         now = self._loop.time()
+        if read_at is not None:
+            # Never before the event the flow handled last: its events keep their order.
+            now = min(now, max(read_at, self._event_at))
         recording = self._recording
         if recording is not None:
             if key in recording.record.stop_keys:
@@ -274,6 +279,9 @@ class CallSession:
             self._events.put_nowait(PlaybackFinished(now, interrupted=True))
         else:
             self._held.append(key)
+
+    def _rtp_key(self, key: str) -> None:
+        self.key(key, self.rtp.read_at)
 
     def info_key(self, key: str) -> None:
         """A key from a SIP INFO; ignored unless the call uses INFO DTMF."""
@@ -307,7 +315,7 @@ class CallSession:
         pcm = g711.decode(packet.payload, self.negotiated.codec)
         if self._inband is not None:
             for key in self._inband.feed(pcm):
-                self.key(key)
+                self.key(key, self.rtp.read_at)
         recording = self._recording
         if recording is not None and recording.record.max_silence:
             level = float(np.abs(pcm.astype(np.int32)).mean()) if pcm.size else 0.0
@@ -441,9 +449,12 @@ class CallSession:
     def _play(self, play: Play) -> None:
         self._stop_playback()
         self._interrupt = play.interrupt
-        self._playback = asyncio.ensure_future(self._send(play.items))
+        # How long after the event that called for it (a key, a prompt's end) the loop came
+        # round to start it: a busy loop's delay, not the caller's.
+        late = max(self._loop.time() - self._event_at, 0.0)
+        self._playback = asyncio.ensure_future(self._send(play.items, late))
 
-    async def _send(self, items: tuple[Playable, ...]) -> None:
+    async def _send(self, items: tuple[Playable, ...], late: float) -> None:
         # Segments, not one joined payload: a playback process caches each prompt once.
         audio: list[bytes] = []
         for item in items:
@@ -458,9 +469,12 @@ class CallSession:
             return
         self._interrupt = None
         now = self._loop.time()
-        # The playback ended when its audio ran out, however late the loop heard of it.
+        # The playback ended when its audio ran out, however late the loop heard of it, less
+        # the time the loop took to start it: the beep ends, and the recording after it
+        # begins, where the caller's key put them on the caller's timeline.
         ran_out = self.rtp.played_until
-        self._events.put_nowait(PlaybackFinished(now if ran_out is None else min(ran_out, now)))
+        ended = now if ran_out is None else min(ran_out - late, now)
+        self._events.put_nowait(PlaybackFinished(ended))
         held, self._held = self._held, []
         for key in held:
             self._events.put_nowait(DigitPressed(key, now))

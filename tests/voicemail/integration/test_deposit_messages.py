@@ -15,7 +15,7 @@ from harness.media.session import use_playback_process
 from harness.media.signal import correlation, speech_like
 from harness.media.signature import find_message_codes, message_signature
 from harness.media.wav import read_wav
-from harness.voicemail.flows.callflow import Action, Record
+from harness.voicemail.flows.callflow import Action, Play, Prompt, Record
 from harness.voicemail.session import CallSession
 from tests.voicemail.integration.conftest import BedFactory, coded_greeting
 
@@ -143,6 +143,40 @@ async def test_a_server_slow_to_start_recording_keeps_what_was_said_right_after_
     stored, _ = read_wav(message.audio)
     assert abs(len(stored) - len(sent)) / RATE <= 0.1, (len(stored), len(sent))
     assert find_message_codes(stored) == ["PROMPT"]
+
+
+async def test_a_server_slow_to_answer_the_callers_key_records_as_much_as_a_quick_one(
+    make_bed: BedFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A caller presses '#' in the greeting and speaks on cue, not waiting for the beep. A
+    # loaded server that takes 0.3 s to start the beep still records from where the key put
+    # the beep's end: the message is as long as on a quick server, not 0.3 s shorter.
+    slow: list[bool] = []
+    do = CallSession._do
+
+    async def late(session: CallSession, action: Action) -> None:
+        if slow and isinstance(action, Play) and Prompt("beep") in action.items:
+            await asyncio.sleep(0.3)
+        await do(session, action)
+
+    monkeypatch.setattr(CallSession, "_do", late)
+    bed = await make_bed(general={"envelope": "no"})
+    spoken = np.concatenate((np.zeros(RATE, np.int16), message_signature("CUE")))
+    for quick in (True, False):
+        if not quick:
+            slow.append(True)
+        call = await (await bed.caller("+15551230000")).dial("2000")
+        await asyncio.sleep(0.3)
+        await call.send_dtmf("#")
+        await call.play(spoken)
+        await call.hangup()
+        await bed.server.wait_idle()
+
+    messages = sorted(bed.server.spool.messages(MailboxId("2000")), key=lambda m: m.audio.name)
+    quick_audio, slow_audio = (read_wav(message.audio)[0] for message in messages)
+    assert find_message_codes(slow_audio) == ["CUE"]
+    lengths = (len(quick_audio) / RATE, len(slow_audio) / RATE)
+    assert abs(lengths[1] - lengths[0]) <= 0.1, lengths
 
 
 async def test_a_caller_reviewing_a_long_message_hears_all_of_it_and_it_is_kept_whole(
