@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 class DecoyServices(CallServices):
     """The services of a deposit for an unknown mailbox: every change is dropped."""
 
-    def load(self, mailbox: MailboxId) -> MailboxView | None:
+    def load(self, mailbox: MailboxId, contents: bool = True) -> MailboxView | None:
         """An empty mailbox with no greeting, whatever the spool holds under that name."""
-        return MailboxView(mailbox, None, False, ())
+        return MailboxView(mailbox, None, False, (), counts=None if contents else ())
 
     def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
         """No recorded greeting: the caller hears the default one."""

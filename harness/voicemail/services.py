@@ -93,15 +93,20 @@ class CallServices:
         config = self._config(mailbox)
         return config.effective("maxmsg") if config is not None else DEFAULT_MAXMSG
 
-    def load(self, mailbox: MailboxId) -> MailboxView | None:
-        """The mailbox's configuration and contents, or None when it does not exist."""
+    def load(self, mailbox: MailboxId, contents: bool = True) -> MailboxView | None:
+        """The mailbox's configuration and contents (without ``contents``, the counts of its
+        folders instead of their messages), or None when it does not exist."""
         config = self._config(mailbox)
         if config is None:
             return None
         spool = self._host.spool
         written = pins.stored_pin(config, spool.mailbox_dir(mailbox))
         pin = written.lstrip("-") or None
-        view = spool.view(mailbox, pin, not written.startswith("-"))
+        changeable = not written.startswith("-")
+        if contents:
+            view = spool.view(mailbox, pin, changeable)
+        else:
+            view = spool.summary(mailbox, pin, changeable)
         return dataclasses.replace(view, locked=self._host.lockout.locked(mailbox, _clock()))
 
     def login_failed(self, mailbox: MailboxId) -> None:

@@ -77,8 +77,9 @@ TIMESTAMP_LEAD = 2.0
 class MailboxServices(Protocol):
     """What a call session needs from the server: the spool, the notifier, the SIP leg."""
 
-    def load(self, mailbox: MailboxId) -> MailboxView | None:
-        """The mailbox's configuration and contents, or None when it does not exist."""
+    def load(self, mailbox: MailboxId, contents: bool = True) -> MailboxView | None:
+        """The mailbox's configuration and contents (without ``contents``, the counts of its
+        folders instead of their messages), or None when it does not exist."""
         ...
 
     def greeting(self, mailbox: MailboxId, kind: str) -> Pcm | None:
@@ -394,7 +395,7 @@ class CallSession:
             case RemoveGreeting():
                 await services.remove_greeting(action.mailbox, action.kind)
             case LoadMailbox():
-                view = services.load(action.mailbox)
+                view = services.load(action.mailbox, action.contents)
                 self._events.put_nowait(MailboxLoaded(self._loop.time(), action.mailbox, view))
             case ApplyChanges():
                 await services.apply_changes(action.mailbox, action.changes)

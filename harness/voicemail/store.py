@@ -284,6 +284,14 @@ class Spool:
                 folders.append((folder, refs))
         return MailboxView(mailbox, pin, pin_changeable, tuple(folders), greetings)
 
+    def summary(self, mailbox: MailboxId, pin: str | None, pin_changeable: bool) -> MailboxView:
+        """What a deposit needs of the mailbox: its greetings and how many messages each
+        folder holds (as :meth:`counts` keeps them), no message's information read."""
+        with self._locked(mailbox):
+            counts = tuple(self._tally(mailbox).items())
+            greetings = self.greetings(mailbox)
+        return MailboxView(mailbox, pin, pin_changeable, (), greetings, counts=counts)
+
     def _scan(self, mailbox: MailboxId) -> _Scan:
         messages: list[StoredMessage] = []
         broken: list[tuple[str, ValueError]] = []

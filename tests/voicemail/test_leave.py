@@ -24,7 +24,6 @@ from harness.voicemail.flows.callflow import (
     MailboxLoaded,
     MailboxView,
     MarkUrgent,
-    MessageRef,
     Play,
     PlaybackFinished,
     Prompt,
@@ -54,16 +53,15 @@ PERSON = ("vm-theperson", "digits/1", "digits/2", "digits/3", "digits/4")
 
 
 def view(mailbox: MailboxId = BOX, *, inbox: int = 0, greetings: Iterable[str] = ()) -> MailboxView:
-    """A mailbox with ``inbox`` messages in INBOX and the named greetings recorded."""
-    messages = tuple(
-        MessageRef(f"1700000000-{n:08x}", "INBOX", "Unknown", 1700000000, 5) for n in range(inbox)
-    )
+    """What a deposit loads of a mailbox with ``inbox`` messages in INBOX and the named
+    greetings recorded: the counts, not the messages."""
     return MailboxView(
         mailbox=mailbox,
         pin="4242",
         pin_changeable=True,
-        folders=(("INBOX", messages),) if messages else (),
+        folders=(),
         greetings=frozenset(greetings),
+        counts=(("INBOX", inbox), ("Old", 0), ("Urgent", 0)),
     )
 
 
@@ -156,7 +154,7 @@ def call(
 ) -> tuple[Caller, list[Action]]:
     """A call answered and its first mailbox loaded; also what the flow did then."""
     caller = Caller(Leave(mailboxes, options or LeaveOptions()))
-    assert caller.send(CallStarted(0.0)) == [LoadMailbox(mailboxes[0])]
+    assert caller.send(CallStarted(0.0)) == [LoadMailbox(mailboxes[0], contents=False)]
     first = caller.send(
         MailboxLoaded(0.0, mailboxes[0], view(mailboxes[0], inbox=inbox, greetings=greetings))
     )
@@ -178,7 +176,7 @@ def at_record(options: LeaveOptions | None = None, **kwargs: object) -> Caller:
 
 def test_an_unknown_mailbox_ends_the_call_failed() -> None:
     flow = Leave((BOX,), LeaveOptions())
-    assert flow.handle(CallStarted(0.0)) == [LoadMailbox(BOX)]
+    assert flow.handle(CallStarted(0.0)) == [LoadMailbox(BOX, contents=False)]
     actions = flow.handle(MailboxLoaded(0.1, BOX, None))
     assert actions == [Log("no-mailbox", "1234@default"), Hangup()]
     assert flow.status == "FAILED"
@@ -187,7 +185,7 @@ def test_an_unknown_mailbox_ends_the_call_failed() -> None:
 
 def test_the_greeting_comes_from_the_first_mailbox_only() -> None:
     flow = Leave((OTHER, BOX), LeaveOptions())
-    assert flow.handle(CallStarted(0.0)) == [LoadMailbox(OTHER)]
+    assert flow.handle(CallStarted(0.0)) == [LoadMailbox(OTHER, contents=False)]
 
 
 # -- the nominal deposit ----------------------------------------------------------------------

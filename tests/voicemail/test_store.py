@@ -902,6 +902,25 @@ def test_an_unreadable_message_is_left_out_of_the_view(
     assert "INBOX/msg0001.txt: missing context" in caplog.text
 
 
+def test_a_deposit_sees_the_counts_and_greetings_without_reading_any_message(
+    tmp_path: Path,
+) -> None:
+    # A full mailbox holds up to 9,999 messages: a deposit must not read each one's .txt.
+    spool = Spool(tmp_path)
+    for n in range(3):
+        deposit(spool, n)
+    deposit(spool, 3, "Old")
+    spool.save_greeting(ALICE, "unavail", b"unavail")
+    # Unreadable: the retrieval menu's view leaves it out, the count of the folder does not.
+    (spool.folder(ALICE) / "msg0001.txt").write_text("[message]\norigmailbox=2000\n")
+
+    summary = spool.summary(ALICE, "4242", pin_changeable=True)
+
+    assert (summary.count("INBOX"), summary.count("Old"), summary.count("Urgent")) == (3, 1, 0)
+    assert summary.greetings == frozenset({"unavail"})
+    assert summary.folders == ()
+
+
 OLD_ASTERISK_TEXT = (
     ";\n; Message Information file\n;\n[message]\norigmailbox=2000\ncontext=default\n"
     "macrocontext=\nexten=2000\nrdnis=unknown\npriority=2\ncallerchan=SIP/100-0001\n"

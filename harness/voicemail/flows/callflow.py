@@ -82,7 +82,8 @@ class MailboxView:
     """A mailbox's configuration and contents when it was loaded.
 
     ``pin`` is None when no PIN is asked; ``pin_changeable`` is False for a leading ``-``.
-    ``folders`` maps each non-empty folder name to its messages in number order.
+    ``folders`` maps each non-empty folder name to its messages in number order; a view
+    loaded without them (what a deposit needs) has ``counts`` instead.
     """
 
     mailbox: MailboxId
@@ -92,6 +93,9 @@ class MailboxView:
     greetings: frozenset[str] = frozenset()
     #: Locked after too many failed logins: every PIN is refused as a wrong one is.
     locked: bool = False
+    #: How many messages each folder holds, in a view loaded without them; None when
+    #: ``folders`` has every message.
+    counts: tuple[tuple[str, int], ...] | None = None
 
     def messages(self, folder: str) -> tuple[MessageRef, ...]:
         """The messages of ``folder`` (empty when it has none)."""
@@ -99,6 +103,12 @@ class MailboxView:
             if name == folder:
                 return messages
         return ()
+
+    def count(self, folder: str) -> int:
+        """How many messages ``folder`` holds."""
+        if self.counts is None:
+            return len(self.messages(folder))
+        return dict(self.counts).get(folder, 0)
 
 
 # -- events: what happened on the call -----------------------------------------------------
@@ -256,9 +266,12 @@ class RemoveGreeting:
 
 @dataclass(frozen=True, slots=True)
 class LoadMailbox:
-    """Look ``mailbox`` up; answered by :class:`MailboxLoaded`."""
+    """Look ``mailbox`` up; answered by :class:`MailboxLoaded`. ``contents`` False loads
+    what a deposit needs, the greetings and how many messages each folder holds, without
+    reading every message's information."""
 
     mailbox: MailboxId
+    contents: bool = True
 
 
 @dataclass(frozen=True, slots=True)

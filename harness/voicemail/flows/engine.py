@@ -150,11 +150,12 @@ class Engine:
         self._on_key = on_key
         self._deadline = self._on_timeout = None
 
-    def load(self, mailbox: MailboxId, then: Loaded) -> list[Action]:
-        """Look ``mailbox`` up; keys wait until ``then`` has the answer."""
+    def load(self, mailbox: MailboxId, then: Loaded, *, contents: bool = True) -> list[Action]:
+        """Look ``mailbox`` up (see :class:`LoadMailbox`); keys wait until ``then`` has the
+        answer."""
         self._on_key = None
         self._loading, self._on_loaded = mailbox, then
-        return [LoadMailbox(mailbox)]
+        return [LoadMailbox(mailbox, contents)]
 
     def record(self, record: Record, then: Recorded) -> list[Action]:
         """Record; ``then`` gets the RecordingFinished. Keys meanwhile belong to the session."""

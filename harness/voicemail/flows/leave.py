@@ -306,7 +306,7 @@ class Leave:
         if self.state != LeaveState.IDLE:
             raise ValueError(f"CallStarted in state {self.state}: the call had started")
         self._states.move(LeaveState.LOADING)
-        return self._engine.load(self._mailboxes[0], self._loaded)
+        return self._engine.load(self._mailboxes[0], self._loaded, contents=False)
 
     def _on_mailbox_loaded(self, event: MailboxLoaded) -> list[Action]:
         if self.state != LeaveState.LOADING:
@@ -442,7 +442,7 @@ class Leave:
 
     def _after_instructions(self) -> list[Action]:
         assert self._view is not None
-        held = len(self._view.messages("INBOX"))
+        held = self._view.count("INBOX")
         if held >= self._options.maxmsg:
             self._status = "FAILED"
             self._states.move(LeaveState.MAILBOX_FULL)
