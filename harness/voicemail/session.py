@@ -168,7 +168,9 @@ FLUSH_INTERVAL = 1.0
 SETTLE_SAMPLES = RATE // 2
 #: How far back a recording may begin before the loop came round to start it: the caller's
 #: packets of the moment since the event that started it (the beep's end) are kept for it.
-PREROLL_SAMPLES = RATE // 2
+#: Past the overload guard's bound on packets taken late (0.3 s), with room for the lag that
+#: calls admitted before it tripped still bring.
+PREROLL_SAMPLES = RATE
 
 
 class PromptSource(Protocol):
@@ -450,12 +452,10 @@ class CallSession:
     def _play(self, play: Play) -> None:
         self._stop_playback()
         self._interrupt = play.interrupt
-        # How long after the event that called for it (a key, a prompt's end) the loop came
-        # round to start it: a busy loop's delay, not the caller's.
-        late = max(self._loop.time() - self._event_at, 0.0)
-        self._playback = asyncio.ensure_future(self._send(play.items, late))
+        self._playback = asyncio.ensure_future(self._send(play.items, self._event_at))
 
-    async def _send(self, items: tuple[Playable, ...], late: float) -> None:
+    async def _send(self, items: tuple[Playable, ...], since: float) -> None:
+        """Play ``items``, called for by the event of time ``since``."""
         # Segments, not one joined payload: a playback process caches each prompt once.
         audio: list[bytes] = []
         for item in items:
@@ -465,6 +465,9 @@ class CallSession:
                 audio.append(g711.encode(recorded, self.negotiated.codec))
             else:
                 audio += self._encoded(item)
+        # How long after the event that called for it (a key, a prompt's end) the loop came
+        # round to start it: a busy loop's delay, not the caller's.
+        late = max(self._loop.time() - since, 0.0)
         completed = await self.rtp.play_encoded(audio, self.negotiated.payload_type)
         if not completed:
             return
