@@ -170,6 +170,28 @@ class RtpPacket:
         )
 
 
+#: A packet taken apart: payload type, sequence number, timestamp, SSRC, marker, payload.
+RtpFields = tuple[int, int, int, int, bool, bytes]
+
+
+def fields_of(data: bytes) -> RtpFields:
+    """One datagram's payload type, sequence number, timestamp, SSRC, marker and payload, as
+    :meth:`RtpPacket.decode` finds them, without building the packet for the usual one
+    (version 2, nothing optional). Raises :class:`RtpError` naming what is wrong."""
+    if len(data) >= 12 and data[0] == 0x80:
+        _, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
+        return second & 0x7F, sequence, timestamp, ssrc, second > 0x7F, data[12:]
+    packet = RtpPacket.decode(data)
+    return (
+        packet.payload_type,
+        packet.sequence,
+        packet.timestamp,
+        packet.ssrc,
+        packet.marker,
+        packet.payload,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class RtpStats:
     """Reception statistics of one stream (RFC 3550 §6.4.1 and appendix A.3, A.8).
@@ -247,36 +269,50 @@ class RtpReceiver:
         self.last_offset = 0
         self._seq_shift = 0  # added to sequence numbers since the last restart
         self._reach = 0  # samples up to the end of the furthest payload kept
-        self._pending: tuple[RtpPacket, float] | None = None  # an out-of-sequence packet
+        self._pending: tuple[RtpFields, float] | None = None  # an out-of-sequence packet
 
     def receive(self, packet: RtpPacket, now: float) -> bool:
         """Take one packet that arrived at time ``now`` (seconds). True if it was new."""
+        fields = (
+            packet.payload_type,
+            packet.sequence,
+            packet.timestamp,
+            packet.ssrc,
+            packet.marker,
+            packet.payload,
+        )
+        return self.take(fields, now)
+
+    def take(self, fields: RtpFields, now: float) -> bool:
+        """:meth:`receive` for a packet already taken apart (:func:`fields_of`): a live call's
+        every packet comes this way, with no packet object built for it."""
+        payload_type, sequence, timestamp, ssrc, _, payload = fields
         if self.ssrc is None:
-            self._start(packet, now)
-        elif packet.ssrc != self.ssrc:
+            self._start(sequence, timestamp, ssrc, now)
+        elif ssrc != self.ssrc:
             self._other_ssrc += 1
             return False
-        elif not self._in_sequence(packet, now):
-            return self._probation(packet, now)
-        return self._keep(packet, now)
+        elif not self._in_sequence(sequence, timestamp, now):
+            return self._probation(fields, now)
+        return self._keep(payload_type, sequence, timestamp, payload, now)
 
-    def _start(self, packet: RtpPacket, now: float) -> None:
-        self.ssrc = packet.ssrc
+    def _start(self, sequence: int, timestamp: int, ssrc: int, now: float) -> None:
+        self.ssrc = ssrc
         self._first_arrival = now
-        self._base_timestamp = packet.timestamp
-        self._lowest_ext = self._highest_ext = packet.sequence
+        self._base_timestamp = timestamp
+        self._lowest_ext = self._highest_ext = sequence
 
     def _offset(self, timestamp: int) -> int:
         """``timestamp`` unwrapped to samples from the start of the current segment's base."""
         offset = (timestamp - self._base_timestamp) & 0xFFFFFFFF
         return offset - _TS_MOD if offset >= 0x80000000 else offset
 
-    def _in_sequence(self, packet: RtpPacket, now: float) -> bool:
+    def _in_sequence(self, sequence: int, timestamp: int, now: float) -> bool:
         """RFC 3550 A.1: a little ahead is loss, a little behind is reordering or a copy;
         anything else is a sign that the sender started its numbering over. Bounded by the
         wall clock (a live recording), so is a copy whose timing is a second away from the
         stream's: a loop shorter than the reordering window."""
-        udelta = (packet.sequence + self._seq_shift - self._highest_ext) & 0xFFFF
+        udelta = (sequence + self._seq_shift - self._highest_ext) & 0xFFFF
         if 0 < udelta < MAX_DROPOUT:
             return True
         if udelta and udelta < _SEQ_MOD - MAX_MISORDER:
@@ -284,44 +320,51 @@ class RtpReceiver:
         ext = self._highest_ext - (_SEQ_MOD - udelta if udelta else 0)
         if self.max_lead is None or self._last_raw_transit is None or ext not in self._packets:
             return True
-        transit = now * self.clock_rate - self._offset(packet.timestamp)
+        transit = now * self.clock_rate - self._offset(timestamp)
         return abs(transit - self._last_raw_transit) <= RESTART_TRANSIT * self.clock_rate
 
-    def _probation(self, packet: RtpPacket, now: float) -> bool:
+    def _probation(self, fields: RtpFields, now: float) -> bool:
         """A packet out of sequence: two in a row that follow each other are a new segment."""
-        pending, self._pending = self._pending, (packet, now)
-        if pending is None or (pending[0].sequence + 1) & 0xFFFF != packet.sequence:
+        pending, self._pending = self._pending, (fields, now)
+        if pending is None or (pending[0][1] + 1) & 0xFFFF != fields[1]:
             return False
         self._pending = None
-        self._resync(*pending)
-        self._keep(*pending)
-        return self._keep(packet, now)
+        (payload_type, sequence, timestamp, _, _, payload), at = pending
+        self._resync(sequence, timestamp, at)
+        self._keep(payload_type, sequence, timestamp, payload, at)
+        payload_type, sequence, timestamp, _, _, payload = fields
+        return self._keep(payload_type, sequence, timestamp, payload, now)
 
-    def _resync(self, packet: RtpPacket, now: float) -> None:
-        """Continue the stream's numbering and timeline from ``packet`` on: right after what
-        was heard if it follows on, else where its arrival time puts it."""
+    def _resync(self, sequence: int, timestamp: int, now: float) -> None:
+        """Continue the stream's numbering and timeline from the packet numbered ``sequence``
+        on: right after what was heard if it follows on, else where its arrival time puts it."""
         self.restarts += 1
-        self._seq_shift = (self._highest_ext + 1 - packet.sequence) & 0xFFFF
+        self._seq_shift = (self._highest_ext + 1 - sequence) & 0xFFFF
         arrived = int((now - self._first_arrival) * self.clock_rate)
         place = self._reach if arrived - self._reach <= RESYNC_SLACK * self.clock_rate else arrived
-        self._base_timestamp = (packet.timestamp - place) & 0xFFFFFFFF
+        self._base_timestamp = (timestamp - place) & 0xFFFFFFFF
         self._last_transit = self._last_raw_transit = None
         self._least_transit = (None, None)
         self._last_timestamp = None
 
-    def _keep(self, packet: RtpPacket, now: float) -> bool:
+    def _keep(
+        self, payload_type: int, sequence: int, timestamp: int, payload: bytes, now: float
+    ) -> bool:
         """Store a packet of the current segment unless it is a copy or over budget."""
+        # Every packet of a call passes here: attributes are read once, into locals.
         highest = self._highest_ext
-        delta = (packet.sequence + self._seq_shift - highest) & 0xFFFF
+        delta = (sequence + self._seq_shift - highest) & 0xFFFF
         if delta >= 0x8000:
             delta -= _SEQ_MOD
         ext = highest + delta
-        if ext in self._packets:
+        packets = self._packets
+        if ext in packets:
             self._duplicates += 1
             return False
-        raw = self._offset(packet.timestamp)
+        raw = self._offset(timestamp)
         offset = raw if self.max_lead is None else self._within_wall_clock(raw, now)
-        if self._over_budget(len(packet.payload), now):
+        size = len(payload)
+        if self._over_budget(size, now):
             self.refused += 1
             return False
         if delta > 0:
@@ -329,26 +372,28 @@ class RtpReceiver:
         elif delta < 0:
             self._out_of_order += 1
             self._lowest_ext = min(self._lowest_ext, ext)
-        self._kept += len(packet.payload)
+        self._kept += size
         self._received += 1
-        self._payload_types.add(packet.payload_type)
+        self._payload_types.add(payload_type)
         if self.keep_audio:
-            self._packets[ext] = (packet.payload_type, offset, packet.payload)
+            packets[ext] = (payload_type, offset, payload)
         else:
-            self._packets[ext] = _FORGOTTEN
-            if len(self._packets) > 2 * RECENT_PACKETS:
+            packets[ext] = _FORGOTTEN
+            if len(packets) > 2 * RECENT_PACKETS:
                 self._forget_old()
         self.last_offset = offset
         self.last_arrival = now
-        self._reach = max(self._reach, offset + len(packet.payload))
+        self._reach = max(self._reach, offset + size)
         # RFC 4733 events repeat one timestamp for their whole duration: no timing in them.
         if offset != self._last_timestamp:
-            transit = now * self.clock_rate - offset
-            if self._last_transit is not None:
-                self._jitter += (abs(transit - self._last_transit) - self._jitter) / 16
+            clock_rate = self.clock_rate
+            transit = now * clock_rate - offset
+            last_transit = self._last_transit
+            if last_transit is not None:
+                self._jitter += (abs(transit - last_transit) - self._jitter) / 16
             self._last_transit = transit
             self._note_transit(transit, now)
-            self._last_raw_transit = now * self.clock_rate - raw
+            self._last_raw_transit = now * clock_rate - raw
             self._last_timestamp = offset
         return True
 

@@ -32,7 +32,7 @@ from harness.media.dtmf import (
 )
 from harness.media.pacer import FRAME_TIME, Pacer, StreamEnd, frames_of
 from harness.media.playback_link import PlaybackLink
-from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender
+from harness.media.rtp import RtpError, RtpPacket, RtpReceiver, RtpSender, fields_of
 
 Address = tuple[str, int]
 
@@ -146,9 +146,10 @@ class RtpSession:
         # Streams handed to a playback process so far (the latest one's end is authoritative).
         self._handed = 0
         self._remote: Address | None = None
-        #: Called with every new (not duplicated) packet after it is stored: for consumers that
-        #: must follow the audio as it arrives (inband DTMF, silence detection).
-        self.on_packet: Callable[[RtpPacket], None] | None = None
+        #: Called with the payload type and payload of every new (not duplicated) packet after
+        #: it is stored: for consumers that must follow the audio as it arrives (inband DTMF,
+        #: silence detection).
+        self.on_packet: Callable[[int, bytes], None] | None = None
         #: When the packet being handled (else the last one) was read from the socket, by the
         #: receive clock: a busy loop hands a digit over later than the caller pressed it.
         self.read_at = 0.0
@@ -291,15 +292,18 @@ class RtpSession:
     def _datagram_received(self, data: bytes, addr: tuple[str | Any, int], arrival: float) -> None:
         self.read_at = arrival
         try:
-            packet = RtpPacket.decode(data)
+            fields = fields_of(data)
         except RtpError:
             self.malformed += 1
             return
-        if self.symmetric or (self.remote is None and self.learn_remote):
+        # The source of every packet of a socket is most often one tuple: compared, not rebuilt.
+        if (self.symmetric or (self._remote is None and self.learn_remote)) and (
+            addr != self._remote
+        ):
             self.remote = (str(addr[0]), addr[1])
-        if packet.payload_type == self.telephone_event_pt:
+        if fields[0] == self.telephone_event_pt:
             try:
-                digit = self.dtmf.receive(packet)
+                digit = self.dtmf.receive(RtpPacket(*fields[:4], fields[5], fields[4]))
             except DtmfError:
                 self.malformed += 1
                 return
@@ -307,8 +311,8 @@ class RtpSession:
                 self.digits.put_nowait(digit)
                 if self.on_dtmf is not None:
                     self.on_dtmf(digit)
-        if self.receiver.receive(packet, arrival) and self.on_packet is not None:
-            self.on_packet(packet)
+        if self.receiver.take(fields, arrival) and self.on_packet is not None:
+            self.on_packet(fields[0], fields[5])
 
     async def drained(self) -> None:
         """Return once every packet that reached the socket before now has been received: at

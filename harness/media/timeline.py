@@ -47,8 +47,11 @@ class Timeline:
             if not payload:
                 return
         start = offset - self.settled
-        stop = start + len(payload)
         pending = self._pending
+        if start == len(pending):
+            pending += payload  # the usual case: the next frame, in order
+            return
+        stop = start + len(payload)
         if stop > len(pending):
             pending.extend(bytes([self.silence]) * (stop - len(pending)))
         pending[start:stop] = payload

@@ -23,7 +23,6 @@ from harness.media import g711
 from harness.media.dtmf import dtmf_tone, format_dtmf_relay
 from harness.media.hearing import Hearing
 from harness.media.recognition import installed_index
-from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.media.signal import RATE
 from harness.sip import sdp
@@ -199,10 +198,10 @@ class Call:
         self._hearing = Hearing(installed_index())
         rtp.on_packet = self._packet
 
-    def _packet(self, packet: RtpPacket) -> None:
-        if packet.payload_type != self.negotiated.payload_type:
+    def _packet(self, payload_type: int, payload: bytes) -> None:
+        if payload_type != self.negotiated.payload_type:
             return
-        level = np.abs(g711.decode(packet.payload, self.negotiated.codec).astype(np.int32))
+        level = np.abs(g711.decode(payload, self.negotiated.codec).astype(np.int32))
         self._packet_at = self._loop.time()
         if level.size and level.mean() > _QUIET_LEVEL:
             self._loud_at = self._packet_at

@@ -21,7 +21,6 @@ import numpy.typing as npt
 from harness.core.mailbox import MailboxId
 from harness.media import g711
 from harness.media.dtmf import InbandDetector
-from harness.media.rtp import RtpPacket
 from harness.media.session import RtpSession
 from harness.media.timeline import Timeline
 from harness.sip.sdp import Negotiated
@@ -301,21 +300,21 @@ class CallSession:
             self._end_recording("hangup", None)
         self._events.put_nowait(HungUp(self._loop.time()))
 
-    def _packet(self, packet: RtpPacket) -> None:
-        if packet.payload_type != self.negotiated.payload_type:
+    def _packet(self, payload_type: int, payload: bytes) -> None:
+        if payload_type != self.negotiated.payload_type:
             return
         # Where the receiver placed it: held near the wall clock, across renumbering.
         offset = self.rtp.receiver.last_offset
-        self._heard_until = max(self._heard_until, offset + len(packet.payload))
+        self._heard_until = max(self._heard_until, offset + len(payload))
         if self._tape is not None:
-            self._tape.put(offset, packet.payload)
+            self._tape.put(offset, payload)
         else:
-            self._preroll.append((offset, self.rtp.receiver.last_arrival, packet.payload))
+            self._preroll.append((offset, self.rtp.receiver.last_arrival, payload))
         if self._inband is None and (
             self._recording is None or not self._recording.record.max_silence
         ):
             return
-        pcm = g711.decode(packet.payload, self.negotiated.codec)
+        pcm = g711.decode(payload, self.negotiated.codec)
         if self._inband is not None:
             for key in self._inband.feed(pcm):
                 self.key(key, self.rtp.read_at)

@@ -246,7 +246,7 @@ async def test_the_process_reads_the_callers_packets_and_notes_when_each_came(
     process, each packet stamped when it came, though the server's loop was busy meanwhile."""
     session = await RtpSession.open(learn_remote=True)
     arrivals: list[float] = []
-    session.on_packet = lambda _: arrivals.append(session.receiver.last_arrival)
+    session.on_packet = lambda *_: arrivals.append(session.receiver.last_arrival)
     try:
         caller = _caller(session.local_port, 25, key="#")
         time.sleep(0.7)  # the loop is blocked while the caller speaks
