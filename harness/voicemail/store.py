@@ -553,7 +553,16 @@ class Spool:
 
     def greetings(self, mailbox: MailboxId) -> frozenset[str]:
         """The greeting kinds the mailbox has recorded."""
-        return frozenset(kind for kind in GREETINGS if self.greeting_path(mailbox, kind))
+        # Every deposit asks: one listing of the mailbox instead of a stat per kind.
+        kinds = {f"{kind}.{self.audio_format}": kind for kind in GREETINGS}
+        try:
+            with os.scandir(self.mailbox_dir(mailbox)) as entries:
+                recorded = [
+                    entry.name for entry in entries if entry.name in kinds and entry.is_file()
+                ]
+                return frozenset(kinds[name] for name in recorded)
+        except (FileNotFoundError, NotADirectoryError):
+            return frozenset()
 
     def save_greeting(self, mailbox: MailboxId, kind: str, audio: bytes) -> Path:
         """Store (or replace) greeting ``kind`` atomically; returns its path."""
