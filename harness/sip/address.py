@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from harness.sip.errors import SIPParseError
@@ -46,6 +47,13 @@ class Address:
         just inside ``<>`` (§3.1.2.14) and an addr-spec with URI headers that should have been
         in ``<>`` (§3.1.2.13), whose brackets are then inferred.
         """
+        try:
+            return _parsed_address(text, lenient)
+        except SIPParseError as error:
+            raise SIPParseError(offset + error.offset, error.reason) from None
+
+    @classmethod
+    def _parse(cls, text: str, offset: int, lenient: bool) -> Address:
         start = len(text) - len(text.lstrip(_LWS))
         end = len(text.rstrip(_LWS))
         if start >= end:
@@ -127,6 +135,14 @@ class Address:
         if self.display_name:
             uri = f"{quote_string(self.display_name)} {uri}"
         return uri + format_header_params(self.params)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_address(text: str, lenient: bool) -> Address:
+    """:meth:`Address.parse`, remembered: a dialog's From and To come back in each of its
+    requests, and each layer (validation, transactions, dialog, routing) reads them. Errors
+    are placed from the start of ``text``; they are not remembered."""
+    return Address._parse(text, 0, lenient)
 
 
 def _addr_spec_end(text: str, start: int, end: int, offset: int, lenient: bool) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 from harness.sip.errors import SIPParseError
@@ -39,6 +40,13 @@ class Via:
 
         Linear white space is allowed around ``/``, ``:``, ``;`` and ``=`` (RFC 3261 SWS).
         """
+        try:
+            return _parsed_via(text)
+        except SIPParseError as error:
+            raise SIPParseError(offset + error.offset, error.reason) from None
+
+    @classmethod
+    def _parse(cls, text: str, offset: int) -> Via:
         semicolon = text.find(";")
         head = text if semicolon == -1 else text[:semicolon]
         pieces = head.split("/")
@@ -99,6 +107,14 @@ class Via:
         if self.raw is not None:
             return self.raw
         return f"{self.protocol}/{self.transport} {self.sent_by}{format_header_params(self.params)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_via(text: str) -> Via:
+    """:meth:`Via.parse`, remembered: a transaction's Via is read by the transport, the
+    validation and the transaction layer, and again in its ACK or CANCEL. Errors are placed
+    from the start of ``text``; they are not remembered."""
+    return Via._parse(text, 0)
 
 
 def _squeeze_colon(sent_by: str) -> str:
