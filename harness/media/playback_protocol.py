@@ -23,8 +23,9 @@ PART_SIZE = 48_000
 MAX_DATAGRAM = PART_SIZE + 1024
 #: Bytes of received datagrams a :class:`Received` batch holds before it is sent.
 BATCH_SIZE = 32_768
-#: Seconds a batch gathers datagrams from the first one on. Each datagram keeps the time it was
-#: read, so the delay shifts only when a key is acted on, by about half a frame at most.
+#: Seconds between two reads of the listened sockets, each sent as a batch. Each datagram keeps
+#: the time it was read, so the delay shifts only when a key is acted on, by a quarter of a
+#: frame at most.
 BATCH_DELAY = 0.005
 
 Address = tuple[str, int]

@@ -265,6 +265,32 @@ async def test_the_process_reads_the_callers_packets_and_notes_when_each_came(
         session.close()
 
 
+async def test_every_packet_of_a_burst_and_of_many_callers_at_once_is_received(
+    link: PlaybackLink,
+) -> None:
+    """The process reads its sockets on a tick, a few datagrams each at a time: a caller whose
+    forty packets come at once (after a stall on the way), and forty callers each sending at
+    the same moment, lose none, and nothing waits for a drain."""
+    sessions = [await RtpSession.open() for _ in range(41)]
+    try:
+        burst, *others = sessions
+        sender = RtpSender(0)
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            for packet in sender.packets(bytes(160 * 40), payload_type=0, marker=True):
+                sock.sendto(packet.encode(), ("127.0.0.1", burst.local_port))
+            for session in others:
+                sock.sendto(
+                    RtpPacket(0, 1, 160, 7, bytes(160)).encode(), ("127.0.0.1", session.local_port)
+                )
+        await settle(0.3)
+        assert burst.receiver.stats.received == 40
+        assert burst.receiver.stats.lost == 0
+        assert [session.receiver.stats.received for session in others] == [1] * 40
+    finally:
+        for session in sessions:
+            session.close()
+
+
 async def test_the_link_says_how_late_the_loop_takes_what_the_process_read(
     link: PlaybackLink,
 ) -> None:
