@@ -66,6 +66,10 @@ class RtpHeaderExtension:
     data: bytes = b""
 
 
+#: A packet taken apart: payload type, sequence number, timestamp, SSRC, marker, payload.
+RtpFields = tuple[int, int, int, int, bool, bytes]
+
+
 @dataclass(frozen=True, slots=True)
 class RtpPacket:
     """One RTP packet. ``payload`` excludes padding; ``padding`` says whether there was any."""
@@ -80,6 +84,18 @@ class RtpPacket:
     padding: bool = False
     csrcs: tuple[int, ...] = ()
     extension: RtpHeaderExtension | None = None
+
+    @property
+    def fields(self) -> RtpFields:
+        """What a receiver needs of the packet (see :func:`fields_of`)."""
+        return (
+            self.payload_type,
+            self.sequence,
+            self.timestamp,
+            self.ssrc,
+            self.marker,
+            self.payload,
+        )
 
     def encode(self) -> bytes:
         """Serialise the packet. With ``padding`` set, pad to a multiple of four bytes."""
@@ -170,10 +186,6 @@ class RtpPacket:
         )
 
 
-#: A packet taken apart: payload type, sequence number, timestamp, SSRC, marker, payload.
-RtpFields = tuple[int, int, int, int, bool, bytes]
-
-
 def fields_of(data: bytes) -> RtpFields:
     """One datagram's payload type, sequence number, timestamp, SSRC, marker and payload, as
     :meth:`RtpPacket.decode` finds them, without building the packet for the usual one
@@ -181,15 +193,7 @@ def fields_of(data: bytes) -> RtpFields:
     if len(data) >= 12 and data[0] == 0x80:
         _, second, sequence, timestamp, ssrc = _HEADER.unpack_from(data)
         return second & 0x7F, sequence, timestamp, ssrc, second > 0x7F, data[12:]
-    packet = RtpPacket.decode(data)
-    return (
-        packet.payload_type,
-        packet.sequence,
-        packet.timestamp,
-        packet.ssrc,
-        packet.marker,
-        packet.payload,
-    )
+    return RtpPacket.decode(data).fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,15 +277,7 @@ class RtpReceiver:
 
     def receive(self, packet: RtpPacket, now: float) -> bool:
         """Take one packet that arrived at time ``now`` (seconds). True if it was new."""
-        fields = (
-            packet.payload_type,
-            packet.sequence,
-            packet.timestamp,
-            packet.ssrc,
-            packet.marker,
-            packet.payload,
-        )
-        return self.take(fields, now)
+        return self.take(packet.fields, now)
 
     def take(self, fields: RtpFields, now: float) -> bool:
         """:meth:`receive` for a packet already taken apart (:func:`fields_of`): a live call's

@@ -302,8 +302,10 @@ class RtpSession:
         ):
             self.remote = (str(addr[0]), addr[1])
         if fields[0] == self.telephone_event_pt:
+            payload_type, sequence, timestamp, ssrc, marker, payload = fields
+            event = RtpPacket(payload_type, sequence, timestamp, ssrc, payload, marker)
             try:
-                digit = self.dtmf.receive(RtpPacket(*fields[:4], fields[5], fields[4]))
+                digit = self.dtmf.receive(event)
             except DtmfError:
                 self.malformed += 1
                 return
